@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian package pmdnet needs to build, test, run and benchmark.
+# Idempotent and non-interactive: packages already present are not touched again.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake ninja-build pkg-config make
+  # DPDK: headers and libraries, plus dpdk-testpmd and the PMD plugins
+  dpdk dpdk-dev libdpdk-dev
+  # libraries
+  libyaml-cpp-dev libspdlog-dev libfmt-dev libsystemd-dev libnuma-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # clang tools and the libFuzzer / sanitizer runtime
+  clang clang-format clang-tidy libclang-rt-dev
+  # coverage-guided fuzzing with g++ (afl-g++-fast): scripts/fuzz.sh
+  afl++
+  # test helpers: namespaces and veth pairs
+  iproute2 python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
