@@ -66,7 +66,7 @@ ptrdiff_t GuestMemory::find(uint64_t gpa) const noexcept {
   return it - regions_.begin();
 }
 
-GuestMemory::Access<void> GuestMemory::check(uint64_t gpa, uint64_t len) const noexcept {
+GuestMemory::Access<void> GuestMemory::check_range(uint64_t gpa, uint64_t len) const noexcept {
   if (len == 0) return {};
   if (wraps(gpa, len)) {
     return std::unexpected(GuestMemoryError{GuestMemoryErrc::kOverflow, gpa, len});

@@ -68,6 +68,9 @@ class GuestMemory {
   // kUnmapped also when the range is mapped but crosses a region edge.
   Access<std::span<uint8_t>> contiguous(uint64_t gpa, uint64_t len) const noexcept;
 
+  // Succeeds if every byte of [gpa, gpa + len) is mapped (always, for len 0).
+  Access<void> check_range(uint64_t gpa, uint64_t len) const noexcept;
+
   // Copies guest memory into `dest`. On error nothing is copied.
   Access<void> read_at(uint64_t gpa, std::span<uint8_t> dest) const noexcept;
 
@@ -86,7 +89,6 @@ class GuestMemory {
  private:
   // Index of the region containing `gpa`, or -1.
   ptrdiff_t find(uint64_t gpa) const noexcept;
-  Access<void> check(uint64_t gpa, uint64_t len) const noexcept;
 
   std::vector<GuestMemoryRegion> regions_;  // sorted by gpa, non-overlapping
   DirtyLog* dirty_log_ = nullptr;
@@ -95,7 +97,7 @@ class GuestMemory {
 template <class F>
 GuestMemory::Access<void> GuestMemory::for_each_span(uint64_t gpa, uint64_t len, F&& f) const
     noexcept(noexcept(f({}))) {
-  if (auto ok = check(gpa, len); !ok) return ok;
+  if (auto ok = check_range(gpa, len); !ok) return ok;
   while (len > 0) {
     const GuestMemoryRegion& r = regions_[static_cast<size_t>(find(gpa))];
     uint64_t offset = gpa - r.gpa;

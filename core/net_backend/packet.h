@@ -119,6 +119,15 @@ struct RxMetadata {
   // Set when the packet arrived with an 802.1Q tag that was stripped (L2 connections only).
   std::optional<VlanMetadata> vlan;
 
+  // Not in the seed; added as in later OpenVMM, for coalesced (GRO/LRO) receives. When
+  // gso_size > 0 the packet is several TCP segments glued together, each carrying gso_size payload
+  // bytes, and the header lengths describe its (single) set of headers.
+  L3Protocol l3_protocol = L3Protocol::Unknown;
+  uint8_t l2_len = 0;
+  uint16_t l3_len = 0;
+  uint8_t l4_len = 0;
+  uint16_t gso_size = 0;
+
   constexpr bool operator==(const RxMetadata&) const noexcept = default;
 };
 

@@ -107,6 +107,11 @@ TEST(Defaults, RxMetadata) {
   EXPECT_EQ(m.l4_checksum, RxChecksumState::Unknown);
   EXPECT_EQ(m.l4_protocol, L4Protocol::Unknown);
   EXPECT_FALSE(m.vlan.has_value());
+  EXPECT_EQ(m.l3_protocol, L3Protocol::Unknown);
+  EXPECT_EQ(m.l2_len, 0);
+  EXPECT_EQ(m.l3_len, 0);
+  EXPECT_EQ(m.l4_len, 0);
+  EXPECT_EQ(m.gso_size, 0);
 }
 
 TEST(Defaults, TxMetadata) {

@@ -1,0 +1,132 @@
+// virtio_net_hdr translation, as pure functions: guest TX header + frame prefix -> TxMetadata
+// offloads (parse_tx_offloads), RxMetadata -> guest RX header (make_rx_header), and the bounded
+// Ethernet/VLAN/IPv4/IPv6/TCP/UDP parser both rely on (parse_frame_headers). No DPDK, no
+// allocation, no exceptions: these run on the fast path over guest-controlled bytes.
+//
+// Guest TX contract (virtio 1.2, 5.1.6.2), as pmdnet implements it:
+//   1. A header with neither NEEDS_CSUM nor a GSO type is a plain packet: the result is an
+//      all-default TxMetadata (no flags, no lengths) and the frame is not parsed at all, so plain
+//      frames of any shape (ARP, runts, unknown ethertypes) are never dropped here. This is what
+//      OpenVMM does; TxMetadata only promises lengths when an offload flag is set.
+//   2. Anything else is an offload request. It is honoured only if every feature it needs was
+//      negotiated, and only if csum_start/csum_offset point exactly at the TCP or UDP checksum of
+//      the headers parsed from the frame itself; otherwise the packet is refused with a
+//      HeaderError, which the caller counts and drops. hdr_len is a hint and is ignored, except
+//      that with GUEST_HDRLEN it must equal the parsed header length.
+//   3. On success the flags say which offloads to do plus is_ipv4/is_ipv6; l2_len, l3_len,
+//      l4_len (TCP header, or 8 for UDP) and transport_header_offset (= l2_len + l3_len =
+//      csum_start) are set; max_segment_size = gso_size for TSO/USO. offload_ip_header_checksum is
+//      set only with TSO/USO over IPv4 (every segment gets a new IPv4 header), never for plain
+//      checksum offload: VIRTIO_NET_F_CSUM covers only the L4 checksum and the guest has already
+//      filled in the IPv4 header checksum. The caller fills id, segment_count, len and vlan.
+//   4. TSO/USO results guarantee transport_header_offset + l4_len <= frame_len, but the payload may
+//      be empty or no longer than max_segment_size; backends must then send the frame unsegmented.
+//      VIRTIO_NET_HDR_GSO_ECN (TCP with CWR set) is accepted with HOST_ECN but not reported:
+//      TxMetadata has no bit for it, and segmenters clear CWR after the first segment anyway.
+//
+// Guest RX contract (5.1.6.4): make_rx_header sets DATA_VALID only when the guest negotiated
+// GUEST_CSUM and both checksums are valid, and GSO fields only for a coalesced frame the guest can
+// take (see make_rx_header). It never sets RSC_INFO or GSO_ECN.
+//
+// All multi-byte virtio_net_hdr fields are little-endian (VERSION_1) and read natively; the .cc
+// static_asserts a little-endian host.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <string_view>
+
+#include "core/net_backend/packet.h"
+#include "core/virtio/virtio_defs.h"
+
+namespace pmdnet::virtio {
+
+// Why a header (or the frame behind it) was refused. Each value is one kind of bad input, so
+// telemetry can count them separately; kHeaderErrorCount sizes such counter arrays.
+enum class HeaderError : uint8_t {
+  // The frame, as parsed by parse_frame_headers.
+  kFrameTooShort,  // the frame (or the prefix the caller copied) ends inside a header
+  kBadIpv4Header,  // version != 4, IHL < 5, or total length shorter than the IP + L4 headers
+  kBadIpv6Header,  // version != 6
+  kBadTcpHeader,   // data offset < 5
+  // Guest TX checksum offload (NEEDS_CSUM).
+  kCsumNotNegotiated,      // NEEDS_CSUM without VIRTIO_NET_F_CSUM
+  kCsumOffsetsPastPacket,  // csum_start + csum_offset + 2 > frame length
+  kCsumNotTcpOrUdp,        // csum_start/csum_offset are not the parsed TCP/UDP checksum field
+  // Guest TX segmentation offload (gso_type).
+  kGsoUnknownType,       // not NONE/TCPV4/TCPV6/UDP_L4 (UFO included), or ECN on a non-TCP type
+  kGsoNotNegotiated,     // TCPV4 without HOST_TSO4, TCPV6 without HOST_TSO6, UDP_L4 without USO
+  kGsoEcnNotNegotiated,  // the ECN bit without HOST_ECN
+  kGsoWithoutNeedsCsum,  // a GSO type without NEEDS_CSUM (the spec's driver MUST)
+  kGsoSizeZero,          // a GSO type with gso_size 0
+  kGsoWithoutHeaders,    // a GSO type on a frame with no parseable IP + TCP/UDP headers
+  kGsoProtocolMismatch,  // e.g. TCPV4 on an IPv6 or a UDP frame, UDP_L4 on a TCP frame
+  kGsoHdrLenMismatch,    // GUEST_HDRLEN negotiated and hdr_len != the parsed header length
+  // Guest RX (make_rx_header): the backend handed a coalesced frame (gso_size > 0) that ...
+  kRxGsoNotNegotiated,    // ... the guest did not negotiate GUEST_CSUM + GUEST_TSO4/6/USO4/6 for
+  kRxGsoBadMetadata,      // ... has unknown protocols or header lengths that do not add up
+  kRxGsoChecksumInvalid,  // ... has checksums that were not validated
+};
+inline constexpr size_t kHeaderErrorCount = 18;
+
+std::string_view to_string(HeaderError e) noexcept;
+
+// The headers at the front of an Ethernet frame.
+//   l2_len     14, 18 or 22 (up to two 802.1Q/802.1ad tags); always set on success.
+//   l3, l3_len IPv4 (IHL * 4) or IPv6 (40 + the extension headers followed); 0 when Unknown.
+//   l4, l4_len TCP (data offset * 4) or UDP (8); l4_len 0 when Unknown.
+//   l4_offset  l2_len + l3_len whenever l3 is known (where the next header starts), else 0.
+// Unknown is not an error: a third VLAN tag, another ethertype, another IP protocol, an IP
+// fragment (other than an IPv6 atomic fragment), or more IPv6 extension headers than
+// kMaxIpv6ExtensionHeaders end parsing with the lengths known so far.
+struct FrameHeaders {
+  uint8_t l2_len = 0;
+  L3Protocol l3 = L3Protocol::Unknown;
+  uint16_t l3_len = 0;
+  L4Protocol l4 = L4Protocol::Unknown;
+  uint8_t l4_len = 0;
+  uint16_t l4_offset = 0;
+
+  constexpr bool operator==(const FrameHeaders&) const noexcept = default;
+};
+
+// IPv6 extension headers (hop-by-hop, routing, fragment, destination options) followed at most.
+inline constexpr unsigned kMaxIpv6ExtensionHeaders = 6;
+
+// Parses the headers at the start of `prefix`, the first bytes of a frame (the caller copies up to
+// 256 bytes out of guest memory). Every read is bounds-checked against prefix.size(): a header
+// that does not fit is kFrameTooShort, never a read past the end.
+std::expected<FrameHeaders, HeaderError> parse_frame_headers(
+    std::span<const uint8_t> prefix) noexcept;
+
+// Translates a guest TX header into offload metadata (see the contract above). `prefix` is the
+// start of the frame that follows the header (bytes past frame_len are ignored), frame_len the
+// frame's full length, and `features` the negotiated feature bits. Only the flags, l2_len, l3_len,
+// l4_len, transport_header_offset and max_segment_size of the result are set.
+std::expected<TxMetadata, HeaderError> parse_tx_offloads(const VirtioNetHdr& hdr,
+                                                         std::span<const uint8_t> prefix,
+                                                         uint32_t frame_len,
+                                                         uint64_t features) noexcept;
+
+// Builds the header of a guest RX frame described by `m`, given the negotiated `features`.
+//   - flags are 0 unless GUEST_CSUM was negotiated ("If VIRTIO_NET_F_GUEST_CSUM is not negotiated,
+//     the device MUST set flags to zero"); DATA_VALID is set when both m.ip_checksum and
+//     m.l4_checksum are valid (Good or ValidatedButWrong). Backends should report IPv6's
+//     ip_checksum as Good (it has none), or IPv6 frames never get DATA_VALID.
+//   - m.gso_size > 0 marks a coalesced TCP (or UDP) frame. When its payload (m.len minus the
+//     headers) exceeds gso_size it is delivered with gso_type TCPV4/TCPV6/UDP_L4, gso_size,
+//     hdr_len = l2 + l3 + l4 (l4 = 8 for UDP when m.l4_len is 0), csum_start = l2 + l3,
+//     csum_offset 16/6 and NEEDS_CSUM, which requires GUEST_CSUM plus GUEST_TSO4 (IPv4/TCP),
+//     GUEST_TSO6 (IPv6/TCP), GUEST_USO4 or GUEST_USO6 (UDP), and both checksums validated. A frame
+//     that needs GSO but cannot have it is an error the caller counts as a drop: it is larger than
+//     the guest accepts, and its checksums may be stale. A "coalesced" frame that fits in one
+//     segment is delivered as a plain frame.
+//   - With NEEDS_CSUM the spec also requires the frame's L4 checksum field to hold the TCP/UDP
+//     pseudo-header sum; making the bytes say so is the caller's job, not this function's.
+//   - num_buffers is stored as given; without MRG_RXBUF the caller must pass 1.
+std::expected<VirtioNetHdr, HeaderError> make_rx_header(const RxMetadata& m, uint64_t features,
+                                                        uint16_t num_buffers) noexcept;
+
+}  // namespace pmdnet::virtio

@@ -1,0 +1,212 @@
+// SplitRing: index handling with the memory ordering the spec requires, and the chain walk that
+// checks every descriptor the guest wrote before using it.
+#include "core/virtio/split_ring.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <bit>
+#include <cstring>
+
+namespace pmdnet::virtio {
+
+namespace {
+
+// Offsets inside the avail and used rings (2.7.6, 2.7.8).
+constexpr size_t kRingIdxOffset = 2;
+constexpr size_t kRingEntriesOffset = 4;
+
+uint16_t load_u16(const uint8_t* p, std::memory_order order) noexcept {
+  // The guest writes these concurrently; the spec guarantees their alignment.
+  return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(p)))
+      .load(order);
+}
+
+void store_u16(uint8_t* p, uint16_t v, std::memory_order order) noexcept {
+  std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, order);
+}
+
+// A descriptor, copied out once: later guest writes cannot change what was validated.
+VirtqDesc load_desc(const uint8_t* table, uint16_t index) noexcept {
+  VirtqDesc d;
+  std::memcpy(&d, table + size_t{16} * index, sizeof(d));
+  return d;
+}
+
+}  // namespace
+
+std::string_view to_string(RingError e) noexcept {
+  switch (e) {
+    case RingError::kAvailIndexJump:
+      return "avail index moved past the ring size";
+    case RingError::kHeadOutOfRange:
+      return "available head index out of range";
+    case RingError::kNextOutOfRange:
+      return "descriptor next index out of range";
+    case RingError::kChainTooLong:
+      return "descriptor chain longer than the ring (loop?)";
+    case RingError::kIndirectNotNegotiated:
+      return "indirect descriptor without INDIRECT_DESC";
+    case RingError::kIndirectNested:
+      return "nested indirect descriptor";
+    case RingError::kIndirectWithNext:
+      return "indirect descriptor with NEXT";
+    case RingError::kIndirectBadLength:
+      return "indirect table with a bad length";
+    case RingError::kIndirectOutOfMemory:
+      return "indirect table outside guest memory";
+    case RingError::kBufferOutOfMemory:
+      return "buffer outside guest memory";
+    case RingError::kReadableAfterWritable:
+      return "device-readable descriptor after a writable one";
+    case RingError::kChainTooLarge:
+      return "chain larger than 4 GiB";
+    case RingError::kHeadInUse:
+      return "head made available while the device holds it";
+    case RingError::kCount:
+      break;
+  }
+  return "unknown ring error";
+}
+
+Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemory& mem,
+                                    uint64_t features, uint16_t last_avail_idx, uint16_t used_idx) {
+  if (a.size == 0 || a.size > kMaxQueueSize || !std::has_single_bit(a.size)) {
+    return make_error(Errc::kInvalidArgument,
+                      fmt::format("ring size {} is not a power of two in 1..32768", a.size));
+  }
+  if (a.desc == nullptr || a.avail == nullptr || a.used == nullptr) {
+    return make_error(Errc::kInvalidArgument, "ring part not mapped");
+  }
+  auto misaligned = [](const uint8_t* p, uintptr_t align) {
+    return reinterpret_cast<uintptr_t>(p) % align != 0;
+  };
+  if (misaligned(a.desc, 16) || misaligned(a.avail, 2) || misaligned(a.used, 4)) {
+    return make_error(Errc::kInvalidArgument, "ring part misaligned (desc 16, avail 2, used 4)");
+  }
+  SplitRing r;
+  r.desc_ = a.desc;
+  r.avail_ = a.avail;
+  r.used_ = a.used;
+  r.mem_ = &mem;
+  r.size_ = a.size;
+  r.last_avail_idx_ = last_avail_idx;
+  r.used_idx_ = used_idx;
+  r.signalled_used_idx_ = used_idx;
+  r.event_idx_ = has(features, feature::kRingEventIdx);
+  r.indirect_ = has(features, feature::kRingIndirectDesc);
+  return r;
+}
+
+uint16_t SplitRing::load_avail_idx() const noexcept {
+  // Acquire: the ring entries the driver wrote before bumping idx are visible after this.
+  return load_u16(avail_ + kRingIdxOffset, std::memory_order_acquire);
+}
+
+std::expected<uint16_t, RingError> SplitRing::avail_count() const noexcept {
+  auto n = static_cast<uint16_t>(load_avail_idx() - last_avail_idx_);
+  if (n > size_) return std::unexpected(RingError::kAvailIndexJump);
+  return n;
+}
+
+uint16_t SplitRing::pop_avail() noexcept {
+  uint16_t slot = last_avail_idx_ & (size_ - 1);
+  ++last_avail_idx_;
+  return load_u16(avail_ + kRingEntriesOffset + size_t{2} * slot, std::memory_order_relaxed);
+}
+
+std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
+                                                std::span<ChainBuffer> scratch) const noexcept {
+  if (head >= size_) return std::unexpected(RingError::kHeadOutOfRange);
+  const uint8_t* table = desc_;
+  uint32_t table_len = size_;
+  uint16_t index = head;
+  bool in_indirect = false;
+  bool seen_writable = false;
+  uint64_t readable = 0;
+  uint64_t writable = 0;
+  size_t n = 0;
+  // 2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the Queue Size of the
+  // device." Indirect descriptors count too, so this also bounds loops.
+  for (uint32_t visited = 0;; ++visited) {
+    if (visited >= size_) return std::unexpected(RingError::kChainTooLong);
+    VirtqDesc d = load_desc(table, index);
+    if (d.flags & kDescFIndirect) {
+      // 2.7.5.3.1: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the
+      // VIRTIO_F_INDIRECT_DESC feature was negotiated. [...] A driver MUST NOT set both
+      // VIRTQ_DESC_F_INDIRECT and VIRTQ_DESC_F_NEXT in flags." and no nested tables.
+      if (!indirect_) return std::unexpected(RingError::kIndirectNotNegotiated);
+      if (in_indirect) return std::unexpected(RingError::kIndirectNested);
+      if (d.flags & kDescFNext) return std::unexpected(RingError::kIndirectWithNext);
+      if (d.len == 0 || d.len % sizeof(VirtqDesc) != 0 ||
+          d.len / sizeof(VirtqDesc) > size_t{kMaxQueueSize}) {
+        return std::unexpected(RingError::kIndirectBadLength);
+      }
+      auto host = mem_->contiguous(d.addr, d.len);
+      if (!host) return std::unexpected(RingError::kIndirectOutOfMemory);
+      table = host->data();
+      table_len = d.len / sizeof(VirtqDesc);
+      index = 0;
+      in_indirect = true;
+      continue;
+    }
+    if (d.len > 0) {
+      bool w = (d.flags & kDescFWrite) != 0;
+      // 2.7.4.2: "A driver MUST place any device-writable descriptor elements after any
+      // device-readable descriptor elements."
+      if (!w && seen_writable) return std::unexpected(RingError::kReadableAfterWritable);
+      seen_writable |= w;
+      if (!mem_->check_range(d.addr, d.len)) return std::unexpected(RingError::kBufferOutOfMemory);
+      if (n == scratch.size()) return std::unexpected(RingError::kChainTooLong);
+      scratch[n++] = ChainBuffer{d.addr, d.len, w};
+      (w ? writable : readable) += d.len;
+      if (readable + writable > UINT32_MAX) return std::unexpected(RingError::kChainTooLarge);
+    }
+    if (!(d.flags & kDescFNext)) break;
+    if (d.next >= table_len) return std::unexpected(RingError::kNextOutOfRange);
+    index = d.next;
+  }
+  return Chain{head, scratch.first(n), static_cast<uint32_t>(readable),
+               static_cast<uint32_t>(writable)};
+}
+
+void SplitRing::push_used(uint32_t head, uint32_t len) noexcept {
+  uint16_t slot = used_idx_ & (size_ - 1);
+  VirtqUsedElem e{head, len};
+  std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * slot, &e, sizeof(e));
+  ++used_idx_;
+}
+
+void SplitRing::publish_used() noexcept {
+  // Release: the elements written above are visible before the new idx.
+  store_u16(used_ + kRingIdxOffset, used_idx_, std::memory_order_release);
+}
+
+bool SplitRing::needs_notification() noexcept {
+  uint16_t old_idx = signalled_used_idx_;
+  uint16_t new_idx = used_idx_;
+  signalled_used_idx_ = new_idx;
+  if (old_idx == new_idx) return false;
+  // Order the used->idx store before reading the driver's suppression state (Linux: virtio_mb).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (event_idx_) {
+    // 2.7.7.2: used_event lives after the avail ring's entries.
+    uint16_t used_event =
+        load_u16(avail_ + kRingEntriesOffset + size_t{2} * size_, std::memory_order_relaxed);
+    return vring_need_event(used_event, new_idx, old_idx);
+  }
+  return (load_u16(avail_, std::memory_order_relaxed) & kAvailFNoInterrupt) == 0;
+}
+
+void SplitRing::suppress_kicks() noexcept {
+  if (event_idx_) {
+    // The driver kicks when its idx crosses avail_event; half the index space away, it will not
+    // for 32768 buffers. The poll loop does not need kicks at all.
+    store_u16(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * size_,
+              static_cast<uint16_t>(last_avail_idx_ + 0x8000), std::memory_order_relaxed);
+  } else {
+    store_u16(used_, kUsedFNoNotify, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace pmdnet::virtio

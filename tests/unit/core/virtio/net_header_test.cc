@@ -1,0 +1,897 @@
+// Tests of core/virtio/net_header: the frame-header parser, guest TX virtio_net_hdr -> TxMetadata
+// (one test per offload case and one per bad input, as OpenVMM's virtio_net tests do), and
+// RxMetadata -> guest RX virtio_net_hdr.
+#include "core/virtio/net_header.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pmdnet::virtio {
+namespace {
+
+constexpr uint8_t kTcp = 6;
+constexpr uint8_t kUdp = 17;
+constexpr uint8_t kIcmp = 1;
+constexpr uint8_t kHopByHop = 0;
+constexpr uint8_t kRouting = 43;
+constexpr uint8_t kFragment = 44;
+constexpr uint8_t kDestOpts = 60;
+constexpr uint8_t kEsp = 50;
+
+// Builds Ethernet frames layer by layer; build() patches the IPv4 total length and the IPv6
+// payload length to match what follows.
+class FrameBuilder {
+ public:
+  // Destination and source MACs, `tags` (TPID, TCI 0x0005 each), then `ethertype`.
+  FrameBuilder& eth(uint16_t ethertype, std::initializer_list<uint16_t> tags = {}) {
+    for (int i = 0; i < 12; ++i) b_.push_back(static_cast<uint8_t>(0x10 + i));
+    for (uint16_t tpid : tags) {
+      put16(tpid);
+      put16(0x0005);
+    }
+    put16(ethertype);
+    return *this;
+  }
+  FrameBuilder& ipv4(uint8_t protocol, size_t options = 0, uint16_t fragment = 0) {
+    ip_at_ = b_.size();
+    ipv4_ = true;
+    b_.push_back(static_cast<uint8_t>(0x40 | ((20 + options) / 4)));
+    b_.push_back(0);  // DSCP/ECN
+    put16(0);         // total length, patched in build()
+    put16(0x1234);    // id
+    put16(fragment);
+    b_.push_back(64);  // TTL
+    b_.push_back(protocol);
+    put16(0);  // header checksum
+    for (int i = 0; i < 8; ++i) b_.push_back(static_cast<uint8_t>(10 + i));
+    for (size_t i = 0; i < options; ++i) b_.push_back(1);  // NOP options
+    return *this;
+  }
+  FrameBuilder& ipv6(uint8_t next) {
+    ip_at_ = b_.size();
+    ipv4_ = false;
+    put16(0x6000);
+    put16(0);
+    put16(0);  // payload length, patched in build()
+    b_.push_back(next);
+    b_.push_back(64);  // hop limit
+    for (int i = 0; i < 32; ++i) b_.push_back(static_cast<uint8_t>(0x20 + i));
+    return *this;
+  }
+  // A hop-by-hop, routing or destination-options header of `len` bytes (a multiple of 8).
+  FrameBuilder& ipv6_ext(uint8_t next, size_t len) {
+    b_.push_back(next);
+    b_.push_back(static_cast<uint8_t>(len / 8 - 1));
+    for (size_t i = 2; i < len; ++i) b_.push_back(0);
+    return *this;
+  }
+  FrameBuilder& ipv6_fragment(uint8_t next, uint16_t offset, bool more) {
+    b_.push_back(next);
+    b_.push_back(0);
+    put16(static_cast<uint16_t>((offset << 3) | (more ? 1 : 0)));
+    put16(0xabcd);  // identification
+    put16(0x0001);
+    return *this;
+  }
+  FrameBuilder& tcp(size_t options = 0) {
+    put16(1234);                                  // source port
+    put16(80);                                    // destination port
+    for (int i = 0; i < 8; ++i) b_.push_back(0);  // sequence and ack numbers
+    b_.push_back(static_cast<uint8_t>(((20 + options) / 4) << 4));
+    b_.push_back(0x18);  // PSH|ACK
+    put16(0xffff);       // window
+    put16(0);            // checksum
+    put16(0);            // urgent pointer
+    for (size_t i = 0; i < options; ++i) b_.push_back(1);
+    return *this;
+  }
+  FrameBuilder& udp() {
+    put16(1234);
+    put16(53);
+    put16(0);  // length
+    put16(0);  // checksum
+    return *this;
+  }
+  FrameBuilder& payload(size_t n) {
+    for (size_t i = 0; i < n; ++i) b_.push_back(static_cast<uint8_t>(i));
+    return *this;
+  }
+  FrameBuilder& raw(std::initializer_list<uint8_t> bytes) {
+    b_.insert(b_.end(), bytes);
+    return *this;
+  }
+  std::vector<uint8_t> build() const {
+    std::vector<uint8_t> out = b_;
+    if (ip_at_) {
+      size_t len = ipv4_ ? out.size() - *ip_at_ : out.size() - *ip_at_ - 40;
+      out[*ip_at_ + (ipv4_ ? 2 : 4)] = static_cast<uint8_t>(len >> 8);
+      out[*ip_at_ + (ipv4_ ? 3 : 5)] = static_cast<uint8_t>(len);
+    }
+    return out;
+  }
+
+ private:
+  void put16(uint16_t v) {
+    b_.push_back(static_cast<uint8_t>(v >> 8));
+    b_.push_back(static_cast<uint8_t>(v));
+  }
+  std::vector<uint8_t> b_;
+  std::optional<size_t> ip_at_;
+  bool ipv4_ = false;
+};
+
+constexpr uint64_t kCsum = bit(feature::kCsum);
+constexpr uint64_t kAllHost = kCsum | bit(feature::kHostTso4) | bit(feature::kHostTso6) |
+                              bit(feature::kHostUso) | bit(feature::kHostEcn);
+constexpr uint64_t kGuestCsum = bit(feature::kGuestCsum);
+constexpr uint64_t kAllGuest = kGuestCsum | bit(feature::kGuestTso4) | bit(feature::kGuestTso6) |
+                               bit(feature::kGuestUso4) | bit(feature::kGuestUso6);
+
+VirtioNetHdr csum_hdr(uint16_t start, uint16_t offset) {
+  VirtioNetHdr h{};
+  h.flags = kHdrFNeedsCsum;
+  h.csum_start = start;
+  h.csum_offset = offset;
+  return h;
+}
+
+VirtioNetHdr gso_hdr(uint8_t type, uint16_t size, uint16_t start, uint16_t offset,
+                     uint16_t hdr_len = 0) {
+  VirtioNetHdr h = csum_hdr(start, offset);
+  h.gso_type = type;
+  h.gso_size = size;
+  h.hdr_len = hdr_len;
+  return h;
+}
+
+// parse_tx_offloads over a whole built frame, with the prefix the frontend would copy (<= 256).
+std::expected<TxMetadata, HeaderError> offloads(const VirtioNetHdr& h,
+                                                const std::vector<uint8_t>& frame,
+                                                uint64_t features) {
+  std::span<const uint8_t> prefix(frame);
+  return parse_tx_offloads(h, prefix.first(std::min<size_t>(prefix.size(), 256)),
+                           static_cast<uint32_t>(frame.size()), features);
+}
+
+HeaderError offload_error(const VirtioNetHdr& h, const std::vector<uint8_t>& frame,
+                          uint64_t features) {
+  auto r = offloads(h, frame, features);
+  EXPECT_FALSE(r.has_value());
+  return r.has_value() ? HeaderError{} : r.error();
+}
+
+// Frames used throughout.
+std::vector<uint8_t> tcp4(size_t payload = 100) {
+  return FrameBuilder().eth(0x0800).ipv4(kTcp).tcp().payload(payload).build();
+}
+std::vector<uint8_t> udp4(size_t payload = 100) {
+  return FrameBuilder().eth(0x0800).ipv4(kUdp).udp().payload(payload).build();
+}
+std::vector<uint8_t> tcp6(size_t payload = 100) {
+  return FrameBuilder().eth(0x86dd).ipv6(kTcp).tcp().payload(payload).build();
+}
+std::vector<uint8_t> udp6(size_t payload = 100) {
+  return FrameBuilder().eth(0x86dd).ipv6(kUdp).udp().payload(payload).build();
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse_frame_headers
+
+TEST(ParseFrameHeaders, Ipv4Tcp) {
+  auto f = tcp4();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv4, 20, L4Protocol::Tcp, 20, 34}));
+}
+
+TEST(ParseFrameHeaders, Ipv6Udp) {
+  auto f = udp6();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv6, 40, L4Protocol::Udp, 8, 54}));
+}
+
+TEST(ParseFrameHeaders, TcpOptionsCountInL4Len) {
+  auto f = FrameBuilder().eth(0x0800).ipv4(kTcp).tcp(40).build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->l4_len, 60);
+}
+
+TEST(ParseFrameHeaders, UnknownEthertypeIsL2Only) {
+  auto f = FrameBuilder().eth(0x0806).payload(28).build();  // ARP
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Unknown, 0, L4Protocol::Unknown, 0, 0}));
+}
+
+TEST(ParseFrameHeaders, ThirdVlanTagEndsParsing) {
+  auto f = FrameBuilder().eth(0x8100, {0x88a8, 0x8100}).payload(4).ipv4(kTcp).tcp().build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->l2_len, 22);
+  EXPECT_EQ(h->l3, L3Protocol::Unknown);
+}
+
+TEST(ParseFrameHeaders, UnknownIpProtocolKeepsL3) {
+  auto f = FrameBuilder().eth(0x0800).ipv4(kIcmp).payload(8).build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv4, 20, L4Protocol::Unknown, 0, 34}));
+}
+
+TEST(ParseFrameHeaders, Ipv4FragmentsHaveNoL4) {
+  for (uint16_t fragment : {uint16_t{0x2000}, uint16_t{0x0010}}) {  // MF; offset 16 * 8
+    auto f = FrameBuilder().eth(0x0800).ipv4(kUdp, 0, fragment).udp().build();
+    auto h = parse_frame_headers(f);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->l3, L3Protocol::Ipv4);
+    EXPECT_EQ(h->l4, L4Protocol::Unknown) << fragment;
+  }
+  // DF alone is not a fragment.
+  auto f = FrameBuilder().eth(0x0800).ipv4(kUdp, 0, 0x4000).udp().build();
+  EXPECT_EQ(parse_frame_headers(f)->l4, L4Protocol::Udp);
+}
+
+TEST(ParseFrameHeaders, Ipv6ExtensionChain) {
+  auto f = FrameBuilder()
+               .eth(0x86dd)
+               .ipv6(kHopByHop)
+               .ipv6_ext(kRouting, 8)
+               .ipv6_ext(kDestOpts, 24)
+               .ipv6_ext(kFragment, 16)
+               .ipv6_fragment(kTcp, 0, false)  // atomic fragment: a whole packet
+               .tcp()
+               .build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(
+      *h, (FrameHeaders{14, L3Protocol::Ipv6, 40 + 8 + 24 + 16 + 8, L4Protocol::Tcp, 20, 14 + 96}));
+}
+
+TEST(ParseFrameHeaders, Ipv6NonAtomicFragmentHasNoL4) {
+  auto f = FrameBuilder().eth(0x86dd).ipv6(kFragment).ipv6_fragment(kUdp, 0, true).udp().build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->l3_len, 48);
+  EXPECT_EQ(h->l4, L4Protocol::Unknown);
+}
+
+TEST(ParseFrameHeaders, Ipv6ExtensionHeadersAreBounded) {
+  FrameBuilder b;
+  b.eth(0x86dd).ipv6(kDestOpts);
+  for (unsigned i = 0; i < kMaxIpv6ExtensionHeaders; ++i) b.ipv6_ext(kDestOpts, 8);
+  b.ipv6_ext(kUdp, 8).udp();
+  auto f = b.build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->l4, L4Protocol::Unknown);
+  EXPECT_EQ(h->l3_len, 40 + 8 * kMaxIpv6ExtensionHeaders);
+}
+
+TEST(ParseFrameHeaders, Ipv6UnknownNextHeaderEndsParsing) {
+  auto f = FrameBuilder().eth(0x86dd).ipv6(kEsp).payload(16).build();
+  auto h = parse_frame_headers(f);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv6, 40, L4Protocol::Unknown, 0, 54}));
+}
+
+// Every proper prefix of a frame's headers is reported as too short; each prefix lives in its own
+// exactly-sized allocation, so a read past it would trip AddressSanitizer.
+TEST(ParseFrameHeaders, EveryTruncationIsTooShort) {
+  std::vector<std::vector<uint8_t>> frames = {
+      FrameBuilder().eth(0x0800, {0x88a8, 0x8100}).ipv4(kTcp, 12).tcp(12).build(),
+      FrameBuilder()
+          .eth(0x86dd, {0x8100})
+          .ipv6(kHopByHop)
+          .ipv6_ext(kFragment, 16)
+          .ipv6_fragment(kUdp, 0, false)
+          .udp()
+          .build(),
+  };
+  for (const auto& f : frames) {
+    ASSERT_TRUE(parse_frame_headers(f).has_value());
+    for (size_t n = 0; n < f.size(); ++n) {
+      std::vector<uint8_t> cut(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(n));
+      auto h = parse_frame_headers(cut);
+      ASSERT_FALSE(h.has_value()) << n;
+      EXPECT_EQ(h.error(), HeaderError::kFrameTooShort) << n;
+    }
+  }
+}
+
+TEST(ParseFrameHeaders, BadIpv4Headers) {
+  auto f = tcp4();
+  auto ihl4 = f;
+  ihl4[14] = 0x44;
+  EXPECT_EQ(parse_frame_headers(ihl4).error(), HeaderError::kBadIpv4Header);
+  auto version6 = f;
+  version6[14] = 0x65;
+  EXPECT_EQ(parse_frame_headers(version6).error(), HeaderError::kBadIpv4Header);
+  auto short_total = f;  // total length 19 < IHL * 4
+  short_total[16] = 0;
+  short_total[17] = 19;
+  EXPECT_EQ(parse_frame_headers(short_total).error(), HeaderError::kBadIpv4Header);
+  auto no_room_for_tcp = f;  // total length 39 < 20 + 20
+  no_room_for_tcp[17] = 39;
+  no_room_for_tcp[16] = 0;
+  EXPECT_EQ(parse_frame_headers(no_room_for_tcp).error(), HeaderError::kBadIpv4Header);
+}
+
+TEST(ParseFrameHeaders, BadIpv6Header) {
+  auto f = tcp6();
+  f[14] = 0x45;
+  EXPECT_EQ(parse_frame_headers(f).error(), HeaderError::kBadIpv6Header);
+}
+
+TEST(ParseFrameHeaders, BadTcpHeader) {
+  auto f = tcp4();
+  f[34 + 12] = 0x40;  // data offset 4
+  EXPECT_EQ(parse_frame_headers(f).error(), HeaderError::kBadTcpHeader);
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse_tx_offloads: offload cases
+
+TEST(TxOffloads, PlainPacketHasNoOffloads) {
+  // Even a runt with garbage in the checksum fields and no features: nothing is parsed or checked.
+  VirtioNetHdr h{};
+  h.csum_start = 0xffff;
+  h.csum_offset = 0xffff;
+  h.hdr_len = 0xffff;
+  std::vector<uint8_t> runt = {1, 2, 3};
+  auto m = parse_tx_offloads(h, runt, 3, 0);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(*m, TxMetadata{});
+  auto full = offloads(VirtioNetHdr{}, tcp4(), kAllHost);
+  ASSERT_TRUE(full.has_value());
+  EXPECT_EQ(*full, TxMetadata{});
+}
+
+TEST(TxOffloads, UnrecognizedTxFlagsAreIgnored) {
+  VirtioNetHdr h{};
+  h.flags = kHdrFDataValid | kHdrFRscInfo | 0x80;
+  auto m = offloads(h, tcp4(), 0);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags());
+}
+
+TEST(TxOffloads, TcpV4Checksum) {
+  auto m = offloads(csum_hdr(34, 16), tcp4(), kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags().with_offload_tcp_checksum(true).with_is_ipv4(true));
+  EXPECT_FALSE(m->flags.offload_ip_header_checksum()) << "the guest fills the IPv4 checksum";
+  EXPECT_EQ(m->l2_len, 14);
+  EXPECT_EQ(m->l3_len, 20);
+  EXPECT_EQ(m->l4_len, 20);
+  EXPECT_EQ(m->transport_header_offset, 34);
+  EXPECT_EQ(m->max_segment_size, 0);
+  EXPECT_EQ(m->len, 0u) << "the caller fills len";
+}
+
+TEST(TxOffloads, UdpV4Checksum) {
+  auto m = offloads(csum_hdr(34, 6), udp4(), kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags().with_offload_udp_checksum(true).with_is_ipv4(true));
+  EXPECT_EQ(m->l3_len, 20);
+  EXPECT_EQ(m->l4_len, 8);
+  EXPECT_EQ(m->transport_header_offset, 34);
+}
+
+TEST(TxOffloads, TcpV6Checksum) {
+  auto m = offloads(csum_hdr(54, 16), tcp6(), kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags().with_offload_tcp_checksum(true).with_is_ipv6(true));
+  EXPECT_EQ(m->l2_len, 14);
+  EXPECT_EQ(m->l3_len, 40);
+  EXPECT_EQ(m->l4_len, 20);
+  EXPECT_EQ(m->transport_header_offset, 54);
+}
+
+TEST(TxOffloads, UdpV6Checksum) {
+  auto m = offloads(csum_hdr(54, 6), udp6(), kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags().with_offload_udp_checksum(true).with_is_ipv6(true));
+  EXPECT_EQ(m->l3_len, 40);
+  EXPECT_EQ(m->l4_len, 8);
+}
+
+TEST(TxOffloads, Tso4) {
+  auto f = FrameBuilder().eth(0x0800).ipv4(kTcp).tcp(12).payload(20000).build();
+  auto m = offloads(gso_hdr(kGsoTcpv4, 1448, 34, 16, 66), f, kCsum | bit(feature::kHostTso4));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags()
+                          .with_offload_tcp_segmentation(true)
+                          .with_offload_tcp_checksum(true)
+                          .with_offload_ip_header_checksum(true)
+                          .with_is_ipv4(true));
+  EXPECT_EQ(m->l2_len, 14);
+  EXPECT_EQ(m->l3_len, 20);
+  EXPECT_EQ(m->l4_len, 32);
+  EXPECT_EQ(m->transport_header_offset, 34);
+  EXPECT_EQ(m->max_segment_size, 1448);
+}
+
+TEST(TxOffloads, Tso6) {
+  auto f = tcp6(20000);
+  auto m = offloads(gso_hdr(kGsoTcpv6, 1440, 54, 16, 74), f, kCsum | bit(feature::kHostTso6));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(
+      m->flags,
+      TxFlags().with_offload_tcp_segmentation(true).with_offload_tcp_checksum(true).with_is_ipv6(
+          true));
+  EXPECT_EQ(m->l3_len, 40);
+  EXPECT_EQ(m->l4_len, 20);
+  EXPECT_EQ(m->max_segment_size, 1440);
+}
+
+TEST(TxOffloads, Uso4) {
+  auto m =
+      offloads(gso_hdr(kGsoUdpL4, 1472, 34, 6, 42), udp4(30000), kCsum | bit(feature::kHostUso));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags()
+                          .with_offload_udp_segmentation(true)
+                          .with_offload_udp_checksum(true)
+                          .with_offload_ip_header_checksum(true)
+                          .with_is_ipv4(true));
+  EXPECT_EQ(m->l4_len, 8);
+  EXPECT_EQ(m->transport_header_offset, 34);
+  EXPECT_EQ(m->max_segment_size, 1472);
+}
+
+TEST(TxOffloads, Uso6) {
+  auto m =
+      offloads(gso_hdr(kGsoUdpL4, 1452, 54, 6, 62), udp6(30000), kCsum | bit(feature::kHostUso));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(
+      m->flags,
+      TxFlags().with_offload_udp_segmentation(true).with_offload_udp_checksum(true).with_is_ipv6(
+          true));
+  EXPECT_EQ(m->l3_len, 40);
+  EXPECT_EQ(m->max_segment_size, 1452);
+}
+
+TEST(TxOffloads, EcnWithHostEcn) {
+  auto m = offloads(gso_hdr(kGsoTcpv4 | kGsoEcn, 1448, 34, 16), tcp4(5000),
+                    kCsum | bit(feature::kHostTso4) | bit(feature::kHostEcn));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->flags.offload_tcp_segmentation());
+  auto m6 = offloads(gso_hdr(kGsoTcpv6 | kGsoEcn, 1448, 54, 16), tcp6(5000),
+                     kCsum | bit(feature::kHostTso6) | bit(feature::kHostEcn));
+  ASSERT_TRUE(m6.has_value());
+  EXPECT_TRUE(m6->flags.offload_tcp_segmentation());
+}
+
+TEST(TxOffloads, EcnWithoutHostEcn) {
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4 | kGsoEcn, 1448, 34, 16), tcp4(5000),
+                          kCsum | bit(feature::kHostTso4)),
+            HeaderError::kGsoEcnNotNegotiated);
+}
+
+TEST(TxOffloads, VlanTaggedFrame) {
+  auto f = FrameBuilder().eth(0x0800, {0x8100}).ipv4(kTcp).tcp().payload(50).build();
+  auto m = offloads(csum_hdr(38, 16), f, kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->flags.offload_tcp_checksum());
+  EXPECT_TRUE(m->flags.is_ipv4());
+  EXPECT_EQ(m->l2_len, 18);
+  EXPECT_EQ(m->transport_header_offset, 38);
+}
+
+TEST(TxOffloads, VlanTaggedIpv6Tso) {
+  auto f = FrameBuilder().eth(0x86dd, {0x8100}).ipv6(kTcp).tcp().payload(5000).build();
+  auto m = offloads(gso_hdr(kGsoTcpv6, 1400, 58, 16), f, kAllHost);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->flags.offload_tcp_segmentation());
+  EXPECT_EQ(m->l2_len, 18);
+  EXPECT_EQ(m->transport_header_offset, 58);
+}
+
+TEST(TxOffloads, DoubleTaggedFrame) {
+  auto f = FrameBuilder().eth(0x86dd, {0x88a8, 0x8100}).ipv6(kUdp).udp().payload(50).build();
+  auto m = offloads(csum_hdr(62, 6), f, kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags, TxFlags().with_offload_udp_checksum(true).with_is_ipv6(true));
+  EXPECT_EQ(m->l2_len, 22);
+  EXPECT_EQ(m->l3_len, 40);
+  EXPECT_EQ(m->transport_header_offset, 62);
+}
+
+TEST(TxOffloads, Ipv4Options) {
+  auto f = FrameBuilder().eth(0x0800).ipv4(kTcp, 40).tcp().payload(3000).build();
+  auto m = offloads(gso_hdr(kGsoTcpv4, 1000, 74, 16), f, kAllHost);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->l3_len, 60);
+  EXPECT_EQ(m->transport_header_offset, 74);
+  EXPECT_TRUE(m->flags.offload_ip_header_checksum());
+}
+
+TEST(TxOffloads, Ipv6ExtensionHeaders) {
+  auto f = FrameBuilder()
+               .eth(0x86dd)
+               .ipv6(kHopByHop)
+               .ipv6_ext(kDestOpts, 8)
+               .ipv6_ext(kUdp, 16)
+               .udp()
+               .payload(100)
+               .build();
+  auto m = offloads(csum_hdr(14 + 64, 6), f, kCsum);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->flags.offload_udp_checksum());
+  EXPECT_EQ(m->l3_len, 64);
+  EXPECT_EQ(m->transport_header_offset, 78);
+  // csum_start at the end of the fixed header (ignoring the extensions) is not the UDP header.
+  EXPECT_EQ(offload_error(csum_hdr(54, 6), f, kCsum), HeaderError::kCsumNotTcpOrUdp);
+}
+
+TEST(TxOffloads, HdrLenIsOnlyAHintWithoutGuestHdrlen) {
+  auto m = offloads(gso_hdr(kGsoTcpv4, 1448, 34, 16, 9999), tcp4(5000), kAllHost);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->l4_len, 20) << "lengths come from the frame, not from hdr_len";
+}
+
+TEST(TxOffloads, ExactHdrLenWithGuestHdrlen) {
+  auto m = offloads(gso_hdr(kGsoTcpv4, 1448, 34, 16, 54), tcp4(5000),
+                    kAllHost | bit(feature::kGuestHdrlen));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_TRUE(m->flags.offload_tcp_segmentation());
+}
+
+TEST(TxOffloads, PrefixPastFrameLenIsIgnored) {
+  // The caller's prefix may be longer than the frame; bytes past frame_len do not count.
+  auto f = tcp4(0);
+  auto m = parse_tx_offloads(csum_hdr(34, 16), f, 54, kCsum);
+  ASSERT_TRUE(m.has_value());
+  auto cut = parse_tx_offloads(csum_hdr(34, 16), f, 53, kCsum);
+  ASSERT_FALSE(cut.has_value());
+  EXPECT_EQ(cut.error(), HeaderError::kFrameTooShort);
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse_tx_offloads: one test per bad input
+
+TEST(TxOffloadErrors, FrameTooShort) {
+  auto f = tcp4(0);
+  std::span<const uint8_t> prefix(f);
+  auto r = parse_tx_offloads(csum_hdr(34, 16), prefix.first(40), 1000, kCsum);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), HeaderError::kFrameTooShort);
+}
+
+TEST(TxOffloadErrors, BadIpv4Header) {
+  auto f = tcp4();
+  f[14] = 0x43;
+  EXPECT_EQ(offload_error(csum_hdr(34, 16), f, kCsum), HeaderError::kBadIpv4Header);
+}
+
+TEST(TxOffloadErrors, BadIpv6Header) {
+  auto f = tcp6();
+  f[14] = 0x00;
+  EXPECT_EQ(offload_error(csum_hdr(54, 16), f, kCsum), HeaderError::kBadIpv6Header);
+}
+
+TEST(TxOffloadErrors, BadTcpHeader) {
+  auto f = tcp4();
+  f[34 + 12] = 0x10;
+  EXPECT_EQ(offload_error(csum_hdr(34, 16), f, kCsum), HeaderError::kBadTcpHeader);
+}
+
+TEST(TxOffloadErrors, CsumNotNegotiated) {
+  EXPECT_EQ(offload_error(csum_hdr(34, 16), tcp4(), 0), HeaderError::kCsumNotNegotiated);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 16), tcp4(5000), bit(feature::kHostTso4)),
+            HeaderError::kCsumNotNegotiated);
+}
+
+TEST(TxOffloadErrors, CsumOffsetsPastPacket) {
+  auto f = tcp4(0);  // 54 bytes: the TCP checksum field is bytes 50..51
+  EXPECT_EQ(offload_error(csum_hdr(34, 19), f, kCsum), HeaderError::kCsumOffsetsPastPacket);
+  EXPECT_EQ(offload_error(csum_hdr(0xffff, 0xffff), f, kCsum), HeaderError::kCsumOffsetsPastPacket);
+  EXPECT_TRUE(offloads(csum_hdr(34, 16), f, kCsum).has_value());  // 34 + 16 + 2 <= 54
+}
+
+TEST(TxOffloadErrors, CsumNotTcpOrUdp) {
+  EXPECT_EQ(offload_error(csum_hdr(35, 16), tcp4(), kCsum), HeaderError::kCsumNotTcpOrUdp);
+  EXPECT_EQ(offload_error(csum_hdr(34, 6), tcp4(), kCsum), HeaderError::kCsumNotTcpOrUdp);
+  EXPECT_EQ(offload_error(csum_hdr(34, 16), udp4(), kCsum), HeaderError::kCsumNotTcpOrUdp);
+  EXPECT_EQ(offload_error(csum_hdr(14, 10), tcp4(), kCsum), HeaderError::kCsumNotTcpOrUdp)
+      << "an IPv4 header checksum is not an L4 checksum";
+  auto icmp = FrameBuilder().eth(0x0800).ipv4(kIcmp).payload(64).build();
+  EXPECT_EQ(offload_error(csum_hdr(34, 2), icmp, kCsum), HeaderError::kCsumNotTcpOrUdp);
+  auto arp = FrameBuilder().eth(0x0806).payload(64).build();
+  EXPECT_EQ(offload_error(csum_hdr(14, 16), arp, kCsum), HeaderError::kCsumNotTcpOrUdp);
+  auto fragment = FrameBuilder().eth(0x0800).ipv4(kUdp, 0, 0x2000).udp().payload(64).build();
+  EXPECT_EQ(offload_error(csum_hdr(34, 6), fragment, kCsum), HeaderError::kCsumNotTcpOrUdp);
+}
+
+TEST(TxOffloadErrors, GsoUnknownType) {
+  for (uint8_t type : {uint8_t{kGsoUdp}, uint8_t{2}, uint8_t{6}, uint8_t{0x7f}, uint8_t{kGsoEcn},
+                       uint8_t{kGsoUdp | kGsoEcn}, uint8_t{kGsoUdpL4 | kGsoEcn}}) {
+    EXPECT_EQ(
+        offload_error(gso_hdr(type, 1400, 34, 6), udp4(5000), kAllHost | bit(feature::kHostUfo)),
+        HeaderError::kGsoUnknownType)
+        << int{type};
+  }
+}
+
+TEST(TxOffloadErrors, GsoNotNegotiated) {
+  const uint64_t all_but = kAllHost;
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 16), tcp4(5000),
+                          all_but & ~bit(feature::kHostTso4)),
+            HeaderError::kGsoNotNegotiated);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv6, 1448, 54, 16), tcp6(5000),
+                          all_but & ~bit(feature::kHostTso6)),
+            HeaderError::kGsoNotNegotiated);
+  EXPECT_EQ(
+      offload_error(gso_hdr(kGsoUdpL4, 1448, 34, 6), udp4(5000), all_but & ~bit(feature::kHostUso)),
+      HeaderError::kGsoNotNegotiated);
+}
+
+TEST(TxOffloadErrors, GsoEcnNotNegotiated) {
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv6 | kGsoEcn, 1448, 54, 16), tcp6(5000),
+                          kAllHost & ~bit(feature::kHostEcn)),
+            HeaderError::kGsoEcnNotNegotiated);
+}
+
+TEST(TxOffloadErrors, GsoWithoutNeedsCsum) {
+  VirtioNetHdr h = gso_hdr(kGsoTcpv4, 1448, 34, 16);
+  h.flags = 0;
+  EXPECT_EQ(offload_error(h, tcp4(5000), kAllHost), HeaderError::kGsoWithoutNeedsCsum);
+}
+
+TEST(TxOffloadErrors, GsoSizeZero) {
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 0, 34, 16), tcp4(5000), kAllHost),
+            HeaderError::kGsoSizeZero);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, 0, 54, 6), udp6(5000), kAllHost),
+            HeaderError::kGsoSizeZero);
+}
+
+TEST(TxOffloadErrors, GsoWithoutHeaders) {
+  auto arp = FrameBuilder().eth(0x0806).payload(100).build();
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 16), arp, kAllHost),
+            HeaderError::kGsoWithoutHeaders);
+  auto esp = FrameBuilder().eth(0x86dd).ipv6(kEsp).payload(100).build();
+  EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, 1448, 54, 6), esp, kAllHost),
+            HeaderError::kGsoWithoutHeaders);
+  auto fragment = FrameBuilder().eth(0x0800).ipv4(kTcp, 0, 0x0001).tcp().payload(100).build();
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 16), fragment, kAllHost),
+            HeaderError::kGsoWithoutHeaders);
+}
+
+TEST(TxOffloadErrors, GsoProtocolMismatch) {
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 54, 16), tcp6(5000), kAllHost),
+            HeaderError::kGsoProtocolMismatch);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv6, 1448, 34, 16), tcp4(5000), kAllHost),
+            HeaderError::kGsoProtocolMismatch);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 6), udp4(5000), kAllHost),
+            HeaderError::kGsoProtocolMismatch);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, 1448, 34, 16), tcp4(5000), kAllHost),
+            HeaderError::kGsoProtocolMismatch);
+}
+
+TEST(TxOffloadErrors, GsoHdrLenMismatch) {
+  const uint64_t f = kAllHost | bit(feature::kGuestHdrlen);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 16, 66), tcp4(5000), f),
+            HeaderError::kGsoHdrLenMismatch);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, 1448, 54, 6, 0), udp6(5000), f),
+            HeaderError::kGsoHdrLenMismatch);
+}
+
+TEST(HeaderError, EveryValueHasItsOwnName) {
+  std::set<std::string_view> names;
+  for (size_t i = 0; i < kHeaderErrorCount; ++i) {
+    std::string_view name = to_string(static_cast<HeaderError>(i));
+    EXPECT_NE(name, "unknown header error") << i;
+    names.insert(name);
+  }
+  EXPECT_EQ(names.size(), kHeaderErrorCount);
+  EXPECT_EQ(to_string(static_cast<HeaderError>(kHeaderErrorCount)), "unknown header error");
+  EXPECT_EQ(static_cast<size_t>(HeaderError::kRxGsoChecksumInvalid) + 1, kHeaderErrorCount);
+}
+
+// ---------------------------------------------------------------------------------------------
+// make_rx_header
+
+RxMetadata rx(RxChecksumState ip, RxChecksumState l4, size_t len = 100) {
+  RxMetadata m;
+  m.len = len;
+  m.ip_checksum = ip;
+  m.l4_checksum = l4;
+  m.l4_protocol = L4Protocol::Tcp;
+  return m;
+}
+
+// A coalesced frame: headers of the given shape plus `segments` full segments of 1448 bytes.
+RxMetadata coalesced(L3Protocol l3, L4Protocol l4, size_t segments = 4) {
+  RxMetadata m;
+  m.ip_checksum = RxChecksumState::Good;
+  m.l4_checksum = RxChecksumState::ValidatedButWrong;
+  m.l3_protocol = l3;
+  m.l4_protocol = l4;
+  m.l2_len = 14;
+  m.l3_len = l3 == L3Protocol::Ipv4 ? 20 : 40;
+  m.l4_len = l4 == L4Protocol::Tcp ? 32 : 8;
+  m.gso_size = 1448;
+  m.len = m.l2_len + m.l3_len + m.l4_len + segments * m.gso_size;
+  return m;
+}
+
+TEST(RxHeader, DataValidWhenBothChecksumsGood) {
+  auto h = make_rx_header(rx(RxChecksumState::Good, RxChecksumState::Good), kGuestCsum, 1);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->flags, kHdrFDataValid);
+  EXPECT_EQ(h->gso_type, kGsoNone);
+  EXPECT_EQ(h->gso_size, 0);
+  EXPECT_EQ(h->hdr_len, 0);
+  EXPECT_EQ(h->csum_start, 0);
+  EXPECT_EQ(h->csum_offset, 0);
+}
+
+TEST(RxHeader, ValidatedButWrongCountsAsValid) {
+  auto h = make_rx_header(
+      rx(RxChecksumState::ValidatedButWrong, RxChecksumState::ValidatedButWrong), kGuestCsum, 1);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->flags, kHdrFDataValid);
+}
+
+TEST(RxHeader, NoDataValidUnlessBothValid) {
+  using S = RxChecksumState;
+  for (auto [ip, l4] :
+       {std::pair{S::Unknown, S::Good}, std::pair{S::Good, S::Unknown}, std::pair{S::Bad, S::Good},
+        std::pair{S::Good, S::Bad}, std::pair{S::Unknown, S::Unknown}}) {
+    auto h = make_rx_header(rx(ip, l4), kAllGuest, 1);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->flags, 0) << int(ip) << " " << int(l4);
+  }
+}
+
+TEST(RxHeader, NoDataValidWithoutGuestCsum) {
+  auto h =
+      make_rx_header(rx(RxChecksumState::Good, RxChecksumState::Good), kAllGuest & ~kGuestCsum, 1);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->flags, 0);
+}
+
+TEST(RxHeader, NumBuffersAsGiven) {
+  for (uint16_t n : {uint16_t{1}, uint16_t{3}, uint16_t{0xffff}}) {
+    auto h = make_rx_header(rx(RxChecksumState::Good, RxChecksumState::Good), kAllGuest, n);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->num_buffers, n);
+  }
+  auto g = make_rx_header(coalesced(L3Protocol::Ipv4, L4Protocol::Tcp), kAllGuest, 7);
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->num_buffers, 7);
+}
+
+TEST(RxHeader, GsoTso4) {
+  auto h = make_rx_header(coalesced(L3Protocol::Ipv4, L4Protocol::Tcp), kAllGuest, 2);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->flags, kHdrFNeedsCsum | kHdrFDataValid);
+  EXPECT_EQ(h->gso_type, kGsoTcpv4);
+  EXPECT_EQ(h->gso_size, 1448);
+  EXPECT_EQ(h->hdr_len, 14 + 20 + 32);
+  EXPECT_EQ(h->csum_start, 34);
+  EXPECT_EQ(h->csum_offset, 16);
+}
+
+TEST(RxHeader, GsoTso6) {
+  auto h = make_rx_header(coalesced(L3Protocol::Ipv6, L4Protocol::Tcp), kAllGuest, 1);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->gso_type, kGsoTcpv6);
+  EXPECT_EQ(h->hdr_len, 14 + 40 + 32);
+  EXPECT_EQ(h->csum_start, 54);
+  EXPECT_EQ(h->csum_offset, 16);
+  EXPECT_TRUE(h->flags & kHdrFNeedsCsum);
+}
+
+TEST(RxHeader, GsoUso4AndUso6) {
+  auto h4 = make_rx_header(coalesced(L3Protocol::Ipv4, L4Protocol::Udp), kAllGuest, 1);
+  ASSERT_TRUE(h4.has_value());
+  EXPECT_EQ(h4->gso_type, kGsoUdpL4);
+  EXPECT_EQ(h4->hdr_len, 14 + 20 + 8);
+  EXPECT_EQ(h4->csum_start, 34);
+  EXPECT_EQ(h4->csum_offset, 6);
+  auto m6 = coalesced(L3Protocol::Ipv6, L4Protocol::Udp);
+  m6.l4_len = 0;  // UDP's header length may be left out
+  auto h6 = make_rx_header(m6, kAllGuest, 1);
+  ASSERT_TRUE(h6.has_value());
+  EXPECT_EQ(h6->gso_type, kGsoUdpL4);
+  EXPECT_EQ(h6->hdr_len, 14 + 40 + 8);
+  EXPECT_EQ(h6->csum_offset, 6);
+}
+
+TEST(RxHeader, GsoNeedsItsOwnFeature) {
+  struct Case {
+    L3Protocol l3;
+    L4Protocol l4;
+    unsigned feature_bit;
+  };
+  for (Case c : {Case{L3Protocol::Ipv4, L4Protocol::Tcp, feature::kGuestTso4},
+                 Case{L3Protocol::Ipv6, L4Protocol::Tcp, feature::kGuestTso6},
+                 Case{L3Protocol::Ipv4, L4Protocol::Udp, feature::kGuestUso4},
+                 Case{L3Protocol::Ipv6, L4Protocol::Udp, feature::kGuestUso6}}) {
+    auto m = coalesced(c.l3, c.l4);
+    auto only = make_rx_header(m, kGuestCsum | bit(c.feature_bit), 1);
+    EXPECT_TRUE(only.has_value()) << c.feature_bit;
+    auto without = make_rx_header(m, kAllGuest & ~bit(c.feature_bit), 1);
+    ASSERT_FALSE(without.has_value()) << c.feature_bit;
+    EXPECT_EQ(without.error(), HeaderError::kRxGsoNotNegotiated);
+  }
+}
+
+TEST(RxHeader, GsoNeedsGuestCsum) {
+  auto h = make_rx_header(coalesced(L3Protocol::Ipv4, L4Protocol::Tcp), kAllGuest & ~kGuestCsum, 1);
+  ASSERT_FALSE(h.has_value());
+  EXPECT_EQ(h.error(), HeaderError::kRxGsoNotNegotiated);
+}
+
+TEST(RxHeader, SingleSegmentCoalescedFrameIsPlain) {
+  auto m = coalesced(L3Protocol::Ipv4, L4Protocol::Tcp, 1);  // payload == gso_size
+  auto h = make_rx_header(m, kGuestCsum, 1);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->gso_type, kGsoNone);
+  EXPECT_EQ(h->gso_size, 0);
+  EXPECT_EQ(h->flags, kHdrFDataValid);
+  ++m.len;  // one byte more needs two segments
+  auto h2 = make_rx_header(m, kGuestCsum, 1);
+  ASSERT_FALSE(h2.has_value());
+  EXPECT_EQ(h2.error(), HeaderError::kRxGsoNotNegotiated);
+}
+
+TEST(RxHeader, GsoBadMetadata) {
+  std::vector<RxMetadata> bad;
+  auto base = coalesced(L3Protocol::Ipv4, L4Protocol::Tcp);
+  bad.push_back(base);
+  bad.back().l3_protocol = L3Protocol::Unknown;
+  bad.push_back(base);
+  bad.back().l4_protocol = L4Protocol::Unknown;
+  bad.push_back(base);
+  bad.back().l4_len = 19;
+  bad.push_back(base);
+  bad.back().l4_len = 64;
+  bad.push_back(base);
+  bad.back().l2_len = 13;
+  bad.push_back(base);
+  bad.back().l3_len = 19;
+  bad.push_back(base);
+  bad.back().l3_len = 64;  // IPv4 headers stop at 60
+  bad.push_back(base);
+  bad.back().len = 14 + 20 + 31;  // shorter than its headers
+  bad.push_back(coalesced(L3Protocol::Ipv6, L4Protocol::Tcp));
+  bad.back().l3_len = 0xffff;  // hdr_len would not fit in 16 bits
+  bad.back().len = 0x20000;
+  auto udp = coalesced(L3Protocol::Ipv6, L4Protocol::Udp);
+  bad.push_back(udp);
+  bad.back().l4_len = 20;
+  bad.push_back(udp);
+  bad.back().l3_len = 39;
+  for (size_t i = 0; i < bad.size(); ++i) {
+    auto h = make_rx_header(bad[i], kAllGuest, 1);
+    ASSERT_FALSE(h.has_value()) << i;
+    EXPECT_EQ(h.error(), HeaderError::kRxGsoBadMetadata) << i;
+  }
+}
+
+TEST(RxHeader, GsoChecksumInvalid) {
+  using S = RxChecksumState;
+  for (auto [ip, l4] : {std::pair{S::Unknown, S::Good}, std::pair{S::Good, S::Bad},
+                        std::pair{S::Good, S::Unknown}}) {
+    auto m = coalesced(L3Protocol::Ipv4, L4Protocol::Tcp);
+    m.ip_checksum = ip;
+    m.l4_checksum = l4;
+    auto h = make_rx_header(m, kAllGuest, 1);
+    ASSERT_FALSE(h.has_value());
+    EXPECT_EQ(h.error(), HeaderError::kRxGsoChecksumInvalid);
+  }
+}
+
+}  // namespace
+}  // namespace pmdnet::virtio

@@ -1,0 +1,667 @@
+// Tests of VirtioNetQueue: a fake guest driver on one side, a scripted backend Queue or the
+// LoopbackEndpoint on the other. Covers guest TX (plain, offloaded, indirect, asynchronous
+// completion, backpressure), guest RX (one, two and many mergeable buffers), notifications, and
+// every bad input a guest can hand the queue.
+#include "core/virtio/virtio_net_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <numeric>
+
+#include "core/net_backend/loopback_endpoint.h"
+#include "core/virtio/net_header.h"
+#include "tests/unit/core/virtio/fake_driver.h"
+
+namespace pmdnet::virtio {
+namespace {
+
+using testing::Buf;
+using testing::FakeVirtqueue;
+using testing::TestMemory;
+
+constexpr uint64_t kRxRing = 0x100000;
+constexpr uint64_t kTxRing = 0x108000;
+constexpr uint64_t kRxData = 0x200000;
+constexpr uint64_t kTxData = 0x300000;
+constexpr uint64_t kBase = bit(feature::kVersion1) | bit(feature::kRingIndirectDesc);
+constexpr uint32_t kHdr = sizeof(VirtioNetHdr);
+
+// A backend whose behaviour the test scripts.
+class ScriptedQueue final : public Queue {
+ public:
+  struct Sent {
+    TxMetadata meta;
+    std::vector<uint8_t> frame;
+  };
+
+  bool poll_ready(BufferAccess&) noexcept override { return !done_.empty(); }
+  void rx_avail(BufferAccess&, std::span<const RxId> ids) noexcept override {
+    posted.insert(posted.end(), ids.begin(), ids.end());
+  }
+  QueueResult<size_t> rx_poll(BufferAccess&, std::span<RxId> out) noexcept override {
+    size_t n = std::min(out.size(), done_.size());
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = done_.front();
+      done_.pop_front();
+    }
+    return n;
+  }
+  QueueResult<TxAvailResult> tx_avail(BufferAccess& pool,
+                                      std::span<const TxSegment> segs) noexcept override {
+    size_t consumed = 0;
+    std::vector<uint8_t> frame;
+    while (consumed < segs.size() && accept_packets > 0) {
+      std::span<const TxSegment> rest = segs.subspan(consumed);
+      auto p = next_packet(rest);
+      if (!p) return make_queue_error(Errc::kMalformed, "bad list");
+      std::span<const TxSegment> one = p->segments;
+      if (!linearize(pool, one, frame)) frame.clear();
+      sent.push_back({*p->metadata, frame});
+      segment_counts.push_back(p->segments.size());
+      if (!sync) in_flight.push_back(p->metadata->id);
+      consumed += p->segments.size();
+      --accept_packets;
+    }
+    return TxAvailResult{.completed_synchronously = sync, .segments_consumed = consumed};
+  }
+  std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId> done) noexcept override {
+    size_t n = std::min(done.size(), complete_now.size());
+    std::copy_n(complete_now.begin(), n, done.begin());
+    complete_now.erase(complete_now.begin(), complete_now.begin() + static_cast<ptrdiff_t>(n));
+    return n;
+  }
+
+  // Delivers a receive into the next posted slot, as a NIC backend would.
+  bool deliver(BufferAccess& pool, std::span<const uint8_t> data, RxMetadata meta = {}) {
+    if (posted.empty()) return false;
+    RxId id = posted.front();
+    if (pool.capacity(id) < data.size()) return false;
+    posted.pop_front();
+    meta.len = data.size();
+    pool.write_packet(id, meta, data);
+    done_.push_back(id);
+    return true;
+  }
+
+  bool sync = true;
+  size_t accept_packets = SIZE_MAX;
+  std::vector<Sent> sent;
+  std::vector<size_t> segment_counts;
+  std::vector<TxId> in_flight;
+  std::vector<TxId> complete_now;
+  std::deque<RxId> posted;
+
+ private:
+  std::deque<RxId> done_;
+};
+
+class CountingNotifier final : public GuestNotifier {
+ public:
+  void notify(uint16_t vring) noexcept override { ++count[vring]; }
+  std::map<uint16_t, int> count;
+};
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed = 1) {
+  std::vector<uint8_t> v(n);
+  std::iota(v.begin(), v.end(), seed);
+  return v;
+}
+
+// A minimal Ethernet + IPv4 + TCP frame of `len` bytes (headers valid enough to parse).
+std::vector<uint8_t> tcp4_frame(size_t len) {
+  std::vector<uint8_t> f = pattern(len, 7);
+  f[12] = 0x08;
+  f[13] = 0x00;  // IPv4
+  f[14] = 0x45;  // version 4, IHL 5
+  uint16_t total = static_cast<uint16_t>(len - 14);
+  f[16] = static_cast<uint8_t>(total >> 8);
+  f[17] = static_cast<uint8_t>(total);
+  f[20] = 0x40;  // DF, fragment offset 0: a whole datagram
+  f[21] = 0;
+  f[23] = 6;               // TCP
+  f[14 + 20 + 12] = 0x50;  // data offset 5
+  return f;
+}
+
+class VirtioNetQueueTest : public ::testing::Test {
+ protected:
+  void start(uint64_t features, std::unique_ptr<Queue> backend = nullptr) {
+    if (!backend) {
+      auto s = std::make_unique<ScriptedQueue>();
+      scripted_ = s.get();
+      backend = std::move(s);
+    }
+    VirtioNetQueueConfig c;
+    c.mem = &m_.mem();
+    c.features = features;
+    c.rx_ring = rxq_.addresses();
+    c.tx_ring = txq_.addresses();
+    c.rx_vring_index = 0;
+    c.tx_vring_index = 1;
+    c.notifier = &notifier_;
+    auto q = VirtioNetQueue::create(c, std::move(backend));
+    ASSERT_TRUE(q) << q.error().message;
+    q_ = std::move(*q);
+  }
+
+  // Guest TX: header + frame in guest memory, posted as a chain split at `split` bytes of frame.
+  uint16_t send(std::span<const uint8_t> frame, VirtioNetHdr hdr = {}, size_t split = 0) {
+    uint64_t gpa = kTxData + next_tx_ * 0x10000;
+    next_tx_ = (next_tx_ + 1) % 16;
+    std::memcpy(m_.host(gpa), &hdr, kHdr);
+    std::memcpy(m_.host(gpa + 0x100), frame.data(), frame.size());
+    std::vector<Buf> bufs = {{gpa, kHdr, false}};
+    if (split > 0 && split < frame.size()) {
+      bufs.push_back({gpa + 0x100, static_cast<uint32_t>(split), false});
+      bufs.push_back({gpa + 0x100 + split, static_cast<uint32_t>(frame.size() - split), false});
+    } else {
+      bufs.push_back({gpa + 0x100, static_cast<uint32_t>(frame.size()), false});
+    }
+    return txq_.post(bufs);
+  }
+
+  // Guest RX: `n` single-buffer chains of `size` bytes.
+  void post_rx(size_t n, uint32_t size) {
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t gpa = kRxData + rx_next_ * 0x4000;
+      rx_next_ = (rx_next_ + 1) % 64;
+      std::vector<Buf> bufs = {{gpa, size, true}};
+      rx_heads_gpa_[rxq_.post(bufs)] = gpa;
+    }
+  }
+
+  // Reads back what the device wrote for a used RX element.
+  std::vector<uint8_t> rx_bytes(const VirtqUsedElem& e) {
+    uint8_t* p = m_.host(rx_heads_gpa_.at(static_cast<uint16_t>(e.id)));
+    return std::vector<uint8_t>(p, p + e.len);
+  }
+
+  TestMemory m_{0x100000, 8 << 20};
+  FakeVirtqueue rxq_{m_, kRxRing, 256};
+  FakeVirtqueue txq_{m_, kTxRing, 512};
+  CountingNotifier notifier_;
+  ScriptedQueue* scripted_ = nullptr;
+  std::unique_ptr<VirtioNetQueue> q_;
+  size_t next_tx_ = 0;
+  size_t rx_next_ = 0;
+  std::map<uint16_t, uint64_t> rx_heads_gpa_;
+};
+
+TEST_F(VirtioNetQueueTest, CreateRefusesBadConfigs) {
+  VirtioNetQueueConfig c;
+  c.mem = &m_.mem();
+  c.features = kBase;
+  c.rx_ring = rxq_.addresses();
+  c.tx_ring = txq_.addresses();
+  EXPECT_FALSE(VirtioNetQueue::create(c, nullptr));
+  c.features = 0;  // legacy devices are not supported
+  EXPECT_FALSE(VirtioNetQueue::create(c, std::make_unique<ScriptedQueue>()));
+  c.features = kBase;
+  c.tx_ring.size = 100;
+  auto r = VirtioNetQueue::create(c, std::make_unique<ScriptedQueue>());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("tx ring"), std::string::npos);
+  c.tx_ring = txq_.addresses();
+  c.mem = nullptr;
+  EXPECT_FALSE(VirtioNetQueue::create(c, std::make_unique<ScriptedQueue>()));
+}
+
+TEST_F(VirtioNetQueueTest, GuestTxBecomesZeroCopySegmentsAndCompletes) {
+  start(kBase);
+  auto frame = pattern(1000);
+  uint16_t head = send(frame, {}, 300);
+  EXPECT_EQ(q_->poll(), 1u);
+  ASSERT_EQ(scripted_->sent.size(), 1u);
+  const auto& s = scripted_->sent[0];
+  EXPECT_EQ(s.frame, frame);
+  EXPECT_EQ(s.meta.id, TxId{head});
+  EXPECT_EQ(s.meta.len, 1000u);
+  EXPECT_EQ(s.meta.segment_count, 2);
+  EXPECT_FALSE(s.meta.flags.offload_tcp_checksum());
+  auto used = txq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, head);
+  EXPECT_EQ(used[0].len, 0u);
+  EXPECT_EQ(q_->stats().guest_tx_packets.get(), 1u);
+  EXPECT_EQ(q_->stats().guest_tx_bytes.get(), 1000u);
+  EXPECT_EQ(notifier_.count[1], 1);
+}
+
+TEST_F(VirtioNetQueueTest, HeaderSharingADescriptorWithTheFrame) {
+  start(kBase);
+  auto frame = pattern(200);
+  uint64_t gpa = kTxData;
+  VirtioNetHdr hdr{};
+  std::memcpy(m_.host(gpa), &hdr, kHdr);
+  std::memcpy(m_.host(gpa + kHdr), frame.data(), frame.size());
+  std::vector<Buf> one = {{gpa, kHdr + 200, false}};
+  txq_.post(one);
+  q_->poll();
+  ASSERT_EQ(scripted_->sent.size(), 1u);
+  EXPECT_EQ(scripted_->sent[0].frame, frame);
+  EXPECT_EQ(scripted_->segment_counts[0], 1u);
+}
+
+TEST_F(VirtioNetQueueTest, ChecksumOffloadIsTranslated) {
+  start(kBase | bit(feature::kCsum));
+  auto frame = tcp4_frame(200);
+  VirtioNetHdr hdr{.flags = kHdrFNeedsCsum, .csum_start = 34, .csum_offset = kTcpCsumOffset};
+  send(frame, hdr);
+  q_->poll();
+  ASSERT_EQ(scripted_->sent.size(), 1u);
+  const TxMetadata& m = scripted_->sent[0].meta;
+  EXPECT_TRUE(m.flags.offload_tcp_checksum());
+  EXPECT_TRUE(m.flags.is_ipv4());
+  EXPECT_EQ(m.l2_len, 14);
+  EXPECT_EQ(m.l3_len, 20);
+  EXPECT_EQ(m.transport_header_offset, 34);
+}
+
+TEST_F(VirtioNetQueueTest, TsoIsTranslated) {
+  start(kBase | bit(feature::kCsum) | bit(feature::kHostTso4));
+  auto frame = tcp4_frame(9000);
+  VirtioNetHdr hdr{.flags = kHdrFNeedsCsum,
+                   .gso_type = kGsoTcpv4,
+                   .hdr_len = 54,
+                   .gso_size = 1448,
+                   .csum_start = 34,
+                   .csum_offset = kTcpCsumOffset};
+  send(frame, hdr, 54);
+  q_->poll();
+  ASSERT_EQ(scripted_->sent.size(), 1u);
+  const TxMetadata& m = scripted_->sent[0].meta;
+  EXPECT_TRUE(m.flags.offload_tcp_segmentation());
+  EXPECT_EQ(m.max_segment_size, 1448);
+  EXPECT_EQ(m.l4_len, 20);
+  EXPECT_EQ(scripted_->sent[0].frame, frame);
+}
+
+TEST_F(VirtioNetQueueTest, IndirectTxChain) {
+  start(kBase);
+  auto frame = pattern(3000);
+  VirtioNetHdr hdr{};
+  std::memcpy(m_.host(kTxData), &hdr, kHdr);
+  std::memcpy(m_.host(kTxData + 0x1000), frame.data(), 3000);
+  std::vector<Buf> bufs = {{kTxData, kHdr, false},
+                           {kTxData + 0x1000, 1000, false},
+                           {kTxData + 0x1000 + 1000, 2000, false}};
+  uint16_t head = txq_.add_indirect(kTxData + 0x8000, bufs);
+  txq_.make_available(head);
+  q_->poll();
+  ASSERT_EQ(scripted_->sent.size(), 1u);
+  EXPECT_EQ(scripted_->sent[0].frame, frame);
+  EXPECT_EQ(txq_.drain_used().size(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, AsynchronousCompletionsWaitForTxPoll) {
+  start(kBase);
+  scripted_->sync = false;
+  uint16_t a = send(pattern(64));
+  uint16_t b = send(pattern(64));
+  q_->poll();
+  EXPECT_TRUE(txq_.drain_used().empty());  // in flight
+  scripted_->complete_now = {TxId{b}};
+  q_->poll();
+  auto used = txq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, b);
+  scripted_->complete_now = {TxId{a}, TxId{a}, TxId{999}};  // duplicates and junk are counted
+  q_->poll();
+  used = txq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, a);
+  EXPECT_EQ(q_->stats().backend_errors.get(), 2u);
+}
+
+TEST_F(VirtioNetQueueTest, BackpressureKeepsPacketsPending) {
+  start(kBase);
+  scripted_->accept_packets = 0;
+  for (int i = 0; i < 5; ++i) send(pattern(64, static_cast<uint8_t>(i)));
+  EXPECT_EQ(q_->poll(), 0u);
+  EXPECT_TRUE(txq_.drain_used().empty());
+  scripted_->accept_packets = 3;
+  EXPECT_EQ(q_->poll(), 3u);
+  EXPECT_EQ(txq_.drain_used().size(), 3u);
+  scripted_->accept_packets = SIZE_MAX;
+  EXPECT_EQ(q_->poll(), 2u);
+  EXPECT_EQ(txq_.drain_used().size(), 2u);
+  ASSERT_EQ(scripted_->sent.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(scripted_->sent[i].frame[0], i);  // in order
+}
+
+TEST_F(VirtioNetQueueTest, GuestRxSingleBuffer) {
+  start(kBase | bit(feature::kGuestCsum));
+  post_rx(4, 2048);
+  q_->poll();
+  ASSERT_EQ(scripted_->posted.size(), 4u);
+  auto frame = pattern(1500);
+  RxMetadata meta{.ip_checksum = RxChecksumState::Good, .l4_checksum = RxChecksumState::Good};
+  ASSERT_TRUE(scripted_->deliver(*q_, frame, meta));
+  EXPECT_EQ(q_->poll(), 1u);
+  auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].len, kHdr + 1500);
+  auto bytes = rx_bytes(used[0]);
+  VirtioNetHdr hdr;
+  std::memcpy(&hdr, bytes.data(), kHdr);
+  EXPECT_EQ(hdr.flags, kHdrFDataValid);
+  EXPECT_EQ(hdr.num_buffers, 1);
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + kHdr, bytes.end()), frame);
+  EXPECT_EQ(notifier_.count[0], 1);
+  EXPECT_EQ(q_->stats().guest_rx_packets.get(), 1u);
+  EXPECT_EQ(q_->stats().guest_rx_bytes.get(), 1500u);
+}
+
+TEST_F(VirtioNetQueueTest, GuestRxTooLargeWithoutMergeableIsRefusedByCapacity) {
+  start(kBase);
+  post_rx(2, 1024);
+  q_->poll();
+  EXPECT_EQ(q_->capacity(scripted_->posted.front()), 1024u - kHdr);
+  EXPECT_FALSE(scripted_->deliver(*q_, pattern(1024)));  // 1024 + 12 does not fit
+  EXPECT_TRUE(scripted_->deliver(*q_, pattern(1024 - kHdr)));
+}
+
+class MergeableTest : public VirtioNetQueueTest, public ::testing::WithParamInterface<size_t> {};
+
+TEST_P(MergeableTest, SpreadsOverAsManyBuffersAsNeeded) {
+  const size_t len = GetParam();
+  const uint32_t buf = 256;
+  start(kBase | bit(feature::kMrgRxbuf));
+  post_rx(64, buf);
+  q_->poll();
+  auto frame = pattern(len);
+  ASSERT_TRUE(scripted_->deliver(*q_, frame));
+  q_->poll();
+  auto used = rxq_.drain_used();
+  size_t expect_buffers = (len + kHdr + buf - 1) / buf;
+  ASSERT_EQ(used.size(), expect_buffers);
+  std::vector<uint8_t> all;
+  for (const auto& e : used) {
+    auto b = rx_bytes(e);
+    all.insert(all.end(), b.begin(), b.end());
+  }
+  ASSERT_EQ(all.size(), kHdr + len);
+  VirtioNetHdr hdr;
+  std::memcpy(&hdr, all.data(), kHdr);
+  EXPECT_EQ(hdr.num_buffers, expect_buffers);
+  EXPECT_EQ(std::vector<uint8_t>(all.begin() + kHdr, all.end()), frame);
+  EXPECT_EQ(q_->stats().guest_rx_merged_buffers.get(), expect_buffers - 1);
+  // The remaining buffers keep being offered.
+  EXPECT_TRUE(scripted_->deliver(*q_, pattern(100)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Buffers, MergeableTest, ::testing::Values(100, 300, 9000),
+                         [](const auto& p) { return "Bytes" + std::to_string(p.param); });
+
+TEST_F(VirtioNetQueueTest, MergeableCapacityIsWhatThePostedBuffersHold) {
+  start(kBase | bit(feature::kMrgRxbuf));
+  post_rx(3, 256);
+  q_->poll();
+  EXPECT_EQ(q_->capacity(scripted_->posted.front()), 3 * 256u - kHdr);
+  EXPECT_FALSE(scripted_->deliver(*q_, pattern(3 * 256)));
+  EXPECT_TRUE(scripted_->deliver(*q_, pattern(3 * 256 - kHdr)));
+  q_->poll();
+  EXPECT_EQ(rxq_.drain_used().size(), 3u);
+}
+
+TEST_F(VirtioNetQueueTest, LoopbackEndToEndWithMergeableBuffers) {
+  LoopbackEndpoint ep;
+  std::vector<QueueConfig> cfg(1);
+  std::vector<std::unique_ptr<Queue>> queues;
+  ASSERT_TRUE(ep.get_queues(cfg, nullptr, queues));
+  start(kBase | bit(feature::kMrgRxbuf), std::move(queues[0]));
+  post_rx(64, 1024);
+  q_->poll();
+  std::vector<std::vector<uint8_t>> frames = {pattern(64), pattern(1500, 3), pattern(9000, 5)};
+  for (const auto& f : frames) send(f, {}, 20);
+  q_->poll();  // TX into the loopback, which writes the receives
+  q_->poll();  // receives completed
+  auto used = rxq_.drain_used();
+  size_t i = 0;
+  for (const auto& f : frames) {
+    ASSERT_LT(i, used.size());
+    auto first = rx_bytes(used[i]);
+    VirtioNetHdr hdr;
+    std::memcpy(&hdr, first.data(), kHdr);
+    std::vector<uint8_t> got(first.begin() + kHdr, first.end());
+    for (uint16_t k = 1; k < hdr.num_buffers; ++k) {
+      auto more = rx_bytes(used[i + k]);
+      got.insert(got.end(), more.begin(), more.end());
+    }
+    EXPECT_EQ(got, f);
+    i += hdr.num_buffers;
+  }
+  EXPECT_EQ(i, used.size());
+  EXPECT_EQ(txq_.drain_used().size(), 3u);
+}
+
+// ---- bad input ----
+
+TEST_F(VirtioNetQueueTest, WritableDescriptorInTxIsDropped) {
+  start(kBase);
+  std::vector<Buf> bufs = {{kTxData, kHdr, false}, {kTxData + 0x100, 100, true}};
+  uint16_t head = txq_.post(bufs);
+  q_->poll();
+  EXPECT_TRUE(scripted_->sent.empty());
+  auto used = txq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, head);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kTxWritableBuffer)].get(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, TxChainWithoutAFrameIsDropped) {
+  start(kBase);
+  std::vector<Buf> bufs = {{kTxData, kHdr, false}};
+  txq_.post(bufs);
+  q_->poll();
+  EXPECT_TRUE(scripted_->sent.empty());
+  EXPECT_EQ(txq_.drain_used().size(), 1u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kTxChainTooShort)].get(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, BadHeaderIsDroppedAndCountedByKind) {
+  start(kBase);  // no HOST_TSO4
+  VirtioNetHdr hdr{.flags = kHdrFNeedsCsum,
+                   .gso_type = kGsoTcpv4,
+                   .gso_size = 1448,
+                   .csum_start = 34,
+                   .csum_offset = kTcpCsumOffset};
+  send(tcp4_frame(3000), hdr);
+  send(pattern(64));  // the next packet still goes
+  q_->poll();
+  ASSERT_EQ(scripted_->sent.size(), 1u);
+  EXPECT_EQ(txq_.drain_used().size(), 2u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kTxBadHeader)].get(), 1u);
+  uint64_t by_kind = 0;
+  for (const auto& c : q_->stats().tx_header_errors) by_kind += c.get();
+  EXPECT_EQ(by_kind, 1u);
+}
+
+TEST_F(VirtioNetQueueTest, TooManySegmentsIsDropped) {
+  start(kBase);
+  // An indirect chain of 300 one-byte buffers after the header (the TX ring holds 512, so the
+  // chain is within the spec's bound; only the backend's segment_count limit is exceeded).
+  std::vector<Buf> bufs = {{kTxData, kHdr, false}};
+  for (int i = 0; i < 300; ++i) bufs.push_back({kTxData + 0x100 + i, 1, false});
+  uint16_t head = txq_.add_indirect(kTxData + 0x8000, bufs);
+  txq_.make_available(head);
+  q_->poll();
+  EXPECT_TRUE(scripted_->sent.empty());
+  EXPECT_EQ(txq_.drain_used().size(), 1u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kTxTooManySegments)].get(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, LoopingTxChainIsDroppedNotFollowed) {
+  start(kBase);
+  txq_.set_desc(5, {kTxData, 64, kDescFNext, 5});
+  txq_.make_available(5);
+  send(pattern(64));
+  q_->poll();
+  EXPECT_EQ(scripted_->sent.size(), 1u);
+  EXPECT_EQ(txq_.drain_used().size(), 2u);
+  EXPECT_EQ(q_->stats().tx_ring_errors[static_cast<size_t>(RingError::kChainTooLong)].get(), 1u);
+  EXPECT_FALSE(q_->tx_broken());
+}
+
+TEST_F(VirtioNetQueueTest, HeadOutOfRangeBreaksOnlyThatRing) {
+  start(kBase);
+  txq_.make_available(4000);
+  post_rx(2, 2048);
+  q_->poll();
+  EXPECT_TRUE(q_->tx_broken());
+  EXPECT_FALSE(q_->rx_broken());
+  EXPECT_EQ(q_->stats().tx_ring_errors[static_cast<size_t>(RingError::kHeadOutOfRange)].get(), 1u);
+  // Further TX is ignored; RX keeps working.
+  send(pattern(64));
+  q_->poll();
+  EXPECT_TRUE(scripted_->sent.empty());
+  EXPECT_TRUE(scripted_->deliver(*q_, pattern(64)));
+  q_->poll();
+  EXPECT_EQ(rxq_.drain_used().size(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, AvailIndexJumpBreaksTheRing) {
+  start(kBase);
+  rxq_.set_avail_idx(1000);
+  q_->poll();
+  EXPECT_TRUE(q_->rx_broken());
+  EXPECT_EQ(q_->stats().rx_ring_errors[static_cast<size_t>(RingError::kAvailIndexJump)].get(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, ReadableDescriptorInRxIsDropped) {
+  start(kBase);
+  std::vector<Buf> bufs = {{kRxData, 100, false}, {kRxData + 0x100, 2048, true}};
+  uint16_t head = rxq_.post(bufs);
+  std::vector<Buf> tiny = {{kRxData + 0x1000, 8, true}};  // too small for a header
+  uint16_t small = rxq_.post(tiny);
+  q_->poll();
+  EXPECT_TRUE(scripted_->posted.empty());
+  auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 2u);
+  EXPECT_EQ(used[0].id, head);
+  EXPECT_EQ(used[1].id, small);
+  EXPECT_EQ(used[0].len + used[1].len, 0u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxReadableBuffer)].get(), 1u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxTooSmall)].get(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, RxBufferOutsideGuestMemoryIsDropped) {
+  start(kBase);
+  std::vector<Buf> bufs = {{0x10, 2048, true}};
+  rxq_.post(bufs);
+  q_->poll();
+  EXPECT_TRUE(scripted_->posted.empty());
+  EXPECT_EQ(rxq_.drain_used().size(), 1u);
+  EXPECT_EQ(q_->stats().rx_ring_errors[static_cast<size_t>(RingError::kBufferOutOfMemory)].get(),
+            1u);
+}
+
+TEST_F(VirtioNetQueueTest, HeadMadeAvailableTwiceIsIgnored) {
+  start(kBase);
+  std::vector<Buf> bufs = {{kRxData, 2048, true}};
+  uint16_t head = rxq_.post(bufs);
+  q_->poll();
+  ASSERT_EQ(scripted_->posted.size(), 1u);
+  rxq_.make_available(head);  // the device still holds it
+  q_->poll();
+  EXPECT_EQ(q_->stats().rx_ring_errors[static_cast<size_t>(RingError::kHeadInUse)].get(), 1u);
+  EXPECT_EQ(scripted_->posted.size(), 1u);  // not offered twice
+  EXPECT_TRUE(rxq_.drain_used().empty());   // and not returned while held
+  ASSERT_TRUE(scripted_->deliver(*q_, pattern(64)));
+  q_->poll();
+  EXPECT_EQ(rxq_.drain_used().size(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, CoalescedReceiveForAGuestWithoutTsoIsDropped) {
+  start(kBase);
+  post_rx(2, 65536 / 4);
+  q_->poll();
+  RxMetadata meta{.ip_checksum = RxChecksumState::Good,
+                  .l4_checksum = RxChecksumState::Good,
+                  .l4_protocol = L4Protocol::Tcp,
+                  .l3_protocol = L3Protocol::Ipv4,
+                  .l2_len = 14,
+                  .l3_len = 20,
+                  .l4_len = 20,
+                  .gso_size = 1448};
+  ASSERT_TRUE(scripted_->deliver(*q_, tcp4_frame(4000), meta));
+  q_->poll();
+  auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].len, 0u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxCannotDeliver)].get(), 1u);
+}
+
+// ---- notifications and teardown ----
+
+TEST_F(VirtioNetQueueTest, EventIdxSuppressesNotifications) {
+  start(kBase | bit(feature::kRingEventIdx));
+  txq_.set_used_event(2);  // the guest wants an interrupt once used idx passes 2
+  send(pattern(64));
+  q_->poll();
+  EXPECT_EQ(notifier_.count[1], 0);  // used idx 1
+  send(pattern(64));
+  q_->poll();
+  EXPECT_EQ(notifier_.count[1], 0);  // used idx 2
+  send(pattern(64));
+  q_->poll();
+  EXPECT_EQ(notifier_.count[1], 1);  // used idx 3 crosses 2
+  // The guest is never asked to kick: avail_event stays far ahead.
+  EXPECT_GE(static_cast<uint16_t>(txq_.avail_event() - txq_.avail_idx()), 0x7000);
+}
+
+TEST_F(VirtioNetQueueTest, NoInterruptWithoutEventIdx) {
+  start(kBase);
+  txq_.set_avail_flags(kAvailFNoInterrupt);
+  send(pattern(64));
+  q_->poll();
+  EXPECT_EQ(notifier_.count[1], 0);
+  EXPECT_EQ(txq_.used_flags(), kUsedFNoNotify);
+  EXPECT_EQ(txq_.drain_used().size(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, DrainReturnsEveryHeldChain) {
+  start(kBase);
+  scripted_->sync = false;
+  post_rx(5, 2048);
+  send(pattern(64));
+  send(pattern(64));
+  q_->poll();
+  ASSERT_TRUE(scripted_->deliver(*q_, pattern(100)));  // bound, never completed
+  EXPECT_EQ(rxq_.drain_used().size(), 0u);
+  EXPECT_EQ(txq_.drain_used().size(), 0u);
+  q_->release_backend();
+  EXPECT_EQ(q_->poll(), 0u);  // no backend: nothing happens
+  q_->drain();
+  EXPECT_EQ(rxq_.drain_used().size(), 5u);
+  EXPECT_EQ(txq_.drain_used().size(), 2u);
+  auto rx = q_->rx_indexes();
+  EXPECT_EQ(rx.last_avail_idx, 5);
+  EXPECT_EQ(rx.used_idx, 5);
+  EXPECT_EQ(q_->tx_indexes().used_idx, 2);
+}
+
+TEST_F(VirtioNetQueueTest, ResumesFromSavedIndexes) {
+  // A ring that already went around: indexes near the wrap.
+  rxq_.set_avail_idx(65530);
+  txq_.set_avail_idx(65534);
+  VirtioNetQueueConfig c;
+  c.mem = &m_.mem();
+  c.features = kBase;
+  c.rx_ring = rxq_.addresses();
+  c.tx_ring = txq_.addresses();
+  c.rx_start = {65530, 65530};
+  c.tx_start = {65534, 65534};
+  auto s = std::make_unique<ScriptedQueue>();
+  ScriptedQueue* scripted = s.get();
+  auto q = VirtioNetQueue::create(c, std::move(s));
+  ASSERT_TRUE(q);
+  for (int i = 0; i < 4; ++i) send(pattern(64));
+  (*q)->poll();
+  EXPECT_EQ(scripted->sent.size(), 4u);
+  EXPECT_EQ((*q)->tx_indexes().last_avail_idx, 2);
+}
+
+}  // namespace
+}  // namespace pmdnet::virtio
