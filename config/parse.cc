@@ -1,6 +1,7 @@
 // YAML text -> Config: walks yaml-cpp's node tree, checks every key's type and range, resolves the
 // defaults, then checks the relations between keys, collecting every problem with its position.
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -47,6 +49,22 @@ struct Problem {
   std::string message;
 };
 
+// Control characters from the file (a key with a newline in it, say) must not break the report's
+// one-line-per-problem shape, nor reach a log as terminal escapes: they are written as \xNN.
+std::string escape_controls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 class Problems {
  public:
   void add(Pos pos, std::string message) { items_.push_back({pos, std::move(message)}); }
@@ -54,14 +72,15 @@ class Problems {
   size_t size() const { return items_.size(); }
 
   // One `source:line:col: message` line per problem, by position; at most kMaxReportedErrors.
-  std::string render(std::string_view source) {
+  std::string render(std::string_view raw_source) {
     std::ranges::stable_sort(items_, {}, &Problem::pos);
+    std::string source = escape_controls(raw_source);
     std::string out;
     size_t shown = std::min(items_.size(), kMaxReportedErrors);
     for (size_t i = 0; i < shown; ++i) {
       if (!out.empty()) out += '\n';
       out += fmt::format("{}:{}:{}: {}", source, items_[i].pos.line, items_[i].pos.column,
-                         items_[i].message);
+                         escape_controls(items_[i].message));
     }
     if (items_.size() > shown) {
       out += fmt::format("\n{}: ... and {} more errors", source, items_.size() - shown);
@@ -1306,6 +1325,50 @@ class Parser {
 
 }  // namespace
 
+namespace {
+
+// Records where each document starts, and nothing else.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
+
+// Where a second document starts, if there is one. yaml-cpp 0.7's LoadAll never returns on a
+// stream with a stray ',' at document level (its parser reports a new, empty document at the same
+// place forever), so documents are counted here with a bounded loop: two are enough to know.
+// A second "document" that starts where the first did is that bug's signature, reported as the
+// syntax error it is.
+std::optional<YAML::Mark> second_document(const std::string& text, Problems& problems) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+  }
+  if (starts.marks.size() < 2) return std::nullopt;
+  const YAML::Mark& a = starts.marks[0];
+  const YAML::Mark& b = starts.marks[1];
+  if (a.pos == b.pos) {
+    problems.add(pos_of(b), "YAML syntax error: a token that cannot start a document (',')");
+    return std::nullopt;
+  }
+  return b;
+}
+
+}  // namespace
+
 Result<Config> parse_config(std::string_view yaml, std::string_view source_name) {
   Problems problems;
   Config config;
@@ -1313,13 +1376,13 @@ Result<Config> parse_config(std::string_view yaml, std::string_view source_name)
   // the positions index `yaml` as the Reader sees it.
   if (yaml.starts_with("\xEF\xBB\xBF")) yaml.remove_prefix(3);
   try {
-    std::vector<Node> documents = YAML::LoadAll(std::string(yaml));
-    if (documents.size() > 1) {
-      problems.add(pos_of(documents[1].Mark()),
+    std::string text(yaml);
+    if (auto second = second_document(text, problems)) {
+      problems.add(pos_of(*second),
                    "a second YAML document ('---'); the configuration is one document");
     }
-    Node root = documents.empty() ? Node() : documents.front();
-    Pos root_pos = documents.empty() ? Pos{} : pos_of(root.Mark());
+    Node root = YAML::Load(text);
+    Pos root_pos = root.IsDefined() && !root.IsNull() ? pos_of(root.Mark()) : Pos{};
     config = Parser(problems, yaml).parse(Value{"", root, root_pos});
   } catch (const YAML::Exception& e) {
     problems.add(pos_of(e.mark), fmt::format("YAML syntax error: {}", e.msg));

@@ -7,11 +7,14 @@
 // edge bitmap with bucketed hit counts, mutates inputs from the corpus, keeps those that reach new
 // edges (written to the corpus directory), and saves the input that crashes.
 //   <target> --fuzz SECONDS --corpus DIR [--crash-dir DIR] [--seed S] [--max-len L] [seed-dir ...]
+// Both modes: --timeout-ms T (default 2000) fails any single input that runs longer, saving it
+// like a crash (a hang is a bug too).
 //
 // Debian 12 has neither a clang that can compile this project (clang 14 cannot instantiate
 // libstdc++ 12's std::expected) nor a working AFL++ GCC plugin (built for another gcc-12 build),
 // hence this engine; see docs/fuzzing.md.
 #include <fcntl.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <array>
@@ -42,6 +45,7 @@ uint64_t g_trace_calls;     // nonzero once anything instrumented ran
 const uint8_t* g_current_data;  // the input being run, for the crash handler
 size_t g_current_size;
 char g_crash_path[4096];
+long g_timeout_ms = 2000;
 
 }  // namespace
 
@@ -81,6 +85,21 @@ void save_crash_input() {
   m = ::write(2, "\n", 1);
 }
 
+void on_timeout(int) {
+  const char msg[] = "\nfuzz: an input ran past --timeout-ms";
+  [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof(msg) - 1);
+  save_crash_input();
+  ::_exit(70);
+}
+
+// Arms (or, with 0, disarms) the per-input timer.
+void arm_timer(long ms) {
+  itimerval t{};
+  t.it_value.tv_sec = ms / 1000;
+  t.it_value.tv_usec = (ms % 1000) * 1000;
+  ::setitimer(ITIMER_REAL, &t, nullptr);
+}
+
 void on_fatal_signal(int sig) {
   save_crash_input();
   std::signal(sig, SIG_DFL);
@@ -103,7 +122,9 @@ bool run(const Input& input) {
   g_prev_location = 0;
   g_current_data = input.data();
   g_current_size = input.size();
+  if (g_timeout_ms > 0) arm_timer(g_timeout_ms);
   LLVMFuzzerTestOneInput(input.data(), input.size());
+  if (g_timeout_ms > 0) arm_timer(0);
   g_current_data = nullptr;
   bool novel = false;
   for (size_t i = 0; i < kMapSize; ++i) {
@@ -196,6 +217,7 @@ int fuzz(double seconds, const std::filesystem::path& corpus_dir,
   std::snprintf(g_crash_path, sizeof(g_crash_path), "%s/crash-%d", crash_dir.string().c_str(),
                 static_cast<int>(::getpid()));
   for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, on_fatal_signal);
+  std::signal(SIGALRM, on_timeout);
   if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(save_crash_input);
 
   std::vector<Input> corpus;
@@ -272,6 +294,8 @@ int main(int argc, char** argv) {
       corpus_dir = argv[++i];
     } else if (arg == "--crash-dir" && has_value) {
       crash_dir = argv[++i];
+    } else if (arg == "--timeout-ms" && has_value) {
+      g_timeout_ms = std::strtol(argv[++i], nullptr, 0);
     } else if (arg.starts_with("--")) {
       std::fprintf(stderr, "%s: unknown option %s\n", argv[0], arg.c_str());
       return 2;
@@ -288,6 +312,9 @@ int main(int argc, char** argv) {
     return fuzz(fuzz_seconds, corpus_dir, crash_dir, paths, seed, max_len);
   }
 
+  std::snprintf(g_crash_path, sizeof(g_crash_path), "%s/timeout-%d", crash_dir.string().c_str(),
+                static_cast<int>(::getpid()));
+  std::signal(SIGALRM, on_timeout);
   size_t files = 0;
   for (const auto& p : paths) {
     if (std::filesystem::is_directory(p)) {

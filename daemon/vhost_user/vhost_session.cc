@@ -1,0 +1,346 @@
+// VhostSession: vring readiness -> running queue pairs, quiesce and index write-back (see the
+// header for the lifecycle).
+#include "daemon/vhost_user/vhost_session.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/virtio/virtio_defs.h"
+
+namespace pmdnet::vhost_user {
+
+namespace f = virtio::feature;
+
+namespace {
+
+// Control-plane diagnostics. spdlog replaces this when the daemon gets its logger.
+template <class... Args>
+void log_warning(int vid, fmt::format_string<Args...> format, Args&&... args) {
+  fmt::print(stderr, "pmdnet vhost-user vid {}: {}\n", vid,
+             fmt::format(format, std::forward<Args>(args)...));
+}
+
+}  // namespace
+
+// One running queue pair as the poller sees it: the VirtioNetQueue, plus used-ring dirty logging
+// while LOG_ALL is negotiated (VirtioNetQueue writes used rings through host pointers, not
+// GuestMemory::write_at, so those writes are logged here, the whole used ring once per pass).
+class VhostSession::Pair final : public PollTarget {
+ public:
+  Pair(uint16_t index, std::unique_ptr<virtio::VirtioNetQueue> queue, VhostApi& api, int vid,
+       uint16_t rx_size, uint16_t tx_size)
+      : index_(index),
+        queue_(std::move(queue)),
+        api_(api),
+        vid_(vid),
+        rx_used_bytes_(virtio::used_ring_bytes(rx_size)),
+        tx_used_bytes_(virtio::used_ring_bytes(tx_size)) {}
+
+  size_t poll() noexcept override {
+    const size_t work = queue_->poll();
+    if (log_used_) log_used_rings();
+    return work;
+  }
+
+  void log_used_rings() noexcept {
+    api_.log_used_vring(vid_, static_cast<uint16_t>(2 * index_), 0, rx_used_bytes_);
+    api_.log_used_vring(vid_, static_cast<uint16_t>(2 * index_ + 1), 0, tx_used_bytes_);
+  }
+
+  uint16_t index() const noexcept { return index_; }
+  virtio::VirtioNetQueue& queue() noexcept { return *queue_; }
+  void set_log_used(bool on) noexcept { log_used_ = on; }
+  bool log_used() const noexcept { return log_used_; }
+
+ private:
+  uint16_t index_;
+  std::unique_ptr<virtio::VirtioNetQueue> queue_;
+  VhostApi& api_;
+  int vid_;
+  uint64_t rx_used_bytes_;
+  uint64_t tx_used_bytes_;
+  bool log_used_ = false;
+};
+
+void VhostSession::Notifier::notify(uint16_t vring_index) noexcept {
+  const int fd = callfds_[vring_index % kMaxVrings];
+  if (fd < 0) return;
+  const uint64_t one = 1;
+  // An eventfd write fails only if the counter would overflow, i.e. the guest has not read it
+  // for 2^64 - 1 notifications; nothing to do about that.
+  (void)::write(fd, &one, sizeof(one));
+}
+
+VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint, Poller& poller,
+                           VhostSessionOptions options)
+    : vid_(vid),
+      api_(api),
+      endpoint_(endpoint),
+      poller_(poller),
+      options_(options),
+      log_(api, vid) {}
+
+VhostSession::~VhostSession() { shutdown(); }
+
+std::vector<uint16_t> VhostSession::running_pairs() const {
+  std::vector<uint16_t> out;
+  for (const auto& p : pairs_) out.push_back(p->index());
+  return out;
+}
+
+const virtio::VirtioNetQueue* VhostSession::queue(uint16_t pair) const {
+  for (const auto& p : pairs_) {
+    if (p->index() == pair) return &p->queue();
+  }
+  return nullptr;
+}
+
+std::vector<uint16_t> VhostSession::ready_pairs() const {
+  std::vector<uint16_t> out;
+  const uint16_t max_pairs = std::min<uint16_t>(options_.max_queue_pairs, kMaxVrings / 2);
+  for (uint16_t p = 0; p < max_pairs; ++p) {
+    if (ready_[2 * p] && ready_[2 * p + 1]) out.push_back(p);
+  }
+  return out;
+}
+
+void VhostSession::on_vring_state_changed(uint16_t vring_index, bool enable) {
+  if (vring_index >= kMaxVrings) return;
+  ready_[vring_index] = enable;
+  if (enable) halted_ = false;
+  if (enable && vring_index / 2 >= options_.max_queue_pairs) {
+    log_warning(vid_, "vring {} is beyond the {} queue pairs this port serves; it stays idle",
+                vring_index, options_.max_queue_pairs);
+  }
+  reconcile();
+}
+
+void VhostSession::on_new_device() {
+  halted_ = false;
+  reconcile();
+}
+
+void VhostSession::on_destroy_device() {
+  stop_all();
+  halted_ = true;
+}
+
+void VhostSession::on_features_changed(uint64_t features) {
+  // before_message(kFeatures) has already parked or stopped the datapath and will apply the
+  // change when the message is done; rte_vhost calls this only for a running device.
+  (void)features;
+}
+
+void VhostSession::before_message(const QuiesceAction& action) {
+  using Kind = QuiesceAction::Kind;
+  in_message_ = false;  // a message whose handler failed never reached after_message
+  if (shut_down_) return;
+  switch (action.kind) {
+    case Kind::kNone:
+      return;
+    case Kind::kStopVring:
+    case Kind::kDisableVring:
+    case Kind::kRestartVring: {
+      if (action.vring >= kMaxVrings) return;  // rte_vhost refuses it
+      if (action.kind != Kind::kRestartVring) ready_[action.vring] = false;
+      if (action.kind == Kind::kStopVring) halted_ = true;
+      const uint16_t pair = static_cast<uint16_t>(action.vring / 2);
+      const bool running = std::any_of(pairs_.begin(), pairs_.end(),
+                                       [&](const auto& p) { return p->index() == pair; });
+      if (running) stop_all();
+      break;
+    }
+    case Kind::kStopAll:
+      stop_all();
+      break;
+    case Kind::kPauseAll:
+      pause();
+      break;
+    case Kind::kFeatures: {
+      const uint64_t changed = action.features ^ features_;
+      if (!pairs_.empty() && changed == virtio::bit(f::kLogAll)) {
+        pause();  // LOG_ALL flips at the start and end of a migration: no restart needed
+      } else if (changed != 0) {
+        stop_all();
+      }
+      break;
+    }
+  }
+  in_message_ = true;
+}
+
+void VhostSession::after_message(const QuiesceAction& action) {
+  using Kind = QuiesceAction::Kind;
+  in_message_ = false;
+  if (shut_down_) return;
+  if (action.kind == Kind::kStopAll) {
+    // SET_MEM_TABLE and ADD_MEM_REG leave a table; RESET_OWNER and REM_MEM_REG may not.
+    mem_table_set_ = true;
+  }
+  if (action.kind == Kind::kFeatures && paused_) {
+    // A LOG_ALL-only change on a running set: switch logging while the poller is parked.
+    auto negotiated = api_.negotiated_features(vid_);
+    if (negotiated) {
+      features_ = *negotiated;
+      const bool log_all = virtio::has(features_, f::kLogAll);
+      memory_.set_dirty_log(log_all ? &log_ : nullptr);
+      for (auto& p : pairs_) p->set_log_used(log_all);
+    } else {
+      stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
+      stop_all();
+    }
+  }
+  reconcile();
+}
+
+void VhostSession::shutdown() {
+  stop_all();
+  shut_down_ = true;
+}
+
+void VhostSession::reconcile() {
+  if (shut_down_ || in_message_) return;
+  std::vector<uint16_t> want;
+  if (!halted_ && mem_table_set_) want = ready_pairs();
+  if (want == running_pairs()) {
+    if (paused_) resume();
+    return;
+  }
+  stop_all();
+  if (want.empty()) return;
+  if (auto ok = start(want); !ok) {
+    stats_.start_errors.fetch_add(1, std::memory_order_relaxed);
+    log_warning(vid_, "cannot start {} queue pair(s): {}", want.size(), ok.error().message);
+  }
+}
+
+Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
+  auto negotiated = api_.negotiated_features(vid_);
+  if (!negotiated) {
+    stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
+    return std::unexpected(negotiated.error());
+  }
+  if (!virtio::has(*negotiated, f::kVersion1)) {
+    return make_error(Errc::kUnsupported, "the guest did not negotiate VIRTIO_F_VERSION_1");
+  }
+  auto regions = api_.mem_table(vid_);
+  if (!regions) {
+    stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
+    return std::unexpected(regions.error());
+  }
+  auto memory = GuestMemory::create(*regions);
+  if (!memory) return std::unexpected(memory.error());
+  features_ = *negotiated;
+  memory_ = std::move(*memory);
+  const bool log_all = virtio::has(features_, f::kLogAll);
+  memory_.set_dirty_log(log_all ? &log_ : nullptr);
+
+  std::vector<QueueConfig> configs(pairs.size(), QueueConfig{.numa_socket = options_.numa_socket});
+  std::vector<std::unique_ptr<Queue>> backends;
+  if (auto ok = endpoint_.get_queues(configs, nullptr, backends); !ok) return ok;
+  if (backends.size() != pairs.size()) {
+    return make_error(Errc::kDevice,
+                      fmt::format("the {} endpoint made {} queues for {} pairs",
+                                  endpoint_.endpoint_type(), backends.size(), pairs.size()));
+  }
+
+  std::vector<std::unique_ptr<Pair>> started;
+  std::array<int, kMaxVrings> callfds;
+  callfds.fill(-1);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto rx_index = static_cast<uint16_t>(2 * pairs[i]);
+    const auto tx_index = static_cast<uint16_t>(rx_index + 1);
+    auto rx = api_.vring(vid_, rx_index);
+    auto tx = api_.vring(vid_, tx_index);
+    auto rx_base = api_.vring_base(vid_, rx_index);
+    auto tx_base = api_.vring_base(vid_, tx_index);
+    if (!rx || !tx || !rx_base || !tx_base) {
+      stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
+      return make_error(Errc::kDevice,
+                        fmt::format("cannot read vrings {} and {}", rx_index, tx_index));
+    }
+    virtio::VirtioNetQueueConfig config{
+        .mem = &memory_,
+        .features = features_,
+        .rx_ring = rx->addresses,
+        .tx_ring = tx->addresses,
+        .rx_start = *rx_base,
+        .tx_start = *tx_base,
+        .rx_vring_index = rx_index,
+        .tx_vring_index = tx_index,
+        .notifier = &notifier_,
+    };
+    auto queue = virtio::VirtioNetQueue::create(config, std::move(backends[i]));
+    if (!queue) {
+      return make_error(queue.error().code,
+                        fmt::format("queue pair {}: {}", pairs[i], queue.error().message));
+    }
+    callfds[rx_index] = rx->callfd;
+    callfds[tx_index] = tx->callfd;
+    auto pair = std::make_unique<Pair>(pairs[i], std::move(*queue), api_, vid_, rx->addresses.size,
+                                       tx->addresses.size);
+    pair->set_log_used(log_all);
+    started.push_back(std::move(pair));
+  }
+
+  // Nothing polls yet: the notifier and the running set can be written without a handshake.
+  notifier_.callfds_ = callfds;
+  pairs_ = std::move(started);
+  std::vector<PollTarget*> targets;
+  for (auto& p : pairs_) targets.push_back(p.get());
+  poller_.set_targets(this, std::move(targets));
+  paused_ = false;
+  running_count_.store(pairs_.size(), std::memory_order_release);
+  stats_.starts.fetch_add(1, std::memory_order_relaxed);
+  return {};
+}
+
+void VhostSession::stop_all() {
+  if (pairs_.empty()) {
+    paused_ = false;
+    return;
+  }
+  // 1. The poller lets go of every pair of this session.
+  poller_.clear_targets(this);
+  // 2. Backend queues go first (Endpoint lifecycle), 3. then the rings are drained.
+  for (auto& p : pairs_) p->queue().release_backend();
+  for (auto& p : pairs_) {
+    p->queue().drain();
+    if (p->log_used()) p->log_used_rings();
+  }
+  // 4. Our ring indexes become rte_vhost's, for GET_VRING_BASE and the next start.
+  for (auto& p : pairs_) {
+    const auto rx_index = static_cast<uint16_t>(2 * p->index());
+    const auto tx_index = static_cast<uint16_t>(rx_index + 1);
+    if (!api_.set_vring_base(vid_, rx_index, p->queue().rx_indexes()) ||
+        !api_.set_vring_base(vid_, tx_index, p->queue().tx_indexes())) {
+      stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
+      log_warning(vid_, "cannot write back the indexes of queue pair {}", p->index());
+    }
+  }
+  pairs_.clear();
+  notifier_.callfds_.fill(-1);
+  paused_ = false;
+  running_count_.store(0, std::memory_order_release);
+  stats_.stops.fetch_add(1, std::memory_order_relaxed);
+}
+
+void VhostSession::pause() {
+  if (pairs_.empty() || paused_) return;
+  poller_.clear_targets(this);
+  paused_ = true;
+  stats_.pauses.fetch_add(1, std::memory_order_relaxed);
+}
+
+void VhostSession::resume() {
+  if (!paused_) return;
+  std::vector<PollTarget*> targets;
+  for (auto& p : pairs_) targets.push_back(p.get());
+  poller_.set_targets(this, std::move(targets));
+  paused_ = false;
+}
+
+}  // namespace pmdnet::vhost_user

@@ -1,0 +1,142 @@
+// VhostSession: one vhost-user connection (an rte_vhost `vid`) turned into running queue pairs.
+// It builds GuestMemory from the memory table and one VirtioNetQueue per ready queue pair, with a
+// backend Queue each from the port's Endpoint, and hands them to a Poller. Every rte_vhost call
+// goes through the VhostApi seam, so it is unit-tested with a fake.
+//
+// Lifecycle (all calls on the control thread, serialised by the owning VhostUserPort):
+//   1. Created on new_connection. Nothing runs yet.
+//   2. Readiness is tracked per vring from vring_state_changed, not from new_device: without the
+//      built-in net device rte_vhost calls new_device only once *every* vring it allocated is
+//      ready, which never happens when a guest enables fewer queue pairs than it set up (trap 2).
+//      A pair runs when both its vrings are ready (and the memory table has been set).
+//   3. Whenever the set of ready pairs changes, the running set is restarted as a whole: the
+//      Endpoint makes queues in one get_queues call (a NIC backend configures RSS over all of
+//      them), so a pair is never added to or removed from a running set.
+//   4. before_message (rte_vhost's pre_msg_handle) quiesces what a message is about to change
+//      (trap 4): GET_VRING_BASE and vring reconfiguration stop the running set and write its ring
+//      indexes back with set_vring_base; SET_MEM_TABLE stops everything; SET_LOG_BASE and a
+//      LOG_ALL-only SET_FEATURES park the poller without draining. after_message (post_msg_handle)
+//      restarts what is still ready.
+//   5. Stopping, in this order: the Poller lets go (handshake), every backend Queue is destroyed
+//      (release_backend), every held chain goes back to the guest as used with length 0 (drain),
+//      the used rings are logged when LOG_ALL is on, and both rings' indexes are written back
+//      (trap 3). destroy_device and shutdown() return only after all of that.
+//   6. After destroy_device or GET_VRING_BASE the session stays halted until a vring becomes
+//      ready again or new_device fires, so a stopping guest is not restarted under its feet.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/guest_memory/guest_memory.h"
+#include "core/net_backend/endpoint.h"
+#include "core/virtio/virtio_net_queue.h"
+#include "daemon/vhost_user/poller.h"
+#include "daemon/vhost_user/vhost_api.h"
+#include "daemon/vhost_user/vhost_user_msg.h"
+
+namespace pmdnet::vhost_user {
+
+inline constexpr uint16_t kMaxVrings = 256;  // vhost-user: an 8-bit vring index
+
+struct VhostSessionOptions {
+  uint16_t max_queue_pairs = 1;  // pairs beyond this are never started
+  int numa_socket = QueueConfig::kAnySocket;
+};
+
+// Control-plane counters; relaxed atomics so another thread (telemetry, tests) may read them.
+struct VhostSessionStats {
+  std::atomic<uint64_t> starts{0};        // running sets started
+  std::atomic<uint64_t> stops{0};         // running sets stopped (indexes written back)
+  std::atomic<uint64_t> pauses{0};        // poller parked without a drain
+  std::atomic<uint64_t> start_errors{0};  // a start refused (bad ring, no VERSION_1, backend...)
+  std::atomic<uint64_t> api_errors{0};    // an rte_vhost call failed
+};
+
+class VhostSession {
+ public:
+  VhostSession(int vid, VhostApi& api, Endpoint& endpoint, Poller& poller,
+               VhostSessionOptions options);
+  ~VhostSession();  // shutdown()
+  VhostSession(const VhostSession&) = delete;
+  VhostSession& operator=(const VhostSession&) = delete;
+
+  int vid() const noexcept { return vid_; }
+
+  // rte_vhost callbacks.
+  void on_vring_state_changed(uint16_t vring_index, bool enable);
+  void on_new_device();
+  void on_destroy_device();
+  void on_features_changed(uint64_t features);
+  // rte_vhost extern ops: pre_msg_handle / post_msg_handle, with the classified message.
+  void before_message(const QuiesceAction& action);
+  void after_message(const QuiesceAction& action);
+  // Stops everything for good (destroy_connection, port shutdown).
+  void shutdown();
+
+  // Observers.
+  size_t running_queue_pairs() const noexcept {
+    return running_count_.load(std::memory_order_acquire);
+  }
+  std::vector<uint16_t> running_pairs() const;                          // control thread only
+  const GuestMemory& guest_memory() const noexcept { return memory_; }  // control thread only
+  uint64_t features() const noexcept { return features_; }              // control thread only
+  const virtio::VirtioNetQueue* queue(uint16_t pair) const;             // control thread only
+  const VhostSessionStats& stats() const noexcept { return stats_; }
+
+ private:
+  class Pair;
+
+  // Writes the guest's call eventfds directly: rte_vhost_vring_call would apply EVENT_IDX with
+  // the library's own used index, which we never update (trap 3); VirtioNetQueue has already
+  // decided, from the ring, that the guest wants this notification.
+  class Notifier final : public virtio::GuestNotifier {
+   public:
+    Notifier() { callfds_.fill(-1); }
+    void notify(uint16_t vring_index) noexcept override;
+    std::array<int, kMaxVrings> callfds_;
+  };
+
+  class Log final : public DirtyLog {
+   public:
+    Log(VhostApi& api, int vid) : api_(api), vid_(vid) {}
+    void log_write(uint64_t gpa, uint64_t len) noexcept override { api_.log_write(vid_, gpa, len); }
+
+   private:
+    VhostApi& api_;
+    int vid_;
+  };
+
+  std::vector<uint16_t> ready_pairs() const;
+  void reconcile();
+  Result<void> start(const std::vector<uint16_t>& pairs);
+  void stop_all();
+  void pause();
+  void resume();
+
+  const int vid_;
+  VhostApi& api_;
+  Endpoint& endpoint_;
+  Poller& poller_;
+  const VhostSessionOptions options_;
+
+  std::array<bool, kMaxVrings> ready_{};
+  bool mem_table_set_ = false;  // a SET_MEM_TABLE / ADD_MEM_REG has been handled
+  bool halted_ = false;         // stopped by the guest; wait for a vring to come up again
+  bool in_message_ = false;     // between before_message and after_message
+  bool paused_ = false;
+  bool shut_down_ = false;
+
+  uint64_t features_ = 0;
+  GuestMemory memory_;
+  Log log_;
+  Notifier notifier_;
+  std::vector<std::unique_ptr<Pair>> pairs_;  // the running set
+  std::atomic<size_t> running_count_{0};
+  VhostSessionStats stats_;
+};
+
+}  // namespace pmdnet::vhost_user

@@ -1,0 +1,97 @@
+// The vhost-user message header and the few payloads pmdnet inspects, defined from the public
+// vhost-user specification (QEMU docs/interop/vhost-user.rst), and the pure function that decides
+// what the datapath must do before rte_vhost handles a message (DESIGN.md trap 4).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace pmdnet::vhost_user {
+
+// Front-end (master) request ids ("Front-end message types" in the spec).
+enum class VhostUserRequest : uint32_t {
+  kGetFeatures = 1,
+  kSetFeatures = 2,
+  kSetOwner = 3,
+  kResetOwner = 4,
+  kSetMemTable = 5,
+  kSetLogBase = 6,
+  kSetLogFd = 7,
+  kSetVringNum = 8,
+  kSetVringAddr = 9,
+  kSetVringBase = 10,
+  kGetVringBase = 11,
+  kSetVringKick = 12,
+  kSetVringCall = 13,
+  kSetVringErr = 14,
+  kGetProtocolFeatures = 15,
+  kSetProtocolFeatures = 16,
+  kGetQueueNum = 17,
+  kSetVringEnable = 18,
+  kSendRarp = 19,
+  kNetSetMtu = 20,
+  kAddMemReg = 37,
+  kRemMemReg = 38,
+};
+
+// "Message Specification": request, flags, size, then `size` payload bytes. Packed on the wire,
+// so the payload starts at byte 12 and its u64 fields are unaligned: read them with memcpy.
+struct VhostUserMsgHeader {
+  uint32_t request;
+  uint32_t flags;
+  uint32_t size;
+};
+static_assert(sizeof(VhostUserMsgHeader) == 12);
+inline constexpr size_t kVhostUserHeaderSize = sizeof(VhostUserMsgHeader);
+
+// "A vring state description": index, num.
+struct VhostVringState {
+  uint32_t index;
+  uint32_t num;
+};
+static_assert(sizeof(VhostVringState) == 8);
+
+// "A vring address description": index, flags, then four u64 addresses.
+struct VhostVringAddr {
+  uint32_t index;
+  uint32_t flags;
+  uint64_t descriptor;
+  uint64_t used;
+  uint64_t available;
+  uint64_t log;
+};
+static_assert(sizeof(VhostVringAddr) == 40);
+
+// SET_VRING_KICK/CALL/ERR carry a u64: bits 0-7 the vring index, bit 8 "no fd".
+inline constexpr uint64_t kVringIndexMask = 0xff;
+
+// What must happen to the device's running queue pairs before rte_vhost acts on a message.
+struct QuiesceAction {
+  enum class Kind : uint8_t {
+    kNone,          // nothing: the message does not touch what the datapath uses
+    kStopVring,     // GET_VRING_BASE: stop the pair of `vring`, write its indexes back, and keep
+                    // `vring` down until the guest sets it up again
+    kDisableVring,  // SET_VRING_ENABLE 0: the same, without an index read-back being due
+    kRestartVring,  // SET_VRING_NUM/ADDR/BASE/KICK/CALL/ERR: the pair of `vring` is being
+                    // reconfigured; stop it, restart it afterwards if it is still ready
+    kStopAll,       // SET_MEM_TABLE, ADD/REM_MEM_REG, RESET_OWNER: guest memory is about to be
+                    // remapped under every ring; restart afterwards with the new table
+    kPauseAll,      // SET_LOG_BASE: the dirty log is about to be remapped; park the poller (no
+                    // drain) and let it go on afterwards
+    kFeatures,      // SET_FEATURES: `features` are about to be negotiated
+  };
+  Kind kind = Kind::kNone;
+  uint32_t vring = 0;
+  uint64_t features = 0;
+
+  bool operator==(const QuiesceAction&) const = default;
+};
+
+// Classifies a message as rte_vhost's pre_msg_handle receives it (header, then payload). `msg`
+// is what the caller may read; a payload shorter than the message type needs is kNone (rte_vhost
+// then refuses the message itself). A pure function over untrusted bytes: it never reads past
+// `msg`.
+QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept;
+
+}  // namespace pmdnet::vhost_user

@@ -1,0 +1,301 @@
+// VhostUserPort: rte_vhost driver registration, the C callbacks, and their routing to the port's
+// VhostSession.
+#include "daemon/vhost_user/vhost_user_port.h"
+
+#include <fmt/format.h>
+#include <rte_vhost.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <span>
+
+#include "daemon/vhost_user/rte_vhost_api.h"
+
+namespace pmdnet::vhost_user {
+
+namespace {
+
+// Socket path -> port. rte_vhost's callbacks carry only a vid; rte_vhost_get_ifname gives the
+// socket path the connection came from.
+std::mutex g_registry_mutex;
+std::map<std::string, VhostUserPort*>& registry() {
+  static std::map<std::string, VhostUserPort*> ports;
+  return ports;
+}
+
+VhostUserPort* find_port(int vid) {
+  char path[PATH_MAX];
+  if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0) return nullptr;
+  std::lock_guard lock(g_registry_mutex);
+  auto it = registry().find(path);
+  return it == registry().end() ? nullptr : it->second;
+}
+
+// rte_vhost hands pre/post_msg_handle its struct vhu_msg_context, whose first member is the
+// packed VhostUserMsg (header + payload union). DPDK 22.11's payload union is at least 264 bytes
+// (the memory table), so reading 12 + min(size, 256) bytes stays inside it.
+std::span<const uint8_t> message_bytes(const void* msg) {
+  const auto* bytes = static_cast<const uint8_t*>(msg);
+  VhostUserMsgHeader header;
+  std::memcpy(&header, bytes, sizeof(header));
+  const size_t payload = header.size < 256 ? header.size : 256;
+  return {bytes, kVhostUserHeaderSize + payload};
+}
+
+}  // namespace
+
+// The C entry points rte_vhost calls, forwarding to the port that owns the vid.
+struct PortCallbacks {
+  static int new_device(int vid) {
+    VhostUserPort* port = find_port(vid);
+    return port != nullptr ? port->on_new_device(vid) : -1;
+  }
+  static void destroy_device(int vid) {
+    if (VhostUserPort* port = find_port(vid)) port->on_destroy_device(vid);
+  }
+  static int vring_state_changed(int vid, uint16_t queue_id, int enable) {
+    VhostUserPort* port = find_port(vid);
+    return port != nullptr ? port->on_vring_state_changed(vid, queue_id, enable != 0) : 0;
+  }
+  static int features_changed(int vid, uint64_t features) {
+    VhostUserPort* port = find_port(vid);
+    return port != nullptr ? port->on_features_changed(vid, features) : 0;
+  }
+  static int new_connection(int vid) {
+    VhostUserPort* port = find_port(vid);
+    return port != nullptr ? port->on_new_connection(vid) : -1;
+  }
+  static void destroy_connection(int vid) {
+    if (VhostUserPort* port = find_port(vid)) port->on_destroy_connection(vid);
+  }
+  // Returning NOT_HANDLED lets rte_vhost handle (pre) or finish (post) the message itself.
+  static rte_vhost_msg_result pre_msg_handle(int vid, void* msg) {
+    if (VhostUserPort* port = find_port(vid)) port->on_message(vid, msg, true);
+    return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+  }
+  static rte_vhost_msg_result post_msg_handle(int vid, void* msg) {
+    if (VhostUserPort* port = find_port(vid)) port->on_message(vid, msg, false);
+    return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+  }
+
+  static constexpr rte_vhost_device_ops kDeviceOps = {
+      .new_device = new_device,
+      .destroy_device = destroy_device,
+      .vring_state_changed = vring_state_changed,
+      .features_changed = features_changed,
+      .new_connection = new_connection,
+      .destroy_connection = destroy_connection,
+      .guest_notified = nullptr,
+      .reserved = {nullptr},
+  };
+  static constexpr rte_vhost_user_extern_ops kExternOps = {
+      .pre_msg_handle = pre_msg_handle,
+      .post_msg_handle = post_msg_handle,
+  };
+};
+
+VhostUserPort::VhostUserPort(VhostUserPortOptions options, Endpoint& endpoint)
+    : options_(std::move(options)),
+      endpoint_(endpoint),
+      api_(make_rte_vhost_api()),
+      poller_(options_.poller) {}
+
+Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOptions options,
+                                                             Endpoint& endpoint) {
+  const std::string path = options.socket_path;  // a copy: `options` moves into the port
+  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return make_error(Errc::kInvalidArgument,
+                      fmt::format("vhost-user socket path '{}' is empty or too long", path));
+  }
+  if (options.max_queue_pairs < 1 || options.max_queue_pairs > kMaxVrings / 2) {
+    return make_error(Errc::kInvalidArgument,
+                      fmt::format("max_queue_pairs {} is outside 1..128", options.max_queue_pairs));
+  }
+  const uint16_t endpoint_queues = endpoint.multiqueue_support().max_queues;
+  if (options.max_queue_pairs > endpoint_queues) {
+    return make_error(
+        Errc::kInvalidArgument,
+        fmt::format("{} queue pairs asked, the {} endpoint makes at most {}",
+                    options.max_queue_pairs, endpoint.endpoint_type(), endpoint_queues));
+  }
+
+  std::unique_ptr<VhostUserPort> port(new VhostUserPort(std::move(options), endpoint));
+  const FeatureOptions feature_options{
+      .guest_tx = endpoint.tx_offload_support(),
+      .guest_rx = port->options_.guest_rx,
+      .max_queue_pairs = port->options_.max_queue_pairs,
+      .dirty_logging = port->options_.dirty_logging,
+      .mtu = port->options_.mtu,
+      .disabled = port->options_.disabled_features,
+  };
+  port->features_ = vhost_user::offered_features(feature_options);
+  port->protocol_features_ = vhost_user::offered_protocol_features(feature_options);
+
+  {
+    std::lock_guard lock(g_registry_mutex);
+    if (!registry().emplace(path, port.get()).second) {
+      return make_error(Errc::kState, fmt::format("vhost-user socket {} is already served", path));
+    }
+  }
+  auto unregister_from_registry = [&] {
+    std::lock_guard lock(g_registry_mutex);
+    registry().erase(path);
+  };
+
+  uint64_t flags = 0;
+  if (port->options_.mode == VhostUserMode::kClient) {
+    flags |= RTE_VHOST_USER_CLIENT;  // reconnect is on unless RTE_VHOST_USER_NO_RECONNECT
+  } else {
+    // A socket file left by a previous run makes bind() fail; remove it, but only a socket.
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+  }
+  if (rte_vhost_driver_register(path.c_str(), flags) != 0) {
+    unregister_from_registry();
+    return make_error(Errc::kDevice, fmt::format("rte_vhost_driver_register({}) failed", path));
+  }
+  auto fail = [&](const char* what) -> Result<std::unique_ptr<VhostUserPort>> {
+    rte_vhost_driver_unregister(path.c_str());
+    unregister_from_registry();
+    port->poller_.stop();
+    return make_error(Errc::kDevice, fmt::format("{}({}) failed", what, path));
+  };
+  // Setting the feature list turns off rte_vhost's built-in net device (trap 1).
+  if (rte_vhost_driver_set_features(path.c_str(), port->features_) != 0) {
+    return fail("rte_vhost_driver_set_features");
+  }
+  if (rte_vhost_driver_set_protocol_features(path.c_str(), port->protocol_features_) != 0) {
+    return fail("rte_vhost_driver_set_protocol_features");
+  }
+  if (rte_vhost_driver_callback_register(path.c_str(), &PortCallbacks::kDeviceOps) != 0) {
+    return fail("rte_vhost_driver_callback_register");
+  }
+  // Client mode may connect, and call new_connection, from inside this call.
+  if (rte_vhost_driver_start(path.c_str()) != 0) return fail("rte_vhost_driver_start");
+  return port;
+}
+
+VhostUserPort::~VhostUserPort() {
+  {
+    std::lock_guard lock(control_mutex_);
+    shutting_down_ = true;
+    if (session_) session_->shutdown();
+    publish_counters();
+  }
+  // Not under control_mutex_: unregister waits for callbacks in flight, and destroys the device
+  // (destroy_device) on this thread.
+  rte_vhost_driver_unregister(options_.socket_path.c_str());
+  {
+    std::lock_guard lock(g_registry_mutex);
+    registry().erase(options_.socket_path);
+  }
+  {
+    std::lock_guard lock(control_mutex_);
+    session_.reset();
+    connected_.store(false, std::memory_order_release);
+  }
+  poller_.stop();
+}
+
+VhostSession* VhostUserPort::session_for(int vid) {
+  if (shutting_down_ || !session_ || session_->vid() != vid) return nullptr;
+  return session_.get();
+}
+
+void VhostUserPort::publish_counters() {
+  running_pairs_.store(session_ ? session_->running_queue_pairs() : 0, std::memory_order_release);
+  if (session_) {
+    starts_.store(session_->stats().starts.load(std::memory_order_relaxed) + dead_starts_,
+                  std::memory_order_relaxed);
+    stops_.store(session_->stats().stops.load(std::memory_order_relaxed) + dead_stops_,
+                 std::memory_order_relaxed);
+  }
+}
+
+int VhostUserPort::on_new_connection(int vid) {
+  std::lock_guard lock(control_mutex_);
+  if (shutting_down_ || session_) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    return -1;  // rte_vhost closes the connection
+  }
+  if (rte_vhost_extern_callback_register(vid, &PortCallbacks::kExternOps, nullptr) != 0) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    return -1;
+  }
+  session_ = std::make_unique<VhostSession>(
+      vid, *api_, endpoint_, poller_,
+      VhostSessionOptions{.max_queue_pairs = options_.max_queue_pairs,
+                          .numa_socket = options_.numa_socket});
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  connected_.store(true, std::memory_order_release);
+  publish_counters();
+  return 0;
+}
+
+void VhostUserPort::on_destroy_connection(int vid) {
+  std::lock_guard lock(control_mutex_);
+  if (!session_ || session_->vid() != vid) return;
+  // Before rte_vhost unmaps the guest's memory (vhost_destroy_device follows this callback).
+  session_->shutdown();
+  publish_counters();
+  dead_starts_ += session_->stats().starts.load(std::memory_order_relaxed);
+  dead_stops_ += session_->stats().stops.load(std::memory_order_relaxed);
+  session_.reset();
+  connected_.store(false, std::memory_order_release);
+  running_pairs_.store(0, std::memory_order_release);
+}
+
+int VhostUserPort::on_new_device(int vid) {
+  std::lock_guard lock(control_mutex_);
+  VhostSession* s = session_for(vid);
+  if (s == nullptr) return -1;
+  s->on_new_device();
+  publish_counters();
+  return 0;
+}
+
+void VhostUserPort::on_destroy_device(int vid) {
+  std::lock_guard lock(control_mutex_);
+  VhostSession* s = session_for(vid);
+  if (s == nullptr) return;
+  s->on_destroy_device();
+  publish_counters();
+}
+
+int VhostUserPort::on_vring_state_changed(int vid, uint16_t vring_index, bool enable) {
+  std::lock_guard lock(control_mutex_);
+  VhostSession* s = session_for(vid);
+  if (s == nullptr) return 0;
+  s->on_vring_state_changed(vring_index, enable);
+  publish_counters();
+  return 0;
+}
+
+int VhostUserPort::on_features_changed(int vid, uint64_t features) {
+  std::lock_guard lock(control_mutex_);
+  VhostSession* s = session_for(vid);
+  if (s == nullptr) return 0;
+  s->on_features_changed(features);
+  return 0;
+}
+
+void VhostUserPort::on_message(int vid, const void* msg, bool before) {
+  std::lock_guard lock(control_mutex_);
+  VhostSession* s = session_for(vid);
+  if (s == nullptr) return;
+  if (before) {
+    pending_action_ = classify_message(message_bytes(msg));
+    s->before_message(pending_action_);
+  } else {
+    s->after_message(pending_action_);
+    pending_action_ = {};
+  }
+  publish_counters();
+}
+
+}  // namespace pmdnet::vhost_user

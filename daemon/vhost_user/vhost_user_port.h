@@ -1,0 +1,112 @@
+// VhostUserPort: one vhost-user socket served with rte_vhost, its guest's queue pairs polled by
+// our own split-ring code against a backend Endpoint.
+//
+// Lifecycle:
+//   1. create() computes the offered features (features.h) once, registers the socket (server
+//      mode, or client mode with reconnect), sets our feature and protocol-feature lists, the
+//      device callbacks, and starts it. Any failure unwinds what was done and unregisters.
+//   2. Each connection becomes a VhostSession (one at a time; a second concurrent connection is
+//      refused). The session's message pre/post handlers are installed on new_connection.
+//   3. rte_vhost's callbacks arrive on its vhost-events thread (or, in client mode, the thread
+//      that connects); they are serialised by the port's control mutex, which the poller never
+//      takes. The Poller thread runs the session's queue pairs.
+//   4. The destructor stops the session (indexes written back), unregisters the socket, then stops
+//      the poller. The Endpoint must outlive the port; Endpoint::stop is the owner's business.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/base/result.h"
+#include "core/net_backend/endpoint.h"
+#include "daemon/vhost_user/features.h"
+#include "daemon/vhost_user/poller.h"
+#include "daemon/vhost_user/vhost_api.h"
+#include "daemon/vhost_user/vhost_session.h"
+
+namespace pmdnet::vhost_user {
+
+enum class VhostUserMode : uint8_t {
+  kServer,  // we create the socket and listen; the VMM connects
+  kClient,  // the VMM listens; we connect, and reconnect when it goes away
+};
+
+struct VhostUserPortOptions {
+  std::string socket_path;  // at most 107 bytes (sun_path)
+  VhostUserMode mode = VhostUserMode::kServer;
+  uint16_t max_queue_pairs = 1;  // 1..128
+  GuestRxOffloads guest_rx;      // what the backend hands on guest RX (see features.h)
+  bool dirty_logging = true;
+  bool mtu = true;
+  uint64_t disabled_features = 0;  // virtio feature bits withheld
+  int numa_socket = QueueConfig::kAnySocket;
+  PollerOptions poller;
+};
+
+class VhostUserPort {
+ public:
+  // Registers and starts the socket. `endpoint` must outlive the port.
+  static Result<std::unique_ptr<VhostUserPort>> create(VhostUserPortOptions options,
+                                                       Endpoint& endpoint);
+  ~VhostUserPort();
+  VhostUserPort(const VhostUserPort&) = delete;
+  VhostUserPort& operator=(const VhostUserPort&) = delete;
+
+  const std::string& socket_path() const noexcept { return options_.socket_path; }
+  uint64_t offered_features() const noexcept { return features_; }
+  uint64_t offered_protocol_features() const noexcept { return protocol_features_; }
+
+  // Observers, safe from any thread.
+  bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+  size_t running_queue_pairs() const noexcept {
+    return running_pairs_.load(std::memory_order_acquire);
+  }
+  uint64_t connections() const noexcept { return connections_.load(std::memory_order_relaxed); }
+  uint64_t refused_connections() const noexcept { return refused_.load(std::memory_order_relaxed); }
+  uint64_t session_starts() const noexcept { return starts_.load(std::memory_order_relaxed); }
+  uint64_t session_stops() const noexcept { return stops_.load(std::memory_order_relaxed); }
+
+ private:
+  friend struct PortCallbacks;
+
+  VhostUserPort(VhostUserPortOptions options, Endpoint& endpoint);
+
+  // Callback bodies, each under control_mutex_.
+  int on_new_connection(int vid);
+  void on_destroy_connection(int vid);
+  int on_new_device(int vid);
+  void on_destroy_device(int vid);
+  int on_vring_state_changed(int vid, uint16_t vring_index, bool enable);
+  int on_features_changed(int vid, uint64_t features);
+  void on_message(int vid, const void* msg, bool before);
+
+  // The session of `vid`, or nullptr (a stale vid, or shutting down). Under control_mutex_.
+  VhostSession* session_for(int vid);
+  void publish_counters();
+
+  VhostUserPortOptions options_;
+  Endpoint& endpoint_;
+  uint64_t features_ = 0;
+  uint64_t protocol_features_ = 0;
+  std::unique_ptr<VhostApi> api_;
+  Poller poller_;
+
+  std::mutex control_mutex_;
+  bool shutting_down_ = false;
+  std::unique_ptr<VhostSession> session_;
+  QuiesceAction pending_action_;  // classified in pre_msg_handle, used again in post
+  uint64_t dead_starts_ = 0;      // counters of sessions that are gone
+  uint64_t dead_stops_ = 0;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<size_t> running_pairs_{0};
+  std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> starts_{0};
+  std::atomic<uint64_t> stops_{0};
+};
+
+}  // namespace pmdnet::vhost_user

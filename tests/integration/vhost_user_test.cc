@@ -1,0 +1,587 @@
+// Integration tests of the vhost-user frontend against a real vhost-user client: DPDK's
+// net_virtio_user PMD plays the guest in the same process as our VhostUserPort (rte_vhost answers
+// on its vhost-events thread while the test thread probes and drives the virtio_user port), and
+// LoopbackEndpoint reflects every guest TX frame back as guest RX. Each test runs in a forked
+// child because EAL can be initialised only once per process.
+#include <dirent.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_tcp.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/net_backend/endpoint.h"
+#include "core/net_backend/loopback_endpoint.h"
+#include "core/net_backend/queue_counters.h"
+#include "daemon/vhost_user/vhost_user_port.h"
+#include "pmd_backends/eal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+namespace pmdnet::vhost_user {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr const char* kProgram = "pmdnet_vhost_user_test";
+constexpr const char* kGuestName = "net_virtio_user0";
+
+fs::path runtime_dir(const std::string& prefix) {
+  const char* base = "/var/run";
+  if (getuid() != 0) {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
+    base = xdg != nullptr ? xdg : "/tmp";
+  }
+  return fs::path(base) / "dpdk" / prefix;
+}
+
+// As in eal_test.cc: the body runs in a forked child that leaves with _exit.
+void run_in_child(const std::function<void()>& body) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0) << "fork failed";
+  if (pid == 0) {
+    body();
+#if defined(__SANITIZE_ADDRESS__)
+    if (__lsan_do_recoverable_leak_check() != 0) ADD_FAILURE() << "LeakSanitizer found leaks";
+#endif
+    std::fflush(stdout);
+    std::fflush(stderr);
+    _exit(::testing::Test::HasFailure() ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid) << "waitpid failed";
+  if (WIFSIGNALED(status)) {
+    ADD_FAILURE() << "the child was killed by signal " << WTERMSIG(status);
+  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "the child failed with exit status " << WEXITSTATUS(status);
+  }
+}
+
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+size_t count_open_fds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// Every CPU this process may use, read before rte_eal_init pins the main thread to lcore 0, so
+// the poller does not share that one CPU with the busy-polling test thread.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+// A test-only backend for the TSO case: like LoopbackEndpoint it reflects each guest TX frame as
+// guest RX, but it claims every transmit offload and turns the guest's TxMetadata offload request
+// into RxMetadata of a coalesced, checksum-validated frame. So a 64 KB TSO super-frame the guest
+// sends with RTE_MBUF_F_TX_TCP_SEG comes back whole, as an LRO frame with gso_size = the MSS,
+// which is what a NIC with TSO on one side and GRO/LRO on the other would deliver end to end.
+class OffloadReflectingQueue final : public Queue {
+ public:
+  bool poll_ready(BufferAccess&) noexcept override { return !done_.empty(); }
+  void rx_avail(BufferAccess&, std::span<const RxId> ids) noexcept override {
+    for (RxId id : ids) avail_.push_back(id);
+  }
+  QueueResult<size_t> rx_poll(BufferAccess&, std::span<RxId> out) noexcept override {
+    size_t n = 0;
+    while (n < out.size() && !done_.empty()) {
+      out[n++] = done_.front();
+      done_.erase(done_.begin());
+    }
+    return n;
+  }
+  QueueResult<TxAvailResult> tx_avail(BufferAccess& pool,
+                                      std::span<const TxSegment> segments) noexcept override {
+    size_t consumed = 0;
+    while (!segments.empty() && !avail_.empty()) {
+      auto packet = next_packet(segments);
+      if (!packet) return make_queue_error(Errc::kMalformed, "malformed segment list");
+      const TxMetadata meta = *packet->metadata;
+      std::span<const TxSegment> this_packet = packet->segments;
+      segments = packet->rest;
+      consumed += this_packet.size();
+      const RxId id = avail_.front();
+      if (meta.len > pool.capacity(id) || !linearize(pool, this_packet, scratch_)) {
+        counters_.tx_errors_.increment();
+        continue;
+      }
+      avail_.erase(avail_.begin());
+      RxMetadata rx{.offset = 0, .len = scratch_.size(), .vlan = meta.vlan};
+      if (meta.flags.offload_tcp_checksum() || meta.flags.offload_udp_checksum()) {
+        rx.ip_checksum = RxChecksumState::Good;
+        rx.l4_checksum = RxChecksumState::Good;
+        rx.l4_protocol = meta.flags.offload_tcp_checksum() ? L4Protocol::Tcp : L4Protocol::Udp;
+        rx.l3_protocol = meta.flags.is_ipv6() ? L3Protocol::Ipv6 : L3Protocol::Ipv4;
+        rx.l2_len = meta.l2_len;
+        rx.l3_len = meta.l3_len;
+        rx.l4_len = meta.l4_len;
+      }
+      if (meta.flags.offload_tcp_segmentation() || meta.flags.offload_udp_segmentation()) {
+        rx.gso_size = meta.max_segment_size;
+      }
+      pool.write_packet(id, rx, scratch_);
+      done_.push_back(id);
+      counters_.tx_packets_.increment();
+    }
+    return TxAvailResult{.completed_synchronously = true, .segments_consumed = consumed};
+  }
+  std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId>) noexcept override {
+    return 0;
+  }
+
+ private:
+  std::vector<RxId> avail_;
+  std::vector<RxId> done_;
+  std::vector<uint8_t> scratch_;
+  QueueCounters counters_;
+};
+
+class OffloadReflectingEndpoint final : public Endpoint {
+ public:
+  std::string_view endpoint_type() const noexcept override { return "offload-reflecting"; }
+  Result<void> get_queues(std::span<const QueueConfig> config, const RssConfig*,
+                          std::vector<std::unique_ptr<Queue>>& queues) override {
+    for (size_t i = 0; i < config.size(); ++i) {
+      auto q = std::make_unique<OffloadReflectingQueue>();
+      queues.push_back(std::move(q));
+    }
+    return {};
+  }
+  void stop() override {}
+  TxOffloadSupport tx_offload_support() const noexcept override {
+    return {.ipv4_header = true, .tcp = true, .udp = true, .tso = true, .uso = true};
+  }
+  MultiQueueSupport multiqueue_support() const noexcept override {
+    return {.max_queues = 8, .indirection_table_size = 0};
+  }
+};
+
+// The guest: a net_virtio_user port, hot-plugged and removed per connection.
+struct GuestConfig {
+  uint16_t device_queues = 1;  // virtio_user queues= (queue pairs it sets up)
+  uint16_t ethdev_queues = 1;  // queue pairs the application configures (and so enables)
+  bool server = false;         // virtio_user server=1: it listens, our port connects
+  uint32_t mtu = 9000;
+  bool lro_and_tso = false;  // guest TX TSO + guest RX LRO
+};
+
+class Guest {
+ public:
+  Guest(std::string socket, GuestConfig config) : socket_(std::move(socket)), config_(config) {}
+
+  // Creates the pools once per process: they outlive every virtio_user instance.
+  static void create_pools() {
+    // Guest RX buffers are plain 2 KB mbufs, so 9000-byte frames take mergeable chains.
+    rx_pool_ =
+        rte_pktmbuf_pool_create("vh_rx", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    // Guest TX frames are built in one segment; 64 KB for the TSO super-frame.
+    tx_pool_ = rte_pktmbuf_pool_create("vh_tx", 1023, 32, 0, 65535, SOCKET_ID_ANY);
+    ASSERT_NE(rx_pool_, nullptr) << rte_strerror(rte_errno);
+    ASSERT_NE(tx_pool_, nullptr) << rte_strerror(rte_errno);
+  }
+
+  void plug() {
+    const std::string args = fmt::format("path={},queues={},queue_size=256,mrg_rxbuf=1,server={}",
+                                         socket_, config_.device_queues, config_.server ? 1 : 0);
+    ASSERT_EQ(rte_eal_hotplug_add("vdev", kGuestName, args.c_str()), 0) << args;
+    ASSERT_EQ(rte_eth_dev_get_port_by_name(kGuestName, &port_), 0);
+    plugged_ = true;
+
+    rte_eth_dev_info info;
+    ASSERT_EQ(rte_eth_dev_info_get(port_, &info), 0);
+    rte_eth_conf conf{};
+    conf.rxmode.mtu = config_.mtu;
+    conf.rxmode.offloads = RTE_ETH_RX_OFFLOAD_SCATTER;
+    if (config_.lro_and_tso) {
+      conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_LRO | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+      // 0: the port's own limit. virtio's is its max frame length, but the mergeable receive
+      // path takes an LRO frame of any size.
+      conf.rxmode.max_lro_pkt_size = 0;
+      conf.txmode.offloads = RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+      ASSERT_NE(info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO, 0u)
+          << "the virtio port did not negotiate HOST_TSO4";
+      ASSERT_NE(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_LRO, 0u)
+          << "the virtio port did not negotiate GUEST_TSO4";
+    }
+    ASSERT_EQ(rte_eth_dev_configure(port_, config_.ethdev_queues, config_.ethdev_queues, &conf), 0);
+    for (uint16_t q = 0; q < config_.ethdev_queues; ++q) {
+      ASSERT_EQ(rte_eth_rx_queue_setup(port_, q, 256, SOCKET_ID_ANY, nullptr, rx_pool_), 0);
+      ASSERT_EQ(rte_eth_tx_queue_setup(port_, q, 256, SOCKET_ID_ANY, nullptr), 0);
+    }
+    ASSERT_EQ(rte_eth_dev_start(port_), 0);
+    started_ = true;
+  }
+
+  void unplug() {
+    if (started_) {
+      EXPECT_EQ(rte_eth_dev_stop(port_), 0);
+    }
+    started_ = false;
+    if (plugged_) {
+      EXPECT_EQ(rte_eth_dev_close(port_), 0);
+      EXPECT_EQ(rte_eal_hotplug_remove("vdev", kGuestName), 0);
+    }
+    plugged_ = false;
+  }
+
+  ~Guest() { unplug(); }
+
+  // A frame of `len` bytes: Ethernet header (local MACs, ethertype 0x88b5) and a pattern.
+  static std::vector<uint8_t> make_frame(size_t len, uint8_t seed) {
+    std::vector<uint8_t> f(len);
+    const uint8_t header[14] = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x88, 0xb5};
+    std::memcpy(f.data(), header, sizeof(header));
+    for (size_t i = sizeof(header); i < len; ++i) f[i] = static_cast<uint8_t>(i * 7 + seed);
+    return f;
+  }
+
+  // Sends `frame` on guest TX queue `q` and returns what comes back on guest RX queue `q`.
+  std::optional<std::vector<uint8_t>> round_trip(uint16_t q, const std::vector<uint8_t>& frame,
+                                                 rte_mbuf** received = nullptr,
+                                                 uint64_t tx_ol_flags = 0, uint16_t l2 = 0,
+                                                 uint16_t l3 = 0, uint16_t l4 = 0,
+                                                 uint16_t mss = 0) {
+    rte_mbuf* m = rte_pktmbuf_alloc(tx_pool_);
+    if (m == nullptr) return std::nullopt;
+    char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
+    if (data == nullptr) {
+      rte_pktmbuf_free(m);
+      return std::nullopt;
+    }
+    std::memcpy(data, frame.data(), frame.size());
+    m->ol_flags |= tx_ol_flags;
+    m->l2_len = l2;
+    m->l3_len = l3;
+    m->l4_len = l4;
+    m->tso_segsz = mss;
+    if (tx_ol_flags != 0) {
+      uint16_t n = rte_eth_tx_prepare(port_, q, &m, 1);
+      if (n != 1) {
+        ADD_FAILURE() << "rte_eth_tx_prepare: " << rte_strerror(rte_errno);
+        rte_pktmbuf_free(m);
+        return std::nullopt;
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (rte_eth_tx_burst(port_, q, &m, 1) != 1) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        rte_pktmbuf_free(m);
+        return std::nullopt;
+      }
+    }
+    rte_mbuf* rx = nullptr;
+    while (rte_eth_rx_burst(port_, q, &rx, 1) != 1) {
+      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+      std::this_thread::yield();
+    }
+    std::vector<uint8_t> out(rte_pktmbuf_pkt_len(rx));
+    const void* p = rte_pktmbuf_read(rx, 0, static_cast<uint32_t>(out.size()), out.data());
+    if (p != out.data()) std::memcpy(out.data(), p, out.size());
+    if (received != nullptr) {
+      *received = rx;
+    } else {
+      rte_pktmbuf_free(rx);
+    }
+    return out;
+  }
+
+  uint16_t port() const { return port_; }
+  static rte_mempool* rx_pool() { return rx_pool_; }
+  static rte_mempool* tx_pool() { return tx_pool_; }
+
+ private:
+  static inline rte_mempool* rx_pool_ = nullptr;
+  static inline rte_mempool* tx_pool_ = nullptr;
+  std::string socket_;
+  GuestConfig config_;
+  uint16_t port_ = RTE_MAX_ETHPORTS;
+  bool plugged_ = false;
+  bool started_ = false;
+};
+
+class VhostUserIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int serial = 0;
+    prefix_ = fmt::format("pmdnet-vh-{}-{}", getpid(), serial);
+    socket_ = fmt::format("/tmp/pmdnet-vh-{}-{}.sock", getpid(), serial);
+    ++serial;
+    options_.no_huge = true;
+    options_.memory_mb = 1024;
+    options_.file_prefix = prefix_;
+    options_.driver_dirs = {default_pmd_dir()};
+    options_.no_pci = true;
+    options_.lcores = "0";
+    options_.log_level = "*:warning";
+    options_.no_telemetry = true;
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove(socket_, ec);
+    fs::remove_all(runtime_dir(prefix_), ec);
+    EXPECT_FALSE(fs::exists(runtime_dir(prefix_)));
+    EXPECT_FALSE(fs::exists(socket_));
+  }
+
+  VhostUserPortOptions port_options(uint16_t pairs, VhostUserMode mode) const {
+    VhostUserPortOptions o;
+    o.socket_path = socket_;
+    o.mode = mode;
+    o.max_queue_pairs = pairs;
+    o.poller.cpus = cpus_;
+    return o;
+  }
+
+  // Brings EAL up and creates the mbuf pools; returns false (with a failure) if it could not.
+  std::optional<Eal> bring_up() {
+    cpus_ = allowed_cpus();
+    auto eal = Eal::init(options_, kProgram);
+    if (!eal) {
+      ADD_FAILURE() << eal.error().message;
+      return std::nullopt;
+    }
+    Guest::create_pools();
+    return std::move(*eal);
+  }
+
+  // Frames of 64, 1500 and 9000 bytes on every queue come back byte-identical.
+  static void expect_round_trips(Guest& guest, uint16_t queues, uint8_t seed) {
+    for (uint16_t q = 0; q < queues; ++q) {
+      for (size_t len : {size_t{64}, size_t{1500}, size_t{9000}}) {
+        const auto frame = Guest::make_frame(len, static_cast<uint8_t>(seed + q));
+        auto back = guest.round_trip(q, frame);
+        ASSERT_TRUE(back.has_value()) << "no reply to a " << len << "-byte frame on queue " << q;
+        EXPECT_EQ(back->size(), frame.size()) << "queue " << q;
+        EXPECT_TRUE(*back == frame) << len << "-byte frame on queue " << q << " came back altered";
+      }
+    }
+  }
+
+  std::string prefix_;
+  std::string socket_;
+  EalOptions options_;
+  std::vector<int> cpus_;
+};
+
+TEST_F(VhostUserIntegrationTest, ServerModeRoundTripsFrames) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(1, VhostUserMode::kServer), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    {
+      Guest guest(socket_, {});
+      guest.plug();
+      ASSERT_FALSE(HasFatalFailure());
+      ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }))
+          << "the queue pair never started";
+      expect_round_trips(guest, 1, 1);
+      guest.unplug();
+    }
+    EXPECT_TRUE(wait_for([&] { return !(*port)->connected(); }));
+    EXPECT_EQ((*port)->running_queue_pairs(), 0u);
+    port->reset();
+    EXPECT_FALSE(fs::exists(socket_)) << "unregister leaves no socket behind";
+  });
+}
+
+TEST_F(VhostUserIntegrationTest, TwoQueuePairs) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(2, VhostUserMode::kServer), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    Guest guest(socket_, {.device_queues = 2, .ethdev_queues = 2});
+    guest.plug();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 2; }))
+        << "running pairs: " << (*port)->running_queue_pairs();
+    expect_round_trips(guest, 2, 3);
+  });
+}
+
+// The guest sets up two queue pairs but its application enables one: rte_vhost never calls
+// new_device (it waits for every vring it allocated), yet the enabled pair must run (trap 2).
+TEST_F(VhostUserIntegrationTest, GuestEnablingFewerPairsStillWorks) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(2, VhostUserMode::kServer), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    Guest guest(socket_, {.device_queues = 2, .ethdev_queues = 1});
+    guest.plug();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+    expect_round_trips(guest, 1, 5);
+    EXPECT_EQ((*port)->running_queue_pairs(), 1u);
+  });
+}
+
+// 20 disconnect/reconnect cycles with traffic in each: no fd leak, no mbuf leak, no crash, and
+// the ring indexes written back at each stop are the ones the next connection starts from.
+TEST_F(VhostUserIntegrationTest, ReconnectTwentyTimesWithoutLeaks) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(2, VhostUserMode::kServer), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    size_t fds_after_first = 0;
+    for (int cycle = 0; cycle < 21; ++cycle) {
+      SCOPED_TRACE(fmt::format("cycle {}", cycle));
+      {
+        Guest guest(socket_, {.device_queues = 2, .ethdev_queues = 2});
+        guest.plug();
+        ASSERT_FALSE(HasFatalFailure());
+        ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 2; }));
+        expect_round_trips(guest, 2, static_cast<uint8_t>(cycle));
+        ASSERT_FALSE(HasFatalFailure());
+        guest.unplug();
+      }
+      ASSERT_TRUE(wait_for([&] { return !(*port)->connected(); }));
+      EXPECT_EQ(rte_mempool_avail_count(Guest::rx_pool()), 8191u);
+      EXPECT_EQ(rte_mempool_avail_count(Guest::tx_pool()), 1023u);
+      // The first cycle opens what stays open for the process (vhost-events epoll, ...).
+      if (cycle == 0) fds_after_first = count_open_fds();
+    }
+    EXPECT_EQ(count_open_fds(), fds_after_first) << "fds leaked over 20 reconnects";
+    EXPECT_EQ((*port)->connections(), 21u);
+    EXPECT_EQ((*port)->refused_connections(), 0u);
+  });
+}
+
+// Our port is the client: the guest (virtio_user server=1) listens and blocks in accept() until
+// rte_vhost's reconnect thread connects to it; after each disconnect our side reconnects.
+TEST_F(VhostUserIntegrationTest, ClientModeConnectsAndReconnects) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(1, VhostUserMode::kClient), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    size_t fds_after_first = 0;
+    for (int cycle = 0; cycle < 3; ++cycle) {
+      SCOPED_TRACE(fmt::format("cycle {}", cycle));
+      {
+        Guest guest(socket_, {.server = true});
+        guest.plug();
+        ASSERT_FALSE(HasFatalFailure());
+        ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+        expect_round_trips(guest, 1, static_cast<uint8_t>(cycle));
+        guest.unplug();
+      }
+      ASSERT_TRUE(wait_for([&] { return !(*port)->connected(); }));
+      std::error_code ec;
+      fs::remove(socket_, ec);  // virtio_user's server socket, so the next one can bind
+      if (cycle == 0) fds_after_first = count_open_fds();
+    }
+    EXPECT_EQ(count_open_fds(), fds_after_first);
+    EXPECT_EQ((*port)->connections(), 3u);
+  });
+}
+
+// A 64 KB TCP super-frame sent with RTE_MBUF_F_TX_TCP_SEG (HOST_TSO4) comes back whole as an LRO
+// frame (GUEST_TSO4) through OffloadReflectingEndpoint, with the MSS as its segment size.
+TEST_F(VhostUserIntegrationTest, TsoSuperFrameComesBackAsLro) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    OffloadReflectingEndpoint endpoint;
+    auto options = port_options(1, VhostUserMode::kServer);
+    options.guest_rx = {.checksum = true, .tso = true, .uso = true};
+    auto port = VhostUserPort::create(options, endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    Guest guest(socket_, {.lro_and_tso = true});
+    guest.plug();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+
+    // Ethernet + IPv4 + TCP, 64 KB in all.
+    constexpr size_t kLen = 65000;
+    constexpr uint16_t kMss = 1448;
+    std::vector<uint8_t> frame = Guest::make_frame(kLen, 9);
+    frame[12] = 0x08;
+    frame[13] = 0x00;
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame.data() + 14);
+    std::memset(ip, 0, sizeof(*ip));
+    ip->version_ihl = 0x45;
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(kLen - 14));
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_TCP;
+    ip->src_addr = rte_cpu_to_be_32(0x0a000001);
+    ip->dst_addr = rte_cpu_to_be_32(0x0a000002);
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(frame.data() + 34);
+    std::memset(tcp, 0, sizeof(*tcp));
+    tcp->src_port = rte_cpu_to_be_16(1234);
+    tcp->dst_port = rte_cpu_to_be_16(80);
+    tcp->data_off = 5 << 4;
+    tcp->tcp_flags = RTE_TCP_ACK_FLAG;
+    tcp->rx_win = rte_cpu_to_be_16(65535);
+
+    rte_mbuf* rx = nullptr;
+    auto back = guest.round_trip(
+        0, frame, &rx, RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM, 14, 20,
+        20, kMss);
+    ASSERT_TRUE(back.has_value());
+    ASSERT_NE(rx, nullptr);
+    EXPECT_TRUE(rx->ol_flags & RTE_MBUF_F_RX_LRO) << "ol_flags " << std::hex << rx->ol_flags;
+    EXPECT_EQ(rx->tso_segsz, kMss);
+    rte_pktmbuf_free(rx);
+    ASSERT_EQ(back->size(), frame.size());
+    // The guest's TX prepare (virtio_tso_fix_cksum) filled in the IPv4 header checksum and the
+    // TCP pseudo-header checksum; every other byte must come back as sent.
+    std::vector<uint8_t> expected = frame;
+    auto* expected_ip = reinterpret_cast<rte_ipv4_hdr*>(expected.data() + 14);
+    expected_ip->hdr_checksum = rte_ipv4_cksum(expected_ip);
+    std::memcpy(expected.data() + 34 + 16, back->data() + 34 + 16, 2);
+    for (size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_EQ((*back)[i], expected[i]) << "first difference at byte " << i;
+    }
+  });
+}
+
+}  // namespace
+}  // namespace pmdnet::vhost_user

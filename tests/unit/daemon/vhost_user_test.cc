@@ -1,0 +1,537 @@
+// Unit tests of daemon/vhost_user without a socket or DPDK: the offered feature lists, message
+// classification, and VhostSession driven through a fake VhostApi seam over rings that a fake
+// guest driver builds in test memory.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/net_backend/loopback_endpoint.h"
+#include "core/virtio/virtio_defs.h"
+#include "daemon/vhost_user/features.h"
+#include "daemon/vhost_user/poller.h"
+#include "daemon/vhost_user/vhost_api.h"
+#include "daemon/vhost_user/vhost_session.h"
+#include "daemon/vhost_user/vhost_user_msg.h"
+#include "tests/unit/core/virtio/fake_driver.h"
+
+namespace pmdnet::vhost_user {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using virtio::bit;
+namespace f = virtio::feature;
+using Kind = QuiesceAction::Kind;
+
+// --- features ---------------------------------------------------------------------------------
+
+TEST(OfferedFeatures, BaseSetWithoutOffloads) {
+  const uint64_t v = offered_features({});
+  EXPECT_TRUE(virtio::has(v, f::kVersion1));
+  EXPECT_TRUE(virtio::has(v, f::kProtocolFeatures));
+  EXPECT_TRUE(virtio::has(v, f::kMrgRxbuf));
+  EXPECT_TRUE(virtio::has(v, f::kRingIndirectDesc));
+  EXPECT_TRUE(virtio::has(v, f::kRingEventIdx));
+  EXPECT_TRUE(virtio::has(v, f::kLogAll));
+  EXPECT_TRUE(virtio::has(v, f::kMtu));
+  EXPECT_FALSE(virtio::has(v, f::kMq)) << "one queue pair: no MQ";
+  for (unsigned b : {f::kCsum, f::kGuestCsum, f::kHostTso4, f::kHostTso6, f::kHostUso,
+                     f::kGuestTso4, f::kGuestTso6, f::kGuestUso4, f::kGuestUso6, f::kCtrlVq,
+                     f::kMac, f::kRingPacked, f::kAccessPlatform, f::kHostUfo, f::kGuestUfo}) {
+    EXPECT_FALSE(virtio::has(v, b)) << "bit " << b;
+  }
+}
+
+TEST(OfferedFeatures, GuestTxOffloadsFollowTheEndpoint) {
+  FeatureOptions o;
+  o.guest_tx = {.ipv4_header = true, .tcp = true, .udp = true, .tso = true, .uso = true};
+  uint64_t v = offered_features(o);
+  EXPECT_TRUE(virtio::has(v, f::kCsum));
+  EXPECT_TRUE(virtio::has(v, f::kHostTso4));
+  EXPECT_TRUE(virtio::has(v, f::kHostTso6));
+  EXPECT_TRUE(virtio::has(v, f::kHostUso));
+
+  // TSO without IPv4 header checksums: each IPv4 segment needs a new header checksum.
+  o.guest_tx.ipv4_header = false;
+  v = offered_features(o);
+  EXPECT_FALSE(virtio::has(v, f::kHostTso4));
+  EXPECT_TRUE(virtio::has(v, f::kHostTso6));
+  EXPECT_FALSE(virtio::has(v, f::kHostUso));
+
+  // Only TCP checksums: no CSUM (it covers UDP too), so no segmentation either.
+  o.guest_tx = {.ipv4_header = true, .tcp = true, .udp = false, .tso = true, .uso = true};
+  v = offered_features(o);
+  EXPECT_FALSE(virtio::has(v, f::kCsum));
+  EXPECT_FALSE(virtio::has(v, f::kHostTso4));
+  EXPECT_FALSE(virtio::has(v, f::kHostTso6));
+  EXPECT_FALSE(virtio::has(v, f::kHostUso));
+}
+
+TEST(OfferedFeatures, GuestRxOffloadsNeedGuestCsum) {
+  FeatureOptions o;
+  o.guest_rx = {.checksum = false, .tso = true, .uso = true};
+  EXPECT_FALSE(virtio::has(offered_features(o), f::kGuestTso4));
+  o.guest_rx.checksum = true;
+  const uint64_t v = offered_features(o);
+  EXPECT_TRUE(virtio::has(v, f::kGuestCsum));
+  EXPECT_TRUE(virtio::has(v, f::kGuestTso4));
+  EXPECT_TRUE(virtio::has(v, f::kGuestTso6));
+  EXPECT_TRUE(virtio::has(v, f::kGuestUso4));
+  EXPECT_TRUE(virtio::has(v, f::kGuestUso6));
+}
+
+TEST(OfferedFeatures, DisabledBitsAndTheirDependentsGo) {
+  FeatureOptions o;
+  o.guest_tx = {.ipv4_header = true, .tcp = true, .udp = true, .tso = true, .uso = true};
+  o.disabled = bit(f::kCsum) | bit(f::kRingEventIdx) | bit(f::kVersion1);
+  const uint64_t v = offered_features(o);
+  EXPECT_FALSE(virtio::has(v, f::kCsum));
+  EXPECT_FALSE(virtio::has(v, f::kHostTso4)) << "TSO depends on CSUM";
+  EXPECT_FALSE(virtio::has(v, f::kHostUso));
+  EXPECT_FALSE(virtio::has(v, f::kRingEventIdx));
+  EXPECT_TRUE(virtio::has(v, f::kVersion1)) << "VERSION_1 cannot be withheld";
+}
+
+TEST(OfferedFeatures, MqLogAndMtuFollowTheOptions) {
+  FeatureOptions o;
+  o.max_queue_pairs = 4;
+  o.dirty_logging = false;
+  o.mtu = false;
+  const uint64_t v = offered_features(o);
+  EXPECT_TRUE(virtio::has(v, f::kMq));
+  EXPECT_FALSE(virtio::has(v, f::kLogAll));
+  EXPECT_FALSE(virtio::has(v, f::kMtu));
+  const uint64_t p = offered_protocol_features(o);
+  EXPECT_TRUE(virtio::has(p, protocol_feature::kMq));
+  EXPECT_TRUE(virtio::has(p, protocol_feature::kReplyAck));
+  EXPECT_FALSE(virtio::has(p, protocol_feature::kLogShmfd));
+  EXPECT_FALSE(virtio::has(p, protocol_feature::kNetMtu));
+  EXPECT_FALSE(virtio::has(p, protocol_feature::kStatus));
+  EXPECT_TRUE(virtio::has(offered_protocol_features({}), protocol_feature::kLogShmfd));
+}
+
+TEST(OfferedFeatures, SameInputsSameSet) {
+  FeatureOptions o;
+  o.guest_tx.tcp = o.guest_tx.udp = true;
+  EXPECT_EQ(offered_features(o), offered_features(o));
+}
+
+// --- message classification -------------------------------------------------------------------
+
+std::vector<uint8_t> message(VhostUserRequest request, const void* payload, uint32_t size) {
+  std::vector<uint8_t> m(kVhostUserHeaderSize + size);
+  const VhostUserMsgHeader h{static_cast<uint32_t>(request), 1, size};
+  std::memcpy(m.data(), &h, sizeof(h));
+  if (size > 0) std::memcpy(m.data() + kVhostUserHeaderSize, payload, size);
+  return m;
+}
+
+TEST(ClassifyMessage, VringMessages) {
+  const VhostVringState state{3, 0};
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kGetVringBase, &state, 8)),
+            (QuiesceAction{Kind::kStopVring, 3, 0}));
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringEnable, &state, 8)),
+            (QuiesceAction{Kind::kDisableVring, 3, 0}));
+  const VhostVringState enable{3, 1};
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringEnable, &enable, 8)),
+            QuiesceAction{});
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringNum, &state, 8)).kind,
+            Kind::kRestartVring);
+  const VhostVringAddr addr{5, 0, 1, 2, 3, 4};
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringAddr, &addr, 40)),
+            (QuiesceAction{Kind::kRestartVring, 5, 0}));
+  const uint64_t call = 0x102;  // vring 2, "no fd" bit set
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringCall, &call, 8)),
+            (QuiesceAction{Kind::kRestartVring, 2, 0}));
+}
+
+TEST(ClassifyMessage, MemoryLogAndFeatures) {
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetMemTable, nullptr, 0)).kind,
+            Kind::kStopAll);
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetLogBase, nullptr, 0)).kind,
+            Kind::kPauseAll);
+  const uint64_t features = bit(f::kVersion1) | bit(f::kLogAll);
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetFeatures, &features, 8)),
+            (QuiesceAction{Kind::kFeatures, 0, features}));
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kGetFeatures, nullptr, 0)), QuiesceAction{});
+}
+
+TEST(ClassifyMessage, TruncatedInputIsNone) {
+  const VhostVringState state{3, 0};
+  auto m = message(VhostUserRequest::kGetVringBase, &state, 8);
+  EXPECT_EQ(classify_message(std::span(m).first(kVhostUserHeaderSize + 4)), QuiesceAction{});
+  EXPECT_EQ(classify_message(std::span(m).first(5)), QuiesceAction{});
+  // A header claiming a shorter payload than the type needs.
+  auto short_size = message(VhostUserRequest::kGetVringBase, &state, 4);
+  EXPECT_EQ(classify_message(short_size), QuiesceAction{});
+}
+
+// --- the session, through a fake seam ------------------------------------------------------------
+
+using virtio::testing::Buf;
+using virtio::testing::FakeVirtqueue;
+using virtio::testing::TestMemory;
+
+constexpr uint16_t kRingSize = 64;
+
+// Records the seam's calls; serves rings and a memory table from test memory.
+class FakeVhostApi final : public VhostApi {
+ public:
+  explicit FakeVhostApi(std::vector<std::string>& events) : events_(events) {}
+
+  Result<uint64_t> negotiated_features(int) override { return features; }
+  Result<std::vector<GuestMemoryRegion>> mem_table(int) override {
+    ++mem_table_calls;
+    return regions;
+  }
+  Result<VringInfo> vring(int, uint16_t index) override {
+    auto it = vrings.find(index);
+    if (it == vrings.end()) return make_error(Errc::kDevice, "no such vring");
+    return it->second;
+  }
+  Result<virtio::RingIndexes> vring_base(int, uint16_t index) override { return bases[index]; }
+  Result<void> set_vring_base(int, uint16_t index, virtio::RingIndexes indexes) override {
+    if (on_set_vring_base) on_set_vring_base();
+    events_.push_back("set_vring_base " + std::to_string(index));
+    bases[index] = indexes;
+    written_back[index] = indexes;
+    return {};
+  }
+  void log_write(int, uint64_t, uint64_t len) noexcept override {
+    logged_bytes.fetch_add(len, std::memory_order_relaxed);
+  }
+  void log_used_vring(int, uint16_t, uint64_t, uint64_t) noexcept override {
+    used_ring_logs.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  uint64_t features = bit(f::kVersion1) | bit(f::kMrgRxbuf);
+  std::vector<GuestMemoryRegion> regions;
+  std::map<uint16_t, VringInfo> vrings;
+  std::map<uint16_t, virtio::RingIndexes> bases;
+  std::map<uint16_t, virtio::RingIndexes> written_back;
+  std::function<void()> on_set_vring_base;
+  int mem_table_calls = 0;
+  std::atomic<uint64_t> logged_bytes{0};
+  std::atomic<uint64_t> used_ring_logs{0};
+
+ private:
+  std::vector<std::string>& events_;
+};
+
+// A loopback backend whose queues record their creation and destruction.
+class RecordingEndpoint final : public Endpoint {
+ public:
+  explicit RecordingEndpoint(std::vector<std::string>& events) : events_(events) {}
+  std::string_view endpoint_type() const noexcept override { return "recording"; }
+  Result<void> get_queues(std::span<const QueueConfig> config, const RssConfig* rss,
+                          std::vector<std::unique_ptr<Queue>>& queues) override {
+    events_.push_back("get_queues " + std::to_string(config.size()));
+    std::vector<std::unique_ptr<Queue>> inner;
+    if (auto ok = loopback_.get_queues(config, rss, inner); !ok) return ok;
+    for (auto& q : inner) queues.push_back(std::make_unique<RecordingQueue>(events_, std::move(q)));
+    return {};
+  }
+  void stop() override {}
+  MultiQueueSupport multiqueue_support() const noexcept override { return {.max_queues = 8}; }
+
+ private:
+  class RecordingQueue final : public Queue {
+   public:
+    RecordingQueue(std::vector<std::string>& events, std::unique_ptr<Queue> inner)
+        : events_(events), inner_(std::move(inner)) {}
+    ~RecordingQueue() override { events_.push_back("queue destroyed"); }
+    bool poll_ready(BufferAccess& p) noexcept override { return inner_->poll_ready(p); }
+    void rx_avail(BufferAccess& p, std::span<const RxId> d) noexcept override {
+      inner_->rx_avail(p, d);
+    }
+    QueueResult<size_t> rx_poll(BufferAccess& p, std::span<RxId> ids) noexcept override {
+      return inner_->rx_poll(p, ids);
+    }
+    QueueResult<TxAvailResult> tx_avail(BufferAccess& p,
+                                        std::span<const TxSegment> s) noexcept override {
+      return inner_->tx_avail(p, s);
+    }
+    std::expected<size_t, TxError> tx_poll(BufferAccess& p,
+                                           std::span<TxId> done) noexcept override {
+      return inner_->tx_poll(p, done);
+    }
+
+   private:
+    std::vector<std::string>& events_;
+    std::unique_ptr<Queue> inner_;
+  };
+
+  std::vector<std::string>& events_;
+  LoopbackEndpoint loopback_;
+};
+
+bool wait_for(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(100us);
+  }
+  return true;
+}
+
+class VhostSessionTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kBuffers = 0x110000;  // guest buffers start here
+
+  VhostSessionTest() : api_(events_), endpoint_(events_) {
+    api_.regions.assign(mem_.mem().regions().begin(), mem_.mem().regions().end());
+    for (uint16_t v = 0; v < 4; ++v) {
+      rings_.push_back(std::make_unique<FakeVirtqueue>(mem_, mem_.gpa() + 0x2000 * v, kRingSize));
+      callfds_[v] = eventfd(0, EFD_NONBLOCK);
+      api_.vrings[v] = VringInfo{.addresses = rings_[v]->addresses(), .callfd = callfds_[v]};
+      api_.bases[v] = {0, 0};
+    }
+  }
+  ~VhostSessionTest() override {
+    session_.reset();
+    poller_.stop();
+    for (int fd : callfds_) close(fd);
+  }
+
+  void make_session(uint16_t pairs) {
+    session_ = std::make_unique<VhostSession>(7, api_, endpoint_, poller_,
+                                              VhostSessionOptions{.max_queue_pairs = pairs});
+  }
+  // What rte_vhost does for a guest that sets its memory table and enables vrings `first..last`.
+  void connect(uint16_t first_vring, uint16_t last_vring) {
+    const QuiesceAction mem{Kind::kStopAll, 0, 0};
+    session_->before_message(mem);
+    session_->after_message(mem);
+    for (uint16_t v = first_vring; v <= last_vring; ++v) session_->on_vring_state_changed(v, true);
+  }
+  // Posts one receive chain of 2 KB on guest RX ring `vring`.
+  void post_rx(uint16_t vring, int n) {
+    for (int i = 0; i < n; ++i) {
+      const Buf b{next_buffer_, 2048, true};
+      next_buffer_ += 2048;
+      rings_[vring]->post(std::span(&b, 1));
+    }
+  }
+  // Sends one 60-byte frame (plus a zero virtio_net_hdr) on guest TX ring `vring`.
+  void send(uint16_t vring) {
+    const uint64_t gpa = next_buffer_;
+    next_buffer_ += 2048;
+    std::memset(mem_.host(gpa), 0, 12);
+    for (int i = 0; i < 60; ++i) mem_.host(gpa)[12 + i] = static_cast<uint8_t>(i);
+    const Buf b{gpa, 72, false};
+    rings_[vring]->post(std::span(&b, 1));
+  }
+
+  std::vector<std::string> events_;
+  TestMemory mem_;
+  FakeVhostApi api_;
+  RecordingEndpoint endpoint_;
+  Poller poller_;
+  std::vector<std::unique_ptr<FakeVirtqueue>> rings_;
+  int callfds_[4] = {-1, -1, -1, -1};
+  uint64_t next_buffer_ = kBuffers;
+  std::unique_ptr<VhostSession> session_;
+};
+
+TEST_F(VhostSessionTest, MemTableBecomesGuestMemory) {
+  GuestMemoryRegion second{.gpa = 0x40000000, .size = 0x1000, .host = mem_.host(mem_.gpa())};
+  api_.regions.push_back(second);  // aliases the first in host space: allowed
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  const auto regions = session_->guest_memory().regions();
+  ASSERT_EQ(regions.size(), 2u);
+  EXPECT_EQ(regions[0].gpa, mem_.gpa());
+  EXPECT_EQ(regions[1].gpa, 0x40000000u);
+  EXPECT_EQ(regions[1].size, 0x1000u);
+  EXPECT_EQ(regions[1].host, mem_.host(mem_.gpa()));
+  EXPECT_EQ(session_->guest_memory().dirty_log(), nullptr) << "no LOG_ALL negotiated";
+}
+
+TEST_F(VhostSessionTest, NothingStartsBeforeTheMemoryTable) {
+  make_session(1);
+  session_->on_vring_state_changed(0, true);
+  session_->on_vring_state_changed(1, true);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(api_.mem_table_calls, 0);
+}
+
+TEST_F(VhostSessionTest, GuestEnablingFewerPairsRunsThoseItEnabled) {
+  make_session(2);
+  connect(0, 1);  // vrings 2 and 3 exist but stay disabled: rte_vhost never calls new_device
+  EXPECT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_THAT(session_->running_pairs(), ElementsAre(0));
+  EXPECT_THAT(events_, ElementsAre("get_queues 1"));
+
+  session_->on_vring_state_changed(2, true);
+  EXPECT_EQ(session_->running_queue_pairs(), 1u) << "half a pair does not run";
+  session_->on_vring_state_changed(3, true);
+  EXPECT_THAT(session_->running_pairs(), ElementsAre(0, 1));
+
+  session_->on_vring_state_changed(3, false);
+  EXPECT_THAT(session_->running_pairs(), ElementsAre(0));
+}
+
+TEST_F(VhostSessionTest, PairsBeyondTheMaximumNeverRun) {
+  make_session(1);
+  connect(0, 3);
+  EXPECT_THAT(session_->running_pairs(), ElementsAre(0));
+}
+
+TEST_F(VhostSessionTest, RefusesAGuestWithoutVersion1) {
+  api_.features = bit(f::kMrgRxbuf);
+  make_session(1);
+  connect(0, 1);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+}
+
+TEST_F(VhostSessionTest, TrafficThenDestroyWritesBackDrainedIndexes) {
+  make_session(1);
+  connect(0, 1);
+  post_rx(0, 3);
+  send(1);
+  // The loopback reply lands in the first receive chain.
+  ASSERT_TRUE(wait_for([&] { return rings_[0]->used_idx() == 1; }));
+  ASSERT_TRUE(wait_for([&] { return rings_[1]->used_idx() == 1; }));
+  uint64_t count = 0;
+  EXPECT_EQ(read(callfds_[0], &count, sizeof(count)), 8) << "the guest RX call fd was written";
+
+  session_->on_destroy_device();
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  // Two receive chains were still posted: drained as used with length 0.
+  const auto used = rings_[0]->drain_used();
+  ASSERT_EQ(used.size(), 3u);
+  EXPECT_EQ(used[0].len, 12u + 60u);
+  EXPECT_EQ(used[1].len, 0u);
+  EXPECT_EQ(used[2].len, 0u);
+  EXPECT_EQ(api_.written_back[0].last_avail_idx, 3);
+  EXPECT_EQ(api_.written_back[0].used_idx, 3);
+  EXPECT_EQ(api_.written_back[1].last_avail_idx, 1);
+  EXPECT_EQ(api_.written_back[1].used_idx, 1);
+
+  // new_device again: the pair resumes from the written-back indexes.
+  session_->on_new_device();
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  post_rx(0, 1);
+  send(1);
+  ASSERT_TRUE(wait_for([&] { return rings_[0]->used_idx() == 4; }));
+}
+
+TEST_F(VhostSessionTest, QuiesceOrderIsPollerThenBackendThenIndexes) {
+  make_session(2);
+  connect(0, 3);
+  ASSERT_EQ(session_->running_queue_pairs(), 2u);
+  ASSERT_EQ(poller_.target_count(), 2u);
+  size_t targets_at_write_back = 99;
+  api_.on_set_vring_base = [&] { targets_at_write_back = poller_.target_count(); };
+  events_.clear();
+
+  session_->before_message({Kind::kStopVring, 0, 0});  // GET_VRING_BASE 0
+  EXPECT_EQ(targets_at_write_back, 0u) << "the poller let go before the write-back";
+  api_.on_set_vring_base = nullptr;
+  EXPECT_THAT(events_, ElementsAre("queue destroyed", "queue destroyed", "set_vring_base 0",
+                                   "set_vring_base 1", "set_vring_base 2", "set_vring_base 3"));
+  // GET_VRING_BASE halts the device: nothing restarts when the message is done ...
+  session_->after_message({Kind::kStopVring, 0, 0});
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  // ... until the guest sets the vring up again.
+  session_->on_vring_state_changed(0, true);
+  EXPECT_EQ(session_->running_queue_pairs(), 2u);
+}
+
+TEST_F(VhostSessionTest, SetMemTableStopsAndRestartsWithTheNewTable) {
+  make_session(1);
+  connect(0, 1);
+  const uint64_t starts = session_->stats().starts.load();
+  session_->before_message({Kind::kStopAll, 0, 0});
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(poller_.target_count(), 0u);
+  GuestMemoryRegion extra{.gpa = 0x80000000, .size = 0x1000, .host = mem_.host(mem_.gpa())};
+  api_.regions.push_back(extra);
+  // A vring state change in the middle of the message does not restart anything.
+  session_->on_vring_state_changed(1, true);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  session_->after_message({Kind::kStopAll, 0, 0});
+  EXPECT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_EQ(session_->stats().starts.load(), starts + 1);
+  EXPECT_EQ(session_->guest_memory().regions().size(), 2u);
+}
+
+TEST_F(VhostSessionTest, LogAllOnlyFeatureChangePausesAndLogs) {
+  make_session(1);
+  connect(0, 1);
+  const uint64_t stops = session_->stats().stops.load();
+  const uint64_t with_log = api_.features | bit(f::kLogAll);
+  session_->before_message({Kind::kFeatures, 0, with_log});
+  EXPECT_EQ(session_->stats().pauses.load(), 1u);
+  EXPECT_EQ(poller_.target_count(), 0u) << "parked";
+  api_.features = with_log;
+  session_->after_message({Kind::kFeatures, 0, with_log});
+  EXPECT_EQ(session_->stats().stops.load(), stops) << "no drain for a LOG_ALL flip";
+  EXPECT_EQ(poller_.target_count(), 1u);
+  EXPECT_NE(session_->guest_memory().dirty_log(), nullptr);
+
+  post_rx(0, 1);
+  send(1);
+  ASSERT_TRUE(wait_for([&] { return rings_[0]->used_idx() == 1; }));
+  EXPECT_TRUE(wait_for([&] { return api_.logged_bytes.load() >= 72; }))
+      << "the receive write went to the dirty log";
+  EXPECT_GT(api_.used_ring_logs.load(), 0u);
+
+  // Any other feature change restarts.
+  session_->before_message({Kind::kFeatures, 0, with_log | bit(f::kRingEventIdx)});
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().stops.load(), stops + 1);
+}
+
+TEST_F(VhostSessionTest, ShutdownStopsForGood) {
+  make_session(1);
+  connect(0, 1);
+  session_->shutdown();
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  session_->on_vring_state_changed(0, true);
+  session_->on_new_device();
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+}
+
+// --- the poller handshake ----------------------------------------------------------------------
+
+class CountingTarget final : public PollTarget {
+ public:
+  size_t poll() noexcept override {
+    polls.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  std::atomic<uint64_t> polls{0};
+};
+
+TEST(Poller, AssignmentIsAcknowledgedAndOldTargetsAreLeftAlone) {
+  Poller poller(PollerOptions{.idle_passes_before_sleep = 0});
+  CountingTarget a;
+  CountingTarget b;
+  int owner = 0;
+  poller.set_targets(&owner, {&a});
+  ASSERT_TRUE(wait_for([&] { return a.polls.load() > 10; }));
+  poller.set_targets(&owner, {&b});
+  const uint64_t a_after = a.polls.load();
+  ASSERT_TRUE(wait_for([&] { return b.polls.load() > 10; }));
+  EXPECT_EQ(a.polls.load(), a_after) << "a was polled after set_targets returned";
+  poller.clear_targets(&owner);
+  EXPECT_EQ(poller.target_count(), 0u);
+  poller.stop();
+  poller.set_targets(&owner, {&a});  // after stop: records, never blocks
+  EXPECT_EQ(poller.target_count(), 1u);
+}
+
+}  // namespace
+}  // namespace pmdnet::vhost_user
