@@ -103,7 +103,44 @@ VhostUserPort::VhostUserPort(VhostUserPortOptions options, Endpoint& endpoint)
     : options_(std::move(options)),
       endpoint_(endpoint),
       api_(make_rte_vhost_api()),
-      poller_(options_.poller) {}
+      poller_(options_.poller) {
+  if (options_.error_report_period.count() > 0) reporter_ = std::thread([this] { run_reporter(); });
+}
+
+void VhostUserPort::run_reporter() {
+  std::unique_lock lock(reporter_mutex_);
+  while (!reporter_wake_.wait_for(lock, options_.error_report_period,
+                                  [this] { return reporter_stop_; })) {
+    lock.unlock();
+    report_guest_errors();
+    lock.lock();
+  }
+}
+
+std::vector<std::string> VhostUserPort::report_guest_errors() {
+  std::vector<std::string> logged;
+  std::lock_guard lock(control_mutex_);
+  std::map<const virtio::VirtioNetQueue*, virtio::GuestErrorCounts> current;
+  if (session_ && !shutting_down_) {
+    for (uint16_t pair : session_->running_pairs()) {
+      const virtio::VirtioNetQueue* q = session_->queue(pair);
+      if (q == nullptr) continue;
+      virtio::GuestErrorCounts now = virtio::snapshot_guest_errors(q->stats());
+      std::vector<std::string> lines;
+      auto last = reported_.find(q);  // a restarted pair is a new queue: its counts start at 0
+      virtio::describe_guest_errors(
+          last == reported_.end() ? virtio::GuestErrorCounts{} : last->second, now, lines);
+      for (const std::string& line : lines) {
+        std::string entry = fmt::format("{}: queue pair {}: {}", options_.socket_path, pair, line);
+        fmt::print(stderr, "pmdnet: guest error: {}\n", entry);
+        logged.push_back(std::move(entry));
+      }
+      current.emplace(q, std::move(now));
+    }
+  }
+  reported_ = std::move(current);  // forget queues that are gone
+  return logged;
+}
 
 Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOptions options,
                                                              Endpoint& endpoint) {
@@ -181,6 +218,14 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
 }
 
 VhostUserPort::~VhostUserPort() {
+  if (reporter_.joinable()) {
+    {
+      std::lock_guard lock(reporter_mutex_);
+      reporter_stop_ = true;
+    }
+    reporter_wake_.notify_all();
+    reporter_.join();
+  }
   {
     std::lock_guard lock(control_mutex_);
     shutting_down_ = true;

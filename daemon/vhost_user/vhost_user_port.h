@@ -15,13 +15,18 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "core/base/result.h"
 #include "core/net_backend/endpoint.h"
+#include "core/virtio/guest_error_report.h"
 #include "daemon/vhost_user/features.h"
 #include "daemon/vhost_user/poller.h"
 #include "daemon/vhost_user/vhost_api.h"
@@ -44,6 +49,9 @@ struct VhostUserPortOptions {
   uint64_t disabled_features = 0;  // virtio feature bits withheld
   int numa_socket = QueueConfig::kAnySocket;
   PollerOptions poller;
+  // How often guest errors counted by the poll loop are logged (one line per kind and queue pair
+  // per period at most: rate limiting without any cost on the fast path). 0: never.
+  std::chrono::milliseconds error_report_period{1000};
 };
 
 class VhostUserPort {
@@ -69,6 +77,10 @@ class VhostUserPort {
   uint64_t session_starts() const noexcept { return starts_.load(std::memory_order_relaxed); }
   uint64_t session_stops() const noexcept { return stops_.load(std::memory_order_relaxed); }
 
+  // Logs the guest errors counted since the previous report, one line per kind and queue pair;
+  // returns the lines it logged. The reporter thread calls it every error_report_period.
+  std::vector<std::string> report_guest_errors();
+
  private:
   friend struct PortCallbacks;
 
@@ -86,6 +98,7 @@ class VhostUserPort {
   // The session of `vid`, or nullptr (a stale vid, or shutting down). Under control_mutex_.
   VhostSession* session_for(int vid);
   void publish_counters();
+  void run_reporter();
 
   VhostUserPortOptions options_;
   Endpoint& endpoint_;
@@ -101,6 +114,12 @@ class VhostUserPort {
   uint64_t dead_starts_ = 0;      // counters of sessions that are gone
   uint64_t dead_stops_ = 0;
 
+  // Guest error reporting: the last snapshot per running queue, and the thread that reports.
+  std::map<const virtio::VirtioNetQueue*, virtio::GuestErrorCounts> reported_;
+  std::mutex reporter_mutex_;
+  std::condition_variable reporter_wake_;
+  bool reporter_stop_ = false;
+  std::thread reporter_;
   std::atomic<bool> connected_{false};
   std::atomic<size_t> running_pairs_{0};
   std::atomic<uint64_t> connections_{0};

@@ -417,6 +417,8 @@ TEST_F(VhostUserIntegrationTest, ServerModeRoundTripsFrames) {
       ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }))
           << "the queue pair never started";
       expect_round_trips(guest, 1, 1);
+      // A well-behaved guest gives the error reporter nothing to say.
+      EXPECT_EQ((*port)->report_guest_errors(), std::vector<std::string>{});
       guest.unplug();
     }
     EXPECT_TRUE(wait_for([&] { return !(*port)->connected(); }));

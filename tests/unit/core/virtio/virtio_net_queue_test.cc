@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "core/net_backend/loopback_endpoint.h"
+#include "core/virtio/guest_error_report.h"
 #include "core/virtio/net_header.h"
 #include "tests/unit/core/virtio/fake_driver.h"
 
@@ -591,6 +592,28 @@ TEST_F(VirtioNetQueueTest, CoalescedReceiveForAGuestWithoutTsoIsDropped) {
   ASSERT_EQ(used.size(), 1u);
   EXPECT_EQ(used[0].len, 0u);
   EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxCannotDeliver)].get(), 1u);
+}
+
+TEST_F(VirtioNetQueueTest, GuestErrorsAreReportedOncePerSnapshot) {
+  start(kBase);
+  GuestErrorCounts before = snapshot_guest_errors(q_->stats());
+  std::vector<Buf> writable = {{kTxData, kHdr, false}, {kTxData + 0x100, 100, true}};
+  txq_.post(writable);
+  txq_.post(writable);
+  txq_.set_desc(9, {kTxData, 64, kDescFNext, 9});
+  txq_.make_available(9);
+  q_->poll();
+  GuestErrorCounts now = snapshot_guest_errors(q_->stats());
+  std::vector<std::string> lines;
+  describe_guest_errors(before, now, lines);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "guest tx ring: descriptor chain longer than the ring (loop?): +1 (1 total)");
+  EXPECT_EQ(lines[1], "dropped: device-writable buffer in a tx chain: +2 (2 total)");
+  lines.clear();
+  describe_guest_errors(now, snapshot_guest_errors(q_->stats()), lines);
+  EXPECT_TRUE(lines.empty());  // nothing new, nothing said
+  describe_guest_errors({}, now, lines);
+  EXPECT_EQ(lines.size(), 2u);  // an empty snapshot counts as zeros
 }
 
 // ---- notifications and teardown ----
