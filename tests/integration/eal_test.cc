@@ -17,59 +17,17 @@
 #include <string>
 #include <utility>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#endif
+#include "tests/integration/eal_child.h"
 
 namespace pmdnet {
 namespace {
 
 namespace fs = std::filesystem;
+using pmdnet::testing::eal_runtime_dir;
+using pmdnet::testing::run_in_child;
 using ::testing::HasSubstr;
 
 constexpr const char* kProgram = "pmdnet_integration_test";
-
-// Where EAL puts its runtime files for `prefix` (DPDK 22.11 eal_create_runtime_dir): /var/run as
-// root, else $XDG_RUNTIME_DIR, else /tmp; then dpdk/<prefix>.
-fs::path runtime_dir(const std::string& prefix) {
-  const char* base = "/var/run";
-  if (getuid() != 0) {
-    const char* xdg = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
-    base = xdg != nullptr ? xdg : "/tmp";
-  }
-  return fs::path(base) / "dpdk" / prefix;
-}
-
-// Runs `body` in a forked child and fails the current test unless the child exits 0. The child's
-// gtest assertions print as usual to the shared stdout and make it exit 1; a crash or sanitizer
-// report kills it. The parent never initialises EAL, so each test gets a fresh process whether
-// ctest runs the tests one at a time or the binary runs them all. The child leaves with _exit:
-// no static destructors or atexit handlers run under EAL's threads.
-void run_in_child(const std::function<void()>& body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << "fork failed";
-  if (pid == 0) {
-    body();
-#if defined(__SANITIZE_ADDRESS__)
-    // _exit skips LeakSanitizer's atexit check, so run it here.
-    if (__lsan_do_recoverable_leak_check() != 0) ADD_FAILURE() << "LeakSanitizer found leaks";
-#endif
-    std::fflush(stdout);
-    std::fflush(stderr);
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid) << "waitpid failed";
-  if (WIFSIGNALED(status)) {
-    ADD_FAILURE() << "the child was killed by signal " << WTERMSIG(status)
-                  << "; its output is above";
-  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    ADD_FAILURE() << "the child failed with exit status " << WEXITSTATUS(status)
-                  << "; its output is above";
-  }
-}
 
 uint16_t port_by_name(const char* name) {
   uint16_t port = RTE_MAX_ETHPORTS;
@@ -94,9 +52,9 @@ class EalIntegrationTest : public ::testing::Test {
   // failed or crashed child leaves it too; remove it here, in the parent.
   void TearDown() override {
     std::error_code ec;
-    fs::remove_all(runtime_dir(prefix_), ec);
+    fs::remove_all(eal_runtime_dir(prefix_), ec);
     EXPECT_FALSE(ec) << ec.message();
-    EXPECT_FALSE(fs::exists(runtime_dir(prefix_)));
+    EXPECT_FALSE(fs::exists(eal_runtime_dir(prefix_)));
   }
 
   std::string prefix_;
@@ -120,8 +78,8 @@ TEST_F(EalIntegrationTest, InitProbesTheNullAndRingVdevs) {
     const uint16_t ring_port = port_by_name("net_ring0");
     EXPECT_NE(null_port, ring_port);
     // The teardown relies on knowing where EAL put its files.
-    EXPECT_EQ(fs::path(rte_eal_get_runtime_dir()), runtime_dir(prefix_));
-    EXPECT_TRUE(fs::is_directory(runtime_dir(prefix_)));
+    EXPECT_EQ(fs::path(rte_eal_get_runtime_dir()), eal_runtime_dir(prefix_));
+    EXPECT_TRUE(fs::is_directory(eal_runtime_dir(prefix_)));
   });
 }
 

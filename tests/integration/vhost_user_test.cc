@@ -35,52 +35,18 @@
 #include "core/net_backend/queue_counters.h"
 #include "daemon/vhost_user/vhost_user_port.h"
 #include "pmd_backends/eal.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#endif
+#include "tests/integration/eal_child.h"
 
 namespace pmdnet::vhost_user {
 namespace {
 
 namespace fs = std::filesystem;
+using pmdnet::testing::eal_runtime_dir;
+using pmdnet::testing::run_in_child;
 using namespace std::chrono_literals;
 
 constexpr const char* kProgram = "pmdnet_vhost_user_test";
 constexpr const char* kGuestName = "net_virtio_user0";
-
-fs::path runtime_dir(const std::string& prefix) {
-  const char* base = "/var/run";
-  if (getuid() != 0) {
-    const char* xdg = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
-    base = xdg != nullptr ? xdg : "/tmp";
-  }
-  return fs::path(base) / "dpdk" / prefix;
-}
-
-// As in eal_test.cc: the body runs in a forked child that leaves with _exit.
-void run_in_child(const std::function<void()>& body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << "fork failed";
-  if (pid == 0) {
-    body();
-#if defined(__SANITIZE_ADDRESS__)
-    if (__lsan_do_recoverable_leak_check() != 0) ADD_FAILURE() << "LeakSanitizer found leaks";
-#endif
-    std::fflush(stdout);
-    std::fflush(stderr);
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid) << "waitpid failed";
-  if (WIFSIGNALED(status)) {
-    ADD_FAILURE() << "the child was killed by signal " << WTERMSIG(status);
-  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    ADD_FAILURE() << "the child failed with exit status " << WEXITSTATUS(status);
-  }
-}
 
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -358,8 +324,8 @@ class VhostUserIntegrationTest : public ::testing::Test {
   void TearDown() override {
     std::error_code ec;
     fs::remove(socket_, ec);
-    fs::remove_all(runtime_dir(prefix_), ec);
-    EXPECT_FALSE(fs::exists(runtime_dir(prefix_)));
+    fs::remove_all(eal_runtime_dir(prefix_), ec);
+    EXPECT_FALSE(fs::exists(eal_runtime_dir(prefix_)));
     EXPECT_FALSE(fs::exists(socket_));
   }
 
