@@ -337,6 +337,18 @@ void VirtioNetQueue::complete_rx() noexcept {
 
 // ---- guest TX ----
 
+size_t VirtioNetQueue::gather(std::span<const ChainBuffer> buffers,
+                              std::span<uint8_t> out) const noexcept {
+  size_t got = 0;
+  for (const ChainBuffer& b : buffers) {
+    if (got == out.size()) break;
+    size_t n = std::min<size_t>(b.len, out.size() - got);
+    if (!mem_->read_at(b.gpa, out.subspan(got, n))) break;
+    got += n;
+  }
+  return got;
+}
+
 void VirtioNetQueue::drop_tx(uint16_t head, DropReason reason) noexcept {
   stats_.drops[static_cast<size_t>(reason)].increment();
   tx_.push_used(head, 0);
@@ -374,24 +386,23 @@ size_t VirtioNetQueue::transmit() noexcept {
         drop_tx(head, DropReason::kTxChainTooShort);
         continue;
       }
-      // The header and the first bytes of the frame, gathered out of the chain.
-      size_t prefix_len = std::min<size_t>(chain->readable_len, tx_prefix_.size());
-      size_t got = 0;
-      for (const ChainBuffer& b : chain->buffers) {
-        size_t n = std::min<size_t>(b.len, prefix_len - got);
-        if (!mem_->read_at(b.gpa, std::span(tx_prefix_).subspan(got, n))) break;
-        got += n;
-        if (got == prefix_len) break;
-      }
-      if (got < prefix_len) {  // the walk checked these ranges; only a racing unmap gets here
-        drop_tx(head, DropReason::kTxChainTooShort);
+      // The header, then (only when it asks for an offload) the first bytes of the frame, which
+      // the translation parses; a plain packet's frame is never read here.
+      VirtioNetHdr hdr;
+      size_t prefix_len = kHdrLen;
+      if (gather(chain->buffers, std::span(tx_prefix_).first(kHdrLen)) < kHdrLen) {
+        drop_tx(head, DropReason::kTxChainTooShort);  // only a racing unmap gets here
         continue;
       }
-      VirtioNetHdr hdr;
       std::memcpy(&hdr, tx_prefix_.data(), kHdrLen);
+      if ((hdr.flags & kHdrFNeedsCsum) != 0 || hdr.gso_type != kGsoNone) {
+        size_t want = std::min<size_t>(chain->readable_len, tx_prefix_.size());
+        prefix_len =
+            std::max<size_t>(kHdrLen, gather(chain->buffers, std::span(tx_prefix_).first(want)));
+      }
       uint32_t frame_len = chain->readable_len - kHdrLen;
-      auto meta = parse_tx_offloads(hdr, std::span(tx_prefix_).subspan(kHdrLen, got - kHdrLen),
-                                    frame_len, features_);
+      auto meta = parse_tx_offloads(
+          hdr, std::span(tx_prefix_).subspan(kHdrLen, prefix_len - kHdrLen), frame_len, features_);
       if (!meta) {
         stats_.tx_header_errors[static_cast<size_t>(meta.error())].increment();
         drop_tx(head, DropReason::kTxBadHeader);

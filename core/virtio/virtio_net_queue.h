@@ -161,6 +161,8 @@ class VirtioNetQueue final : public BufferAccess {
   void write_slot(const Slot& slot, uint64_t offset, std::span<const uint8_t> data) noexcept;
   // Walks the chain at `head` again (receive chains that are not single-buffer).
   std::span<const ChainBuffer> rx_buffers(const PostedChain& c) const noexcept;
+  // Copies the first out.size() bytes of a chain's buffers into `out`; returns how many.
+  size_t gather(std::span<const ChainBuffer> buffers, std::span<uint8_t> out) const noexcept;
   void drop_tx(uint16_t head, DropReason reason) noexcept;
   void count_ring_error(bool rx, RingError e) noexcept;
 

@@ -689,8 +689,8 @@ TEST(GuestMemoryRandomTest, ManyRegionsMatchAReferenceModel) {
     SCOPED_TRACE(testing::Message() << "gpa=0x" << std::hex << gpa << " len=0x" << len);
     dest.assign(len, 0xee);
     auto r = mem.read_at(gpa, dest);
-    ASSERT_EQ(mem.check_range(gpa, len), r.has_value() ? GuestMemory::Access<void>()
-                                                        : std::unexpected(r.error()));
+    ASSERT_EQ(mem.check_range(gpa, len),
+              r.has_value() ? GuestMemory::Access<void>() : std::unexpected(r.error()));
     if (len == 0) {
       ASSERT_TRUE(r.has_value());
     } else if (wraps) {
