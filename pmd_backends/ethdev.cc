@@ -1,0 +1,527 @@
+// EthdevEndpoint and EthdevQueue: the core Endpoint/Queue over a DPDK ethdev port. Guest TX is
+// copied into mbufs (completing synchronously) with offloads done natively where the port has
+// them and in software (core/offload) otherwise; NIC RX is copied into the guest's posted buffers.
+#include "pmd_backends/ethdev.h"
+
+#include <fmt/format.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "core/base/ring.h"
+#include "core/guest_memory/guest_memory.h"
+#include "pmd_backends/dpdk_resources.h"
+#include "pmd_backends/mbuf_offload.h"
+
+namespace pmdnet {
+namespace {
+
+constexpr uint16_t kRxBurst = 32;
+constexpr uint16_t kTxBurst = 64;
+constexpr uint32_t kMbufCache = 64;
+
+class EthdevQueue final : public Queue {
+ public:
+  EthdevQueue(uint16_t port, uint16_t queue, rte_mempool* pool, uint16_t data_room,
+              NativeTxOffloads native, size_t rx_descriptors)
+      : port_(port),
+        queue_(queue),
+        pool_(pool),
+        data_room_(data_room),
+        native_(native),
+        posted_(rx_descriptors + kRxBurst),
+        tx_scratch_(kMaxTxFrame),
+        rx_scratch_(kMaxTxFrame) {}
+
+  ~EthdevQueue() override {
+    if (cache_n_ > 0) rte_pktmbuf_free_bulk(cache_.data(), cache_n_);
+  }
+
+  bool poll_ready(BufferAccess&) noexcept override {
+    // A PMD has no cheap "anything received?" (rx_queue_count is optional and costs a descriptor
+    // walk): a queue with buffers posted is always worth an rx_poll.
+    return posted_.size() > 0;
+  }
+
+  void rx_avail(BufferAccess&, std::span<const RxId> done) noexcept override {
+    for (RxId id : done) posted_.push_back(id);
+  }
+
+  QueueResult<size_t> rx_poll(BufferAccess& pool, std::span<RxId> packets) noexcept override {
+    size_t out = 0;
+    std::array<rte_mbuf*, kRxBurst> mbufs;
+    while (out < packets.size() && posted_.size() > 0) {
+      // Never take more from the NIC than there are guest buffers: the rest waits in its ring.
+      const auto want =
+          static_cast<uint16_t>(std::min({size_t{kRxBurst}, packets.size() - out, posted_.size()}));
+      const uint16_t got = rte_eth_rx_burst(port_, queue_, mbufs.data(), want);
+      for (uint16_t i = 0; i < got; ++i) {
+        if (deliver(pool, mbufs[i])) packets[out++] = last_delivered_;
+        rte_pktmbuf_free(mbufs[i]);
+      }
+      if (got < want) break;
+    }
+    return out;
+  }
+
+  QueueResult<TxAvailResult> tx_avail(BufferAccess& pool,
+                                      std::span<const TxSegment> segments) noexcept override {
+    const GuestMemory& mem = pool.guest_memory();
+    size_t consumed = 0;
+    std::span<const TxSegment> rest = segments;
+    while (!rest.empty()) {
+      auto pkt = next_packet(rest);
+      if (!pkt) {
+        // A malformed list is a frontend bug, not a guest packet: fail the queue, after
+        // reporting the good packets before it.
+        if (consumed == 0) {
+          flush();
+          return make_queue_error(Errc::kMalformed, "malformed TX segment list");
+        }
+        break;
+      }
+      if (send_packet(mem, *pkt) == Outcome::kNoMbufs) break;  // retried on the next call
+      consumed += pkt->segments.size();
+      rest = pkt->rest;
+    }
+    flush();
+    return TxAvailResult{.completed_synchronously = true, .segments_consumed = consumed};
+  }
+
+  std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId>) noexcept override {
+    return 0;  // every transmit completed synchronously in tx_avail
+  }
+
+  const BackendQueueStats* queue_stats() const noexcept override { return &stats_; }
+
+ private:
+  enum class Outcome { kSent, kDropped, kNoMbufs };
+
+  bool deliver(BufferAccess& pool, rte_mbuf* m) noexcept {
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    const RxId id = posted_.front();
+    if (pool.capacity(id) < len) {
+      stats_.rx_too_large_.increment();
+      stats_.rx_errors_.increment();
+      return false;  // the buffer stays posted for the next packet
+    }
+    if (rx_scratch_.size() < len) rx_scratch_.resize(len);  // chains beyond kMaxTxFrame: rare
+    const auto* data =
+        len == 0 ? nullptr
+                 : static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, rx_scratch_.data()));
+    const RxMetadata md = rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, len);
+    pool.write_packet(id, md, std::span<const uint8_t>(data, data == nullptr ? 0 : len));
+    if (md.vlan) stats_.rx_vlan_packets_.increment();
+    stats_.rx_packets_.increment();
+    posted_.pop_front();
+    last_delivered_ = id;
+    return true;
+  }
+
+  Outcome drop(Counter& reason) noexcept {
+    reason.increment();
+    stats_.tx_errors_.increment();
+    return Outcome::kDropped;
+  }
+  Outcome drop(offload::OffloadError e) noexcept {
+    return drop(stats_.tx_offload_errors_[static_cast<size_t>(e)]);
+  }
+
+  rte_mbuf* take_mbuf() noexcept {
+    if (cache_n_ == 0) {
+      if (rte_pktmbuf_alloc_bulk(pool_, cache_.data(), kMbufCache) != 0) {
+        return rte_pktmbuf_alloc(pool_);  // fewer than a bulk left
+      }
+      cache_n_ = kMbufCache;
+    }
+    return cache_[--cache_n_];
+  }
+
+  // Copies `a` then `b` into a new mbuf chain; nullptr when the pool runs dry.
+  rte_mbuf* build_chain(std::span<const uint8_t> a, std::span<const uint8_t> b) noexcept {
+    rte_mbuf* head = take_mbuf();
+    if (head == nullptr) return nullptr;
+    rte_mbuf* cur = head;
+    auto append = [&](std::span<const uint8_t> src) noexcept {
+      while (!src.empty()) {
+        if (cur->data_len == data_room_) {
+          rte_mbuf* next = take_mbuf();
+          if (next == nullptr) return false;
+          cur->next = next;
+          cur = next;
+          head->nb_segs++;
+        }
+        const size_t n = std::min<size_t>(src.size(), data_room_ - cur->data_len);
+        std::memcpy(rte_pktmbuf_mtod_offset(cur, uint8_t*, cur->data_len), src.data(), n);
+        cur->data_len = static_cast<uint16_t>(cur->data_len + n);
+        head->pkt_len += static_cast<uint32_t>(n);
+        src = src.subspan(n);
+      }
+      return true;
+    };
+    if (!append(a) || !append(b)) {
+      rte_pktmbuf_free(head);
+      return nullptr;
+    }
+    return head;
+  }
+
+  // Copies the packet's segments out of guest memory to `dst`.
+  static bool gather(const GuestMemory& mem, std::span<const TxSegment> segs,
+                     uint8_t* dst) noexcept {
+    size_t off = 0;
+    for (const TxSegment& s : segs) {
+      if (!mem.read_at(s.gpa, std::span<uint8_t>(dst + off, s.len))) return false;
+      off += s.len;
+    }
+    return true;
+  }
+
+  // Prepends the 802.1Q tag into the head mbuf's headroom.
+  static bool insert_vlan(rte_mbuf* head, VlanMetadata vlan) noexcept {
+    const uint16_t first = head->data_len;
+    const uint8_t* old = rte_pktmbuf_mtod(head, const uint8_t*);
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(head, offload::kVlanTagLen));
+    if (p == nullptr) return false;
+    if (!offload::insert_vlan(std::span(old, first), std::span(p, first + offload::kVlanTagLen),
+                              vlan)) {
+      rte_pktmbuf_adj(head, offload::kVlanTagLen);
+      return false;
+    }
+    return true;
+  }
+
+  static void set_offload_fields(rte_mbuf* m, const TxOffloadPlan& plan) noexcept {
+    m->ol_flags |= plan.ol_flags;
+    m->l2_len = plan.l2_len;
+    m->l3_len = plan.l3_len;
+    m->l4_len = plan.l4_len;
+    m->tso_segsz = plan.tso_segsz;
+    m->vlan_tci = plan.vlan_tci;
+  }
+
+  void enqueue(rte_mbuf* m) noexcept {
+    tx_burst_[tx_n_++] = m;
+    if (tx_n_ == kTxBurst) flush();
+  }
+
+  Outcome send_packet(const GuestMemory& mem, const TxPacket& pkt) noexcept {
+    const TxMetadata& m = *pkt.metadata;
+    if (segments_len(pkt.segments) != m.len) return drop(stats_.tx_length_mismatch_);
+    if (m.len > kMaxTxFrame) return drop(stats_.tx_too_large_);
+    const auto plan = plan_tx_offloads(m, native_);
+    if (!plan) return drop(plan.error());
+
+    // Small frames go straight into one mbuf; others are gathered into the scratch buffer first.
+    rte_mbuf* head = nullptr;
+    std::span<uint8_t> frame;
+    if (!plan->software_segmentation && m.len <= data_room_) {
+      head = take_mbuf();
+      if (head == nullptr) return Outcome::kNoMbufs;
+      frame = std::span(rte_pktmbuf_mtod(head, uint8_t*), m.len);
+      head->data_len = static_cast<uint16_t>(m.len);
+      head->pkt_len = m.len;
+    } else {
+      frame = std::span(tx_scratch_.data(), m.len);
+    }
+    if (!gather(mem, pkt.segments, frame.data())) {
+      if (head != nullptr) rte_pktmbuf_free(head);
+      return drop(stats_.tx_guest_memory_);
+    }
+    constexpr uint8_t kChecksumFlags = TxFlags::kOffloadIpHeaderChecksum |
+                                       TxFlags::kOffloadTcpChecksum | TxFlags::kOffloadUdpChecksum;
+    if ((plan->software_checksums.flags.into_bits() & kChecksumFlags) != 0) {
+      if (auto r = offload::apply_checksums(frame, plan->software_checksums); !r) {
+        if (head != nullptr) rte_pktmbuf_free(head);
+        return drop(r.error());
+      }
+      stats_.tx_sw_checksum_.increment();
+    }
+
+    if (plan->software_segmentation) {
+      bool out_of_mbufs = false;
+      uint32_t chains = 0;
+      offload::SegmentOptions options;
+      options.insert_vlan = plan->software_vlan;
+      auto r = offload::segment(
+          std::span<const uint8_t>(frame), m,
+          [&](const offload::Segment& s) noexcept {
+            rte_mbuf* c = build_chain(s.headers, s.payload);
+            if (c == nullptr) {
+              out_of_mbufs = true;
+              return false;
+            }
+            set_offload_fields(c, *plan);
+            enqueue(c);
+            ++chains;
+            return true;
+          },
+          options);
+      stats_.tx_segments_.add(chains);
+      if (!r) return out_of_mbufs ? drop(stats_.tx_no_mbufs_) : drop(r.error());
+      (m.flags.offload_tcp_segmentation() ? stats_.tx_sw_tso_ : stats_.tx_sw_uso_).increment();
+      if (plan->software_vlan) stats_.tx_sw_vlan_.increment();
+    } else {
+      if (head == nullptr) {
+        head = build_chain(frame, {});
+        if (head == nullptr) return drop(stats_.tx_no_mbufs_);
+      }
+      if (plan->software_vlan) {
+        if (!insert_vlan(head, *m.vlan)) {
+          rte_pktmbuf_free(head);
+          return drop(offload::OffloadError::kFrameTooShort);
+        }
+        stats_.tx_sw_vlan_.increment();
+      }
+      set_offload_fields(head, *plan);
+      enqueue(head);
+    }
+    stats_.tx_packets_.increment();
+    if (m.vlan) stats_.tx_vlan_packets_.increment();
+    return Outcome::kSent;
+  }
+
+  // Hands the pending mbufs to the port. Whatever rte_eth_tx_prepare refuses, or tx_burst does
+  // not take, is freed and counted: the guest's buffers were already copied and completed, and
+  // spinning on a full ring would stall the worker's other queues.
+  void flush() noexcept {
+    uint16_t n = tx_n_;
+    tx_n_ = 0;
+    if (n == 0) return;
+    uint16_t done = 0;
+    while (done < n) {
+      done += rte_eth_tx_prepare(port_, queue_, tx_burst_.data() + done, n - done);
+      if (done < n) {
+        rte_pktmbuf_free(tx_burst_[done]);
+        stats_.tx_prepare_failed_.increment();
+        stats_.tx_errors_.increment();
+        std::copy(tx_burst_.begin() + done + 1, tx_burst_.begin() + n, tx_burst_.begin() + done);
+        --n;
+      }
+    }
+    const uint16_t sent = rte_eth_tx_burst(port_, queue_, tx_burst_.data(), n);
+    for (uint16_t i = sent; i < n; ++i) {
+      rte_pktmbuf_free(tx_burst_[i]);
+      stats_.tx_ring_full_.increment();
+      stats_.tx_errors_.increment();
+    }
+  }
+
+  const uint16_t port_;
+  const uint16_t queue_;
+  rte_mempool* const pool_;
+  const uint16_t data_room_;
+  const NativeTxOffloads native_;
+  Ring<RxId> posted_;  // posted by rx_avail, filled in order
+  RxId last_delivered_;
+  std::vector<uint8_t> tx_scratch_;
+  std::vector<uint8_t> rx_scratch_;
+  std::array<rte_mbuf*, kMbufCache> cache_{};
+  uint32_t cache_n_ = 0;
+  std::array<rte_mbuf*, kTxBurst> tx_burst_{};
+  uint16_t tx_n_ = 0;
+  EthdevQueueStats stats_;
+};
+
+// virtio's RSS hash types -> RTE_ETH_RSS_* bits.
+uint64_t rss_hf_from_virtio(uint32_t flags) noexcept {
+  if (flags == 0) return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+  uint64_t hf = 0;
+  if (flags & rss_hash::kIpv4) {
+    hf |= RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
+  }
+  if (flags & rss_hash::kTcpIpv4) hf |= RTE_ETH_RSS_NONFRAG_IPV4_TCP;
+  if (flags & rss_hash::kUdpIpv4) hf |= RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+  if (flags & rss_hash::kIpv6) {
+    hf |= RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_FRAG_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_OTHER;
+  }
+  if (flags & rss_hash::kTcpIpv6) hf |= RTE_ETH_RSS_NONFRAG_IPV6_TCP;
+  if (flags & rss_hash::kUdpIpv6) hf |= RTE_ETH_RSS_NONFRAG_IPV6_UDP;
+  if (flags & rss_hash::kIpv6Ex) hf |= RTE_ETH_RSS_IPV6_EX;
+  if (flags & rss_hash::kTcpIpv6Ex) hf |= RTE_ETH_RSS_IPV6_TCP_EX;
+  if (flags & rss_hash::kUdpIpv6Ex) hf |= RTE_ETH_RSS_IPV6_UDP_EX;
+  return hf;
+}
+
+class EthdevEndpoint final : public Endpoint {
+ public:
+  EthdevEndpoint(EthdevSpec spec, EthPort port, const rte_eth_dev_info& info)
+      : spec_(std::move(spec)), port_(std::move(port)), info_(info) {
+    if (spec_.hw_tx_offloads) native_ = native_tx_offloads(info_.tx_offload_capa);
+  }
+
+  std::string_view endpoint_type() const noexcept override { return "dpdk"; }
+
+  Result<void> get_queues(std::span<const QueueConfig> config, const RssConfig* rss,
+                          std::vector<std::unique_ptr<Queue>>& queues) override {
+    if (configured_) {
+      return make_error(Errc::kState, fmt::format("ethdev {}: queues already created", name()));
+    }
+    const size_t n = config.size();
+    if (n == 0 || n > multiqueue_support().max_queues) {
+      return make_error(Errc::kInvalidArgument,
+                        fmt::format("ethdev {}: {} queues requested, the port supports 1 to {}",
+                                    name(), n, multiqueue_support().max_queues));
+    }
+    const uint16_t port = port_.id();
+    const auto nq = static_cast<uint16_t>(n);
+
+    rte_eth_conf conf{};
+    const uint64_t rss_hf =
+        info_.flow_type_rss_offloads & rss_hf_from_virtio(rss != nullptr ? rss->flags : 0);
+    // RSS needs several queues and a port that hashes; otherwise everything lands on queue 0.
+    const bool rss_on = n > 1 && rss_hf != 0;
+    if (rss_on) {
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    }
+    // Only what the port advertises may be requested, or rte_eth_dev_configure fails.
+    conf.txmode.offloads = tx_offload_conf(native_) & info_.tx_offload_capa;
+    if (spec_.hw_rx_checksum) {
+      conf.rxmode.offloads |=
+          info_.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
+                                   RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    }
+    if (spec_.rx_vlan_strip) {
+      conf.rxmode.offloads |= info_.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
+    }
+    if (int ret = rte_eth_dev_configure(port, nq, nq, &conf); ret != 0) {
+      return std::unexpected(port_.error("rte_eth_dev_configure", ret));
+    }
+    uint16_t nb_rxd = spec_.rx_descriptors;
+    uint16_t nb_txd = spec_.tx_descriptors;
+    if (int ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd); ret != 0) {
+      return std::unexpected(port_.error("rte_eth_dev_adjust_nb_rx_tx_desc", ret));
+    }
+    if (spec_.mtu != 0) {
+      // Some vdevs (net_ring) have no mtu_set: their frames are not limited anyway.
+      if (int ret = rte_eth_dev_set_mtu(port, spec_.mtu); ret != 0 && ret != -ENOTSUP) {
+        return std::unexpected(port_.error(fmt::format("rte_eth_dev_set_mtu({})", spec_.mtu), ret));
+      }
+    }
+    std::vector<Mempool> pools;
+    for (uint16_t q = 0; q < nq; ++q) {
+      int socket = config[q].numa_socket;
+      if (socket < 0) socket = rte_eth_dev_socket_id(port);
+      const unsigned dpdk_socket = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
+      auto pool = Mempool::create(fmt::format("p{}q{}", port, q), spec_.mempool_size, socket);
+      if (!pool) {
+        return make_error(pool.error().code,
+                          fmt::format("ethdev {}: {}", name(), pool.error().message));
+      }
+      if (int ret = rte_eth_rx_queue_setup(port, q, nb_rxd, dpdk_socket, nullptr, pool->get());
+          ret != 0) {
+        return std::unexpected(port_.error(fmt::format("rte_eth_rx_queue_setup({})", q), ret));
+      }
+      if (int ret = rte_eth_tx_queue_setup(port, q, nb_txd, dpdk_socket, nullptr); ret != 0) {
+        return std::unexpected(port_.error(fmt::format("rte_eth_tx_queue_setup({})", q), ret));
+      }
+      pools.push_back(std::move(*pool));
+    }
+    if (auto r = port_.start(); !r) return r;
+    if (rss_on && rss != nullptr) {
+      if (auto r = apply_rss(*rss, rss_hf, nq); !r) {
+        port_.stop();
+        return r;
+      }
+    }
+    pools_ = std::move(pools);
+    for (uint16_t q = 0; q < nq; ++q) {
+      queues.push_back(std::make_unique<EthdevQueue>(port, q, pools_[q].get(),
+                                                     pools_[q].data_room(), native_, nb_rxd));
+    }
+    configured_ = true;
+    return {};
+  }
+
+  void stop() override {
+    port_.close();
+    pools_.clear();
+    configured_ = false;
+  }
+
+  bool is_ordered() const noexcept override { return true; }
+
+  TxOffloadSupport tx_offload_support() const noexcept override {
+    // The software fallbacks make every offload available whatever the port.
+    return TxOffloadSupport{
+        .ipv4_header = true, .tcp = true, .udp = true, .tso = true, .uso = true};
+  }
+
+  MultiQueueSupport multiqueue_support() const noexcept override {
+    const uint16_t hw = std::min(info_.max_rx_queues, info_.max_tx_queues);
+    return MultiQueueSupport{.max_queues = std::max<uint16_t>(1, std::min(hw, spec_.max_queues)),
+                             .indirection_table_size = info_.reta_size};
+  }
+
+  bool tx_fast_completions() const noexcept override { return true; }
+
+  uint64_t link_speed() const noexcept override {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(port_.id(), &link) != 0 ||
+        link.link_speed == RTE_ETH_SPEED_NUM_NONE || link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN) {
+      return kDefaultLinkSpeed;
+    }
+    return uint64_t{link.link_speed} * 1000 * 1000;
+  }
+
+ private:
+  const std::string& name() const noexcept { return port_.name(); }
+
+  // Key and indirection table; each is skipped where the port cannot take it (ENOTSUP, or a key
+  // of another size than the port's).
+  Result<void> apply_rss(const RssConfig& rss, uint64_t rss_hf, uint16_t nq) {
+    const uint16_t port = port_.id();
+    if (!rss.key.empty() && rss.key.size() == info_.hash_key_size) {
+      std::vector<uint8_t> key(rss.key.begin(), rss.key.end());
+      rte_eth_rss_conf rc{};
+      rc.rss_key = key.data();
+      rc.rss_key_len = static_cast<uint8_t>(key.size());
+      rc.rss_hf = rss_hf;
+      if (int ret = rte_eth_dev_rss_hash_update(port, &rc); ret != 0 && ret != -ENOTSUP) {
+        return std::unexpected(port_.error("rte_eth_dev_rss_hash_update", ret));
+      }
+    }
+    const uint16_t size = info_.reta_size;
+    if (size == 0 || rss.indirection_table.empty()) return {};
+    std::vector<rte_eth_rss_reta_entry64> reta((size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                               RTE_ETH_RETA_GROUP_SIZE);
+    for (uint16_t i = 0; i < size; ++i) {
+      auto& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+      group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+      group.reta[i % RTE_ETH_RETA_GROUP_SIZE] =
+          static_cast<uint16_t>(rss.indirection_table[i % rss.indirection_table.size()] % nq);
+    }
+    if (int ret = rte_eth_dev_rss_reta_update(port, reta.data(), size);
+        ret != 0 && ret != -ENOTSUP) {
+      return std::unexpected(port_.error("rte_eth_dev_rss_reta_update", ret));
+    }
+    return {};
+  }
+
+  EthdevSpec spec_;
+  std::vector<Mempool> pools_;  // destroyed after port_ (members die in reverse order)
+  EthPort port_;
+  rte_eth_dev_info info_;
+  NativeTxOffloads native_;
+  bool configured_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Endpoint>> make_ethdev_endpoint(const EthdevSpec& spec) {
+  auto port = EthPort::open(spec.device);
+  if (!port) return std::unexpected(port.error());
+  rte_eth_dev_info info{};
+  if (int ret = rte_eth_dev_info_get(port->id(), &info); ret != 0) {
+    return std::unexpected(port->error("rte_eth_dev_info_get", ret));
+  }
+  return std::make_unique<EthdevEndpoint>(spec, std::move(*port), info);
+}
+
+}  // namespace pmdnet

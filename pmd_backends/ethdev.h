@@ -1,0 +1,88 @@
+// EthdevEndpoint: the core Endpoint over one DPDK ethdev port (a PCI NIC through its PMD, or a
+// vdev such as net_ring or net_null), and the per-queue statistics its EthdevQueues keep.
+//
+// Lifecycle:
+//   1. make_ethdev_endpoint(spec) finds the port (probing the device if needed) and reads its
+//      capabilities: multiqueue_support, tx_offload_support (native plus software fallbacks).
+//   2. get_queues(configs, rss, out) configures configs.size() RX/TX queue pairs, each with its
+//      own mempool on its worker's NUMA socket (else the port's), applies RSS where the port has
+//      it, starts the port and appends the queues. Once per endpoint.
+//   3. The queues copy guest TX into mbufs (completing synchronously) and NIC RX into the posted
+//      guest buffers.
+//   4. After the queues are destroyed, stop() stops and closes the port and frees the mempools.
+//
+// RSS degrades silently: a port without RSS (or with a single queue) receives on queue 0 only;
+// a key of the wrong size keeps the port's key; hash types the port lacks are dropped.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/base/counter.h"
+#include "core/base/result.h"
+#include "core/net_backend/endpoint.h"
+#include "core/net_backend/packet.h"
+#include "core/net_backend/queue.h"
+#include "core/offload/soft_offload.h"
+
+namespace pmdnet {
+
+struct EthdevSpec {
+  // A vdev devargs string ("net_ring0", "net_null0,size=64") or a PCI address ("0000:03:00.0").
+  // A device EAL already probed (--vdev, PCI scan) is used as is; another is hotplugged.
+  std::string device;
+  uint16_t max_queues = 1;         // caps multiqueue_support().max_queues
+  uint16_t rx_descriptors = 1024;  // per RX queue (adjusted to the port's limits)
+  uint16_t tx_descriptors = 1024;  // per TX queue
+  uint16_t mtu = 0;                // 0: the port's default
+  uint32_t mempool_size = 8191;    // mbufs per queue
+  bool hw_tx_offloads = true;      // use the port's TX checksum/TSO/USO/VLAN offloads
+  bool hw_rx_checksum = true;      // ask the port for RX checksum validation
+  bool rx_vlan_strip = false;      // ask the port to strip 802.1Q tags into vlan_tci
+};
+
+// The counters one EthdevQueue keeps: BackendQueueStats plus drops by reason and software
+// fallbacks. Single writer (the queue's worker).
+class EthdevQueueStats final : public BackendQueueStats {
+ public:
+  uint64_t rx_errors() const noexcept override { return rx_errors_.get(); }
+  uint64_t tx_errors() const noexcept override { return tx_errors_.get(); }
+  uint64_t rx_packets() const noexcept override { return rx_packets_.get(); }
+  uint64_t tx_packets() const noexcept override { return tx_packets_.get(); }
+  uint64_t tx_vlan_packets() const noexcept override { return tx_vlan_packets_.get(); }
+  uint64_t rx_vlan_packets() const noexcept override { return rx_vlan_packets_.get(); }
+
+  Counter rx_errors_;
+  Counter tx_errors_;
+  Counter rx_packets_;  // delivered to the guest
+  Counter tx_packets_;  // guest packets handed to the port (a TSO superframe counts once)
+  Counter tx_vlan_packets_;
+  Counter rx_vlan_packets_;
+
+  // Guest TX drops, each also counted in tx_errors_.
+  std::array<Counter, offload::kOffloadErrorCount> tx_offload_errors_;  // by OffloadError
+  Counter tx_length_mismatch_;  // segment lengths disagree with the head's len
+  Counter tx_guest_memory_;     // a segment outside guest memory
+  Counter tx_too_large_;        // longer than kMaxTxFrame
+  Counter tx_no_mbufs_;         // the mempool ran dry inside a packet
+  Counter tx_prepare_failed_;   // rte_eth_tx_prepare refused the mbuf
+  Counter tx_ring_full_;        // rte_eth_tx_burst did not take it (dropped, not retried)
+  // Guest RX drops, each also counted in rx_errors_.
+  Counter rx_too_large_;  // the packet is longer than the posted guest buffer
+  // Software fallbacks, per guest packet.
+  Counter tx_sw_checksum_;
+  Counter tx_sw_tso_;
+  Counter tx_sw_uso_;
+  Counter tx_sw_vlan_;
+  Counter tx_segments_;  // mbuf chains produced by software segmentation
+};
+
+// The largest guest TX frame accepted (a 64 KB GSO superframe plus headers, with room to spare).
+inline constexpr uint32_t kMaxTxFrame = 128 * 1024;
+
+// Opens the port of `spec.device`. Errors name the device and carry DPDK's reason.
+Result<std::unique_ptr<Endpoint>> make_ethdev_endpoint(const EthdevSpec& spec);
+
+}  // namespace pmdnet
