@@ -180,7 +180,7 @@ bool VirtioNetQueue::bind(Slot& slot, uint64_t bytes) noexcept {
       slot.capacity +
       (mergeable_ ? posted_capacity_ : (posted_.empty() ? 0 : posted_.front().capacity));
   if (reachable < bytes) return false;  // bind nothing rather than strand chains
-  while (slot.capacity < bytes) {
+  while (slot.capacity < bytes && !posted_.empty()) {
     PostedChain c = posted_.pop_front();
     posted_capacity_ -= c.capacity;
     chain_of_head_[c.head] = c;
@@ -195,7 +195,7 @@ bool VirtioNetQueue::bind(Slot& slot, uint64_t bytes) noexcept {
     ++slot.chains;
     slot.capacity += c.capacity;
   }
-  return true;
+  return slot.capacity >= bytes;
 }
 
 std::span<const ChainBuffer> VirtioNetQueue::rx_buffers(const PostedChain& c) const noexcept {
@@ -408,7 +408,22 @@ size_t VirtioNetQueue::transmit() noexcept {
         drop_tx(head, DropReason::kTxBadHeader);
         continue;
       }
-      // Segments: the descriptors' own addresses, past the header.
+      // Segments: the descriptors' own addresses, past the header. Counted first, so a chain
+      // over the limit never grows the preallocated segment array.
+      size_t count = 0;
+      uint64_t left = kHdrLen;
+      for (const ChainBuffer& b : chain->buffers) {
+        if (left >= b.len) {
+          left -= b.len;
+        } else {
+          left = 0;
+          ++count;
+        }
+      }
+      if (count > kMaxTxSegments) {
+        drop_tx(head, DropReason::kTxTooManySegments);
+        continue;
+      }
       size_t first = tx_segments_.size();
       uint64_t skip = kHdrLen;
       for (const ChainBuffer& b : chain->buffers) {
@@ -419,12 +434,6 @@ size_t VirtioNetQueue::transmit() noexcept {
         tx_segments_.push_back(
             TxSegment::make_tail(b.gpa + skip, b.len - static_cast<uint32_t>(skip)));
         skip = 0;
-      }
-      size_t count = tx_segments_.size() - first;
-      if (count > kMaxTxSegments) {
-        tx_segments_.resize(first);
-        drop_tx(head, DropReason::kTxTooManySegments);
-        continue;
       }
       meta->id = TxId{head};
       meta->len = frame_len;

@@ -143,7 +143,7 @@ class VirtioNetQueue final : public BufferAccess {
     uint16_t first_head = 0;  // bound chains, linked through chain_next_
     uint16_t last_head = 0;
     uint16_t chains = 0;
-    uint32_t capacity = 0;  // writable bytes of the bound chains
+    uint64_t capacity = 0;  // writable bytes of the bound chains (several may pass 4 GiB)
     uint32_t data_len = 0;  // packet bytes written after the header
     bool header_written = false;
   };

@@ -176,9 +176,11 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
   {
     std::lock_guard lock(g_registry_mutex);
     if (!registry().emplace(path, port.get()).second) {
+      // The path belongs to a live port: this one must not unregister it on the way out.
       return make_error(Errc::kState, fmt::format("vhost-user socket {} is already served", path));
     }
   }
+  port->owns_registration_ = true;
   auto unregister_from_registry = [&] {
     std::lock_guard lock(g_registry_mutex);
     registry().erase(path);
@@ -194,11 +196,13 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
   }
   if (rte_vhost_driver_register(path.c_str(), flags) != 0) {
     unregister_from_registry();
+    port->owns_registration_ = false;
     return make_error(Errc::kDevice, fmt::format("rte_vhost_driver_register({}) failed", path));
   }
   auto fail = [&](const char* what) -> Result<std::unique_ptr<VhostUserPort>> {
     rte_vhost_driver_unregister(path.c_str());
     unregister_from_registry();
+    port->owns_registration_ = false;  // undone here; the destructor must not do it again
     port->poller_.stop();
     return make_error(Errc::kDevice, fmt::format("{}({}) failed", what, path));
   };
@@ -233,9 +237,9 @@ VhostUserPort::~VhostUserPort() {
     publish_counters();
   }
   // Not under control_mutex_: unregister waits for callbacks in flight, and destroys the device
-  // (destroy_device) on this thread.
-  rte_vhost_driver_unregister(options_.socket_path.c_str());
-  {
+  // (destroy_device) on this thread. Only a port that registered the path may unregister it.
+  if (owns_registration_) {
+    rte_vhost_driver_unregister(options_.socket_path.c_str());
     std::lock_guard lock(g_registry_mutex);
     registry().erase(options_.socket_path);
   }

@@ -109,6 +109,7 @@ class VhostUserPort {
 
   std::mutex control_mutex_;
   bool shutting_down_ = false;
+  bool owns_registration_ = false;  // the socket path is registered (rte_vhost and registry) by us
   std::unique_ptr<VhostSession> session_;
   QuiesceAction pending_action_;  // classified in pre_msg_handle, used again in post
   uint64_t dead_starts_ = 0;      // counters of sessions that are gone

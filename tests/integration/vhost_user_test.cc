@@ -376,6 +376,10 @@ TEST_F(VhostUserIntegrationTest, ServerModeRoundTripsFrames) {
     LoopbackEndpoint endpoint;
     auto port = VhostUserPort::create(port_options(1, VhostUserMode::kServer), endpoint);
     ASSERT_TRUE(port.has_value()) << port.error().message;
+    // A second port on the same path is refused, and must not tear down the first one.
+    auto twin = VhostUserPort::create(port_options(1, VhostUserMode::kServer), endpoint);
+    ASSERT_FALSE(twin.has_value());
+    EXPECT_EQ(twin.error().code, Errc::kState);
     {
       Guest guest(socket_, {});
       guest.plug();

@@ -558,6 +558,46 @@ TEST_F(VirtioNetQueueTest, RxBufferOutsideGuestMemoryIsDropped) {
             1u);
 }
 
+// A guest can post a chain of almost 4 GiB by pointing many descriptors at the same memory. Two
+// such chains used to wrap a slot's 32-bit capacity in bind(), and the poller then popped an empty
+// FIFO (found in review).
+TEST(VirtioNetQueueHugeChain, MergedCapacityPastFourGiBDoesNotWrap) {
+  TestMemory m(0x100000, 20 << 20);
+  FakeVirtqueue rxq(m, 0x100000, 256);
+  FakeVirtqueue txq(m, 0x108000, 256);
+  constexpr uint64_t kArea = 0x200000;
+  constexpr uint32_t kPiece = 0x1111111;  // 240 pieces: 0xfffffff0 bytes, just under 4 GiB
+  std::vector<Buf> small = {{kArea, 1500, true}};
+  uint16_t a = rxq.post(small);
+  std::vector<Buf> huge(240, Buf{kArea, kPiece, true});
+  uint16_t b = rxq.post(huge);
+
+  auto s = std::make_unique<ScriptedQueue>();
+  ScriptedQueue* scripted = s.get();
+  VirtioNetQueueConfig c;
+  c.mem = &m.mem();
+  c.features = kBase | bit(feature::kMrgRxbuf);
+  c.rx_ring = rxq.addresses();
+  c.tx_ring = txq.addresses();
+  auto q = VirtioNetQueue::create(c, std::move(s));
+  ASSERT_TRUE(q);
+  (*q)->poll();
+  ASSERT_EQ(scripted->posted.size(), 2u);
+  EXPECT_GT(uint64_t{(*q)->capacity(scripted->posted.front())}, uint64_t{4} << 30 >> 1);
+  auto frame = pattern(2000);
+  ASSERT_TRUE(scripted->deliver(**q, frame));
+  (*q)->poll();
+  auto used = rxq.drain_used();
+  ASSERT_EQ(used.size(), 2u);
+  EXPECT_EQ(used[0].id, a);
+  EXPECT_EQ(used[0].len, 1500u);
+  EXPECT_EQ(used[1].id, b);
+  EXPECT_EQ(used[1].len, kHdr + 2000u - 1500u);
+  // The second slot, still posted, now reports nothing left to merge into.
+  EXPECT_EQ((*q)->capacity(scripted->posted.front()), 0u);
+  EXPECT_FALSE(scripted->deliver(**q, pattern(64)));
+}
+
 TEST_F(VirtioNetQueueTest, HeadMadeAvailableTwiceIsIgnored) {
   start(kBase);
   std::vector<Buf> bufs = {{kRxData, 2048, true}};
