@@ -25,6 +25,7 @@
 #include "core/net_backend/endpoint.h"
 #include "core/net_backend/packet.h"
 #include "core/net_backend/queue.h"
+#include "core/net_backend/queue_counters.h"
 #include "core/offload/soft_offload.h"
 
 namespace pmdnet {
@@ -43,24 +44,11 @@ struct EthdevSpec {
   bool rx_vlan_strip = false;      // ask the port to strip 802.1Q tags into vlan_tci
 };
 
-// The counters one EthdevQueue keeps: BackendQueueStats plus drops by reason and software
-// fallbacks. Single writer (the queue's worker).
-class EthdevQueueStats final : public BackendQueueStats {
+// The counters one EthdevQueue keeps: QueueCounters (rx_packets_ counts packets delivered to the
+// guest, tx_packets_ guest packets handed to the port, a TSO superframe once) plus drops by reason
+// and software fallbacks. Single writer (the queue's worker).
+class EthdevQueueStats final : public QueueCounters {
  public:
-  uint64_t rx_errors() const noexcept override { return rx_errors_.get(); }
-  uint64_t tx_errors() const noexcept override { return tx_errors_.get(); }
-  uint64_t rx_packets() const noexcept override { return rx_packets_.get(); }
-  uint64_t tx_packets() const noexcept override { return tx_packets_.get(); }
-  uint64_t tx_vlan_packets() const noexcept override { return tx_vlan_packets_.get(); }
-  uint64_t rx_vlan_packets() const noexcept override { return rx_vlan_packets_.get(); }
-
-  Counter rx_errors_;
-  Counter tx_errors_;
-  Counter rx_packets_;  // delivered to the guest
-  Counter tx_packets_;  // guest packets handed to the port (a TSO superframe counts once)
-  Counter tx_vlan_packets_;
-  Counter rx_vlan_packets_;
-
   // Guest TX drops, each also counted in tx_errors_.
   std::array<Counter, offload::kOffloadErrorCount> tx_offload_errors_;  // by OffloadError
   Counter tx_length_mismatch_;  // segment lengths disagree with the head's len

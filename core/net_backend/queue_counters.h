@@ -1,5 +1,6 @@
-// QueueCounters: the BackendQueueStats that the reference queues keep, as single-writer counters
-// the owning worker bumps and telemetry reads from another thread.
+// QueueCounters: the BackendQueueStats that queues keep, as single-writer counters the owning
+// worker bumps and telemetry reads from another thread. Backends with more to count derive from
+// it and add their own counters.
 #pragma once
 
 #include "core/base/counter.h"
@@ -7,7 +8,7 @@
 
 namespace pmdnet {
 
-class QueueCounters final : public BackendQueueStats {
+class QueueCounters : public BackendQueueStats {
  public:
   uint64_t rx_errors() const noexcept override { return rx_errors_.get(); }
   uint64_t tx_errors() const noexcept override { return tx_errors_.get(); }
