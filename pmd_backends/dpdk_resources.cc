@@ -102,7 +102,12 @@ void EthPort::stop() noexcept {
 void EthPort::close() noexcept {
   if (port_ == kNoPort) return;
   stop();
+  rte_eth_dev_info info{};
+  const bool have_device = rte_eth_dev_info_get(port_, &info) == 0 && info.device != nullptr;
   (void)rte_eth_dev_close(port_);
+  // Detach the device from its bus too, so that opening the same device again (a port removed
+  // and re-added on reload) probes it afresh instead of finding it "already probed".
+  if (have_device) (void)rte_dev_remove(info.device);
   port_ = kNoPort;
 }
 

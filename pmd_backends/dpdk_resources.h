@@ -54,6 +54,7 @@ class EthPort {
 
   Result<void> start();
   void stop() noexcept;
+  // Stops and closes the port and removes its device from the bus (rte_dev_remove).
   void close() noexcept;
 
   // "ethdev <name>: <what> failed: <rte_strerror(-ret)>", as a kDevice error.

@@ -5,14 +5,22 @@
 
 #include <fmt/format.h>
 #include <rte_ethdev.h>
+#include <rte_gro.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_net.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "core/base/event_fd.h"
 #include "core/base/ring.h"
 #include "core/guest_memory/guest_memory.h"
 #include "pmd_backends/dpdk_resources.h"
@@ -28,12 +36,13 @@ constexpr uint32_t kMbufCache = 64;
 class EthdevQueue final : public Queue {
  public:
   EthdevQueue(uint16_t port, uint16_t queue, rte_mempool* pool, uint16_t data_room,
-              NativeTxOffloads native, size_t rx_descriptors)
+              NativeTxOffloads native, size_t rx_descriptors, bool gro)
       : port_(port),
         queue_(queue),
         pool_(pool),
         data_room_(data_room),
         native_(native),
+        gro_(gro),
         posted_(rx_descriptors + kRxBurst),
         tx_scratch_(kMaxTxFrame),
         rx_scratch_(kMaxTxFrame) {}
@@ -60,9 +69,12 @@ class EthdevQueue final : public Queue {
       const auto want =
           static_cast<uint16_t>(std::min({size_t{kRxBurst}, packets.size() - out, posted_.size()}));
       const uint16_t got = rte_eth_rx_burst(port_, queue_, mbufs.data(), want);
-      for (uint16_t i = 0; i < got; ++i) {
-        if (deliver(pool, mbufs[i])) packets[out++] = last_delivered_;
-        rte_pktmbuf_free(mbufs[i]);
+      if (gro_) {
+        out = deliver_coalesced(pool, std::span(mbufs.data(), got), packets, out);
+      } else {
+        for (uint16_t i = 0; i < got; ++i) {
+          out = deliver(pool, mbufs[i], metadata(mbufs[i]), packets, out);
+        }
       }
       if (got < want) break;
     }
@@ -102,25 +114,110 @@ class EthdevQueue final : public Queue {
  private:
   enum class Outcome { kSent, kDropped, kNoMbufs };
 
-  bool deliver(BufferAccess& pool, rte_mbuf* m) noexcept {
+  static RxMetadata metadata(const rte_mbuf* m) noexcept {
+    return rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, m->pkt_len);
+  }
+
+  // Copies `m` into the next posted guest buffer and frees it; returns `out` plus one if it was
+  // delivered (its RxId stored at packets[out]).
+  size_t deliver(BufferAccess& pool, rte_mbuf* m, const RxMetadata& md, std::span<RxId> packets,
+                 size_t out) noexcept {
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     const RxId id = posted_.front();
     if (pool.capacity(id) < len) {
       stats_.rx_too_large_.increment();
       stats_.rx_errors_.increment();
-      return false;  // the buffer stays posted for the next packet
+      rte_pktmbuf_free(m);
+      return out;  // the buffer stays posted for the next packet
     }
     if (rx_scratch_.size() < len) rx_scratch_.resize(len);  // chains beyond kMaxTxFrame: rare
     const auto* data =
         len == 0 ? nullptr
                  : static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, rx_scratch_.data()));
-    const RxMetadata md = rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, len);
     pool.write_packet(id, md, std::span<const uint8_t>(data, data == nullptr ? 0 : len));
     if (md.vlan) stats_.rx_vlan_packets_.increment();
     stats_.rx_packets_.increment();
     posted_.pop_front();
-    last_delivered_ = id;
+    rte_pktmbuf_free(m);
+    packets[out] = id;
+    return out + 1;
+  }
+
+  // Whether `m` may be merged: TCP/IPv4 (not a fragment) whose IPv4 and TCP checksums are good,
+  // checked here when the port did not. Sets packet_type and l2/l3/l4_len for rte_gro, and
+  // tso_segsz to the TCP payload length (rte_gro keeps the first segment's in a merged frame).
+  bool gro_candidate(rte_mbuf* m) noexcept {
+    rte_net_hdr_lens hl{};
+    const uint32_t ptype = rte_net_get_ptype(
+        m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
+    if (!RTE_ETH_IS_IPV4_HDR(ptype) || (ptype & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP) {
+      return false;
+    }
+    const uint32_t headers = hl.l2_len + hl.l3_len + hl.l4_len;
+    if (m->data_len < headers || m->pkt_len <= headers) return false;  // split headers, no data
+    const uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    const uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) return false;
+    if (ip != RTE_MBUF_F_RX_IP_CKSUM_GOOD || l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+      const auto* iph = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, hl.l2_len);
+      if (rte_ipv4_cksum(iph) != 0 && iph->hdr_checksum != 0xffff) return false;
+      if (rte_ipv4_udptcp_cksum_mbuf_verify(m, iph, hl.l2_len + hl.l3_len) != 0) return false;
+      stats_.rx_sw_checksum_.increment();
+      m->ol_flags = (m->ol_flags & ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK)) |
+                    RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    }
+    m->packet_type = ptype;
+    m->l2_len = hl.l2_len;
+    m->l3_len = hl.l3_len;
+    m->l4_len = hl.l4_len;
+    m->tso_segsz = static_cast<uint16_t>(m->pkt_len - headers);
     return true;
+  }
+
+  // Merges what can be merged (rte_gro within this burst), then delivers: the others first, in
+  // their order, then the merged set. A merged frame gets a fresh IPv4 header checksum and, as
+  // VIRTIO_NET_HDR_F_NEEDS_CSUM requires, the TCP pseudo-header sum in its checksum field.
+  size_t deliver_coalesced(BufferAccess& pool, std::span<rte_mbuf*> burst, std::span<RxId> packets,
+                           size_t out) noexcept {
+    std::array<rte_mbuf*, kRxBurst> merge;
+    uint16_t n = 0;
+    for (rte_mbuf* m : burst) {
+      if (gro_candidate(m)) {
+        merge[n++] = m;
+      } else {
+        out = deliver(pool, m, metadata(m), packets, out);
+      }
+    }
+    if (n == 0) return out;
+    rte_gro_param param{};
+    param.gro_types = RTE_GRO_TCP_IPV4;
+    param.max_flow_num = kRxBurst;
+    param.max_item_per_flow = kRxBurst;
+    const uint16_t frames = n > 1 ? rte_gro_reassemble_burst(merge.data(), n, &param) : n;
+    stats_.rx_gro_merged_.add(n - frames);
+    for (uint16_t i = 0; i < frames; ++i) {
+      rte_mbuf* m = merge[i];
+      RxMetadata md = metadata(m);
+      const uint32_t headers = m->l2_len + m->l3_len + m->l4_len;
+      if (m->pkt_len > headers + m->tso_segsz) {
+        auto* iph = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, m->l2_len);
+        auto* tcp = rte_pktmbuf_mtod_offset(m, rte_tcp_hdr*, m->l2_len + m->l3_len);
+        iph->hdr_checksum = 0;
+        iph->hdr_checksum = rte_ipv4_cksum(iph);
+        tcp->cksum = rte_ipv4_phdr_cksum(iph, 0);
+        md.l3_protocol = L3Protocol::Ipv4;
+        md.l4_protocol = L4Protocol::Tcp;
+        md.ip_checksum = RxChecksumState::Good;
+        md.l4_checksum = RxChecksumState::Good;
+        md.l2_len = static_cast<uint8_t>(m->l2_len);
+        md.l3_len = static_cast<uint16_t>(m->l3_len);
+        md.l4_len = static_cast<uint8_t>(m->l4_len);
+        md.gso_size = m->tso_segsz;
+        stats_.rx_gro_frames_.increment();
+      }
+      out = deliver(pool, m, md, packets, out);
+    }
+    return out;
   }
 
   Outcome drop(Counter& reason) noexcept {
@@ -317,8 +414,8 @@ class EthdevQueue final : public Queue {
   rte_mempool* const pool_;
   const uint16_t data_room_;
   const NativeTxOffloads native_;
+  const bool gro_;
   Ring<RxId> posted_;  // posted by rx_avail, filled in order
-  RxId last_delivered_;
   std::vector<uint8_t> tx_scratch_;
   std::vector<uint8_t> rx_scratch_;
   std::array<rte_mbuf*, kMbufCache> cache_{};
@@ -348,12 +445,55 @@ uint64_t rss_hf_from_virtio(uint32_t flags) noexcept {
   return hf;
 }
 
+// A periodic timerfd (the link poll of ports without LSC interrupts).
+class TimerFd {
+ public:
+  static Result<TimerFd> create(uint32_t period_ms) {
+    const int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) return make_error(Errc::kResource, fmt::format("timerfd_create: {}", std::strerror(errno)));
+    TimerFd t(fd);
+    const auto ms = std::max<uint32_t>(period_ms, 1);
+    itimerspec spec{};
+    spec.it_interval.tv_sec = ms / 1000;
+    spec.it_interval.tv_nsec = static_cast<long>(ms % 1000) * 1000000;
+    spec.it_value = spec.it_interval;
+    if (timerfd_settime(fd, 0, &spec, nullptr) != 0) {
+      return make_error(Errc::kResource, fmt::format("timerfd_settime: {}", std::strerror(errno)));
+    }
+    return t;
+  }
+  TimerFd(TimerFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  TimerFd& operator=(TimerFd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  ~TimerFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const noexcept { return fd_; }
+  void drain() const noexcept {
+    uint64_t expirations;
+    (void)!::read(fd_, &expirations, sizeof(expirations));
+  }
+
+ private:
+  explicit TimerFd(int fd) noexcept : fd_(fd) {}
+  int fd_ = -1;
+};
+
 class EthdevEndpoint final : public Endpoint {
  public:
-  EthdevEndpoint(EthdevSpec spec, EthPort port, const rte_eth_dev_info& info)
-      : spec_(std::move(spec)), port_(std::move(port)), info_(info) {
+  EthdevEndpoint(EthdevSpec spec, EthPort port, const rte_eth_dev_info& info, EventFd lsc,
+                 std::optional<TimerFd> link_timer)
+      : spec_(std::move(spec)),
+        port_(std::move(port)),
+        info_(info),
+        lsc_(std::move(lsc)),
+        link_timer_(std::move(link_timer)) {
     if (spec_.hw_tx_offloads) native_ = native_tx_offloads(info_.tx_offload_capa);
   }
+
+  ~EthdevEndpoint() override { unregister_lsc(); }
 
   std::string_view endpoint_type() const noexcept override { return "dpdk"; }
 
@@ -390,7 +530,17 @@ class EthdevEndpoint final : public Endpoint {
     if (spec_.rx_vlan_strip) {
       conf.rxmode.offloads |= info_.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
     }
+    if (!link_timer_) {
+      // The PMD raises LSC interrupts: DPDK's interrupt thread calls on_lsc.
+      conf.intr_conf.lsc = 1;
+      if (int ret = rte_eth_dev_callback_register(port, RTE_ETH_EVENT_INTR_LSC, &on_lsc, this);
+          ret != 0) {
+        return std::unexpected(port_.error("rte_eth_dev_callback_register(LSC)", ret));
+      }
+      lsc_registered_ = true;
+    }
     if (int ret = rte_eth_dev_configure(port, nq, nq, &conf); ret != 0) {
+      unregister_lsc();
       return std::unexpected(port_.error("rte_eth_dev_configure", ret));
     }
     uint16_t nb_rxd = spec_.rx_descriptors;
@@ -432,17 +582,39 @@ class EthdevEndpoint final : public Endpoint {
     }
     pools_ = std::move(pools);
     for (uint16_t q = 0; q < nq; ++q) {
+      const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
       queues.push_back(std::make_unique<EthdevQueue>(port, q, pools_[q].get(),
-                                                     pools_[q].data_room(), native_, nb_rxd));
+                                                     pools_[q].data_room(), native_, nb_rxd, gro));
     }
     configured_ = true;
+    lsc_.signal();  // the control loop looks at the link once now
     return {};
   }
 
   void stop() override {
+    unregister_lsc();
     port_.close();
     pools_.clear();
     configured_ = false;
+  }
+
+  int endpoint_action_fd() const noexcept override {
+    return link_timer_ ? link_timer_->fd() : lsc_.fd();
+  }
+
+  std::optional<EndpointAction> poll_endpoint_action() override {
+    if (link_timer_) {
+      link_timer_->drain();
+    } else {
+      lsc_.drain();
+    }
+    if (!configured_) return std::nullopt;
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(port_.id(), &link) != 0) return std::nullopt;
+    const bool up = link.link_status == RTE_ETH_LINK_UP;
+    if (up == link_up_) return std::nullopt;
+    link_up_ = up;
+    return EndpointAction::link_status_notify(up);
   }
 
   bool is_ordered() const noexcept override { return true; }
@@ -472,6 +644,23 @@ class EthdevEndpoint final : public Endpoint {
 
  private:
   const std::string& name() const noexcept { return port_.name(); }
+
+  // DPDK's interrupt thread, on a link-state change: wake the control loop.
+  static int on_lsc(uint16_t, rte_eth_event_type, void* arg, void*) {
+    static_cast<EthdevEndpoint*>(arg)->lsc_.signal();
+    return 0;
+  }
+
+  // After this returns on_lsc is not running and will not run again.
+  void unregister_lsc() noexcept {
+    if (!lsc_registered_) return;
+    // -EAGAIN: the callback is running right now; it is short.
+    while (rte_eth_dev_callback_unregister(port_.id(), RTE_ETH_EVENT_INTR_LSC, &on_lsc, this) ==
+           -EAGAIN) {
+      std::this_thread::yield();
+    }
+    lsc_registered_ = false;
+  }
 
   // Key and indirection table; each is skipped where the port cannot take it (ENOTSUP, or a key
   // of another size than the port's).
@@ -509,6 +698,10 @@ class EthdevEndpoint final : public Endpoint {
   EthPort port_;
   rte_eth_dev_info info_;
   NativeTxOffloads native_;
+  EventFd lsc_;                       // signalled by on_lsc (and once by get_queues)
+  std::optional<TimerFd> link_timer_;  // set when the PMD has no LSC interrupt
+  bool lsc_registered_ = false;
+  bool link_up_ = false;  // as last reported
   bool configured_ = false;
 };
 
@@ -521,7 +714,17 @@ Result<std::unique_ptr<Endpoint>> make_ethdev_endpoint(const EthdevSpec& spec) {
   if (int ret = rte_eth_dev_info_get(port->id(), &info); ret != 0) {
     return std::unexpected(port->error("rte_eth_dev_info_get", ret));
   }
-  return std::make_unique<EthdevEndpoint>(spec, std::move(*port), info);
+  auto lsc = EventFd::create();
+  if (!lsc) return std::unexpected(lsc.error());
+  std::optional<TimerFd> timer;
+  // dev_flags points into the ethdev's data: read it before anything can free the port.
+  if (info.dev_flags == nullptr || (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) == 0) {
+    auto t = TimerFd::create(spec.link_poll_ms);
+    if (!t) return std::unexpected(t.error());
+    timer = std::move(*t);
+  }
+  return std::make_unique<EthdevEndpoint>(spec, std::move(*port), info, std::move(*lsc),
+                                          std::move(timer));
 }
 
 }  // namespace pmdnet

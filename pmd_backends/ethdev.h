@@ -11,6 +11,11 @@
 //      guest buffers.
 //   4. After the queues are destroyed, stop() stops and closes the port and frees the mempools.
 //
+// Link state: LSC interrupts where the PMD has them (RTE_ETH_DEV_INTR_LSC), else a timer every
+// link_poll_ms, make endpoint_action_fd() readable; poll_endpoint_action() then reports a change of
+// the link's up/down state as EndpointAction::LinkStatusNotify (the first call reports the state
+// found at get_queues if it differs from "down").
+//
 // RSS degrades silently: a port without RSS (or with a single queue) receives on queue 0 only;
 // a key of the wrong size keeps the port's key; hash types the port lacks are dropped.
 #pragma once
@@ -42,6 +47,12 @@ struct EthdevSpec {
   bool hw_tx_offloads = true;      // use the port's TX checksum/TSO/USO/VLAN offloads
   bool hw_rx_checksum = true;      // ask the port for RX checksum validation
   bool rx_vlan_strip = false;      // ask the port to strip 802.1Q tags into vlan_tci
+  // Merge received TCP/IPv4 segments (rte_gro, within one burst) into coalesced frames, on queues
+  // whose frontend accepts them (QueueConfig::accepts_coalesced_tcp4). Only segments whose
+  // checksums are known good are merged (validated in software when the port does not).
+  bool rx_gro = false;
+  // How often the link is polled when the port has no link-state-change interrupt.
+  uint32_t link_poll_ms = 1000;
 };
 
 // The counters one EthdevQueue keeps: QueueCounters (rx_packets_ counts packets delivered to the
@@ -59,6 +70,10 @@ class EthdevQueueStats final : public QueueCounters {
   Counter tx_ring_full_;        // rte_eth_tx_burst did not take it (dropped, not retried)
   // Guest RX drops, each also counted in rx_errors_.
   Counter rx_too_large_;  // the packet is longer than the posted guest buffer
+  // Guest RX coalescing (EthdevSpec::rx_gro).
+  Counter rx_sw_checksum_;  // TCP/IPv4 segments whose checksums were validated in software
+  Counter rx_gro_frames_;   // coalesced frames delivered (each counted once in rx_packets_)
+  Counter rx_gro_merged_;   // NIC segments that went into them
   // Software fallbacks, per guest packet.
   Counter tx_sw_checksum_;
   Counter tx_sw_tso_;

@@ -66,6 +66,10 @@ struct RssConfig {
 struct QueueConfig {
   static constexpr int kAnySocket = -1;
   int numa_socket = kAnySocket;  // NUMA socket of the polling worker, for allocations
+  // Not in the seed: the frontend can hand its guest coalesced TCP/IPv4 frames (RxMetadata
+  // gso_size > 0), e.g. a virtio-net guest that negotiated GUEST_TSO4. A backend may then merge
+  // received segments (GRO); otherwise it must deliver them as they came.
+  bool accepts_coalesced_tcp4 = false;
 };
 
 // What the control loop must do for the endpoint.

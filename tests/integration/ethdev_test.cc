@@ -1,12 +1,15 @@
 // Integration tests of EthdevEndpoint/EthdevQueue against DPDK 22.11 vdevs: net_ring (whose TX
 // ring is its own RX ring, so guest TX comes back as guest RX) carries frames byte for byte, the
-// software checksum and TSO fallbacks, and the drops of bad metadata and oversized receives;
+// software checksum and TSO fallbacks, the drops of bad metadata and oversized receives, rte_gro
+// coalescing of guest RX, and link-state events (polled on net_ring, LSC interrupts on net_tap);
 // each test in a forked child because EAL can be initialised only once per process.
 #include "pmd_backends/ethdev.h"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rte_ethdev.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/event_fd.h"
 #include "core/offload/checksum.h"
 #include "pmd_backends/eal.h"
 #include "tests/integration/eal_child.h"
@@ -148,14 +152,13 @@ class EthdevTest : public ::testing::Test {
   }
 
   // Brings up the endpoint with one queue; false (with a test failure) if it could not.
-  bool open(const EthdevSpec& s) {
+  bool open(const EthdevSpec& s, QueueConfig qc = {}) {
     auto ep = make_ethdev_endpoint(s);
     if (!ep) {
       ADD_FAILURE() << ep.error().message;
       return false;
     }
     endpoint_ = std::move(*ep);
-    QueueConfig qc;
     auto r = endpoint_->get_queues(std::span(&qc, 1), nullptr, queues_);
     if (!r) {
       ADD_FAILURE() << r.error().message;
@@ -591,6 +594,203 @@ TEST_F(EthdevTest, TwoQueuesWithRssOnAPortWithoutRss) {
     EXPECT_EQ(got[0], id);
     EXPECT_EQ(pool_.read_back(id, 80), frame);
     close();
+  });
+}
+
+}  // namespace
+}  // namespace pmdnet
+
+namespace pmdnet {
+namespace {
+
+// `n` consecutive segments of one TCP/IPv4 flow (ACK only, DF: what rte_gro merges), each with
+// `payload` bytes, and metadata asking for software IPv4 and TCP checksums.
+void tcp_stream(size_t n, size_t payload, std::vector<std::vector<uint8_t>>& frames,
+                std::vector<TxMetadata>& md) {
+  for (size_t i = 0; i < n; ++i) {
+    auto f = tcp_ipv4_frame(payload);
+    offload::store_be32(f.data() + 14 + 20 + 4, static_cast<uint32_t>(1000 + i * payload));
+    f[14 + 20 + 13] = 0x10;  // ACK
+    for (size_t b = 0; b < payload; ++b) f[kEthIpTcp + b] = static_cast<uint8_t>(i * payload + b);
+    TxMetadata m = tcp_metadata(static_cast<uint32_t>(i), static_cast<uint32_t>(f.size()));
+    m.flags = m.flags.with_offload_ip_header_checksum(true).with_offload_tcp_checksum(true);
+    md.push_back(m);
+    frames.push_back(std::move(f));
+  }
+}
+
+TEST_F(EthdevTest, GroMergesASegmentRunForAFrontendThatAcceptsIt) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec();
+    s.rx_gro = true;
+    ASSERT_TRUE(open(s, QueueConfig{.accepts_coalesced_tcp4 = true}));
+    post(0, 8);
+    std::vector<std::vector<uint8_t>> frames;
+    std::vector<TxMetadata> md;
+    tcp_stream(8, 1000, frames, md);
+    send(frames, md);
+    const auto got = receive(8);
+    ASSERT_EQ(got.size(), 1u);
+    const auto h = pool_.header(got[0]);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->len, kEthIpTcp + 8000);
+    EXPECT_EQ(h->gso_size, 1000);
+    EXPECT_EQ(h->l2_len, 14);
+    EXPECT_EQ(h->l3_len, 20);
+    EXPECT_EQ(h->l4_len, 20);
+    EXPECT_EQ(h->l3_protocol, L3Protocol::Ipv4);
+    EXPECT_EQ(h->l4_protocol, L4Protocol::Tcp);
+    EXPECT_EQ(h->ip_checksum, RxChecksumState::Good);
+    EXPECT_EQ(h->l4_checksum, RxChecksumState::Good);
+
+    const auto frame = read_back(got[0]);
+    ASSERT_EQ(frame.size(), kEthIpTcp + 8000);
+    // The headers of the first segment, with the new total length and IPv4 checksum, and the
+    // TCP pseudo-header sum in the checksum field (VIRTIO_NET_HDR_F_NEEDS_CSUM).
+    const uint8_t* ip = frame.data() + 14;
+    EXPECT_EQ(offload::load_be16(ip + 2), 20 + 20 + 8000);
+    EXPECT_EQ(offload::internet_checksum(std::span(ip, 20)), 0);
+    EXPECT_EQ(offload::load_be32(ip + 20 + 4), 1000u);
+    const uint16_t pseudo = offload::ipv4_pseudo_header_sum(
+        std::span<const uint8_t, 4>(ip + 12, 4), std::span<const uint8_t, 4>(ip + 16, 4), 6,
+        static_cast<uint16_t>(20 + 8000));
+    EXPECT_EQ(offload::load_be16(ip + 20 + 16), pseudo);
+    for (size_t b = 0; b < 8000; ++b) {
+      ASSERT_EQ(frame[kEthIpTcp + b], static_cast<uint8_t>(b)) << "payload byte " << b;
+    }
+    EXPECT_EQ(stats().rx_gro_frames_.get(), 1u);
+    EXPECT_EQ(stats().rx_gro_merged_.get(), 7u);
+    EXPECT_EQ(stats().rx_sw_checksum_.get(), 8u);  // net_ring validates nothing
+    EXPECT_EQ(stats().rx_packets(), 1u);
+    close();
+  });
+}
+
+TEST_F(EthdevTest, GroLeavesSegmentsAloneForAFrontendThatDoesNotAcceptIt) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec();
+    s.rx_gro = true;
+    ASSERT_TRUE(open(s, QueueConfig{.accepts_coalesced_tcp4 = false}));
+    post(0, 8);
+    std::vector<std::vector<uint8_t>> frames;
+    std::vector<TxMetadata> md;
+    tcp_stream(8, 1000, frames, md);
+    send(frames, md);
+    const auto got = receive(8);
+    ASSERT_EQ(got.size(), 8u);
+    for (RxId id : got) {
+      EXPECT_EQ(pool_.header(id)->gso_size, 0);
+      EXPECT_TRUE(checksums_ok(read_back(id)));
+    }
+    EXPECT_EQ(stats().rx_gro_frames_.get(), 0u);
+    close();
+  });
+}
+
+TEST_F(EthdevTest, GroDoesNotMergeSegmentsWithBadChecksums) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec();
+    s.rx_gro = true;
+    ASSERT_TRUE(open(s, QueueConfig{.accepts_coalesced_tcp4 = true}));
+    post(0, 8);
+    std::vector<std::vector<uint8_t>> frames;
+    std::vector<TxMetadata> md;
+    tcp_stream(6, 500, frames, md);
+    // No checksum offload: the zero checksums go out as they are, and are wrong.
+    for (auto& m : md) m.flags = TxFlags().with_is_ipv4(true);
+    send(frames, md);
+    const auto got = receive(6);
+    ASSERT_EQ(got.size(), 6u);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const auto h = pool_.header(got[i]);
+      EXPECT_EQ(h->gso_size, 0);
+      EXPECT_EQ(h->l4_checksum, RxChecksumState::Unknown);  // not validated: the guest checks
+      EXPECT_EQ(read_back(got[i]), frames[i]);
+    }
+    EXPECT_EQ(stats().rx_gro_frames_.get(), 0u);
+    EXPECT_EQ(stats().rx_sw_checksum_.get(), 0u);
+    close();
+  });
+}
+
+// The next action within `timeout`, waiting on endpoint_action_fd().
+std::optional<EndpointAction> next_action(Endpoint& ep, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto a = ep.poll_endpoint_action()) return a;
+    wait_readable(ep.endpoint_action_fd(), std::chrono::milliseconds(50));
+  }
+  return ep.poll_endpoint_action();
+}
+
+TEST_F(EthdevTest, LinkChangesArePolledOnAPortWithoutLscInterrupts) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec();
+    s.link_poll_ms = 20;
+    ASSERT_TRUE(open(s));
+    ASSERT_GE(endpoint_->endpoint_action_fd(), 0);
+    uint16_t port = 0;
+    ASSERT_EQ(rte_eth_dev_get_port_by_name("net_ring0", &port), 0);
+    using std::chrono::milliseconds;
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)), EndpointAction::link_status_notify(true));
+    EXPECT_EQ(endpoint_->poll_endpoint_action(), std::nullopt);  // reported once
+    ASSERT_EQ(rte_eth_dev_set_link_down(port), 0);
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)),
+              EndpointAction::link_status_notify(false));
+    ASSERT_EQ(rte_eth_dev_set_link_up(port), 0);
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)), EndpointAction::link_status_notify(true));
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(100)), std::nullopt);
+    close();
+  });
+}
+
+// net_tap raises LSC interrupts (from the kernel's netlink): with a 10-minute poll period, every
+// notification below must have come from one. In a network namespace of the child's own.
+TEST_F(EthdevTest, LinkChangesOfATapComeFromLscInterrupts) {
+  run_in_child([&] {
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET): " << errno;
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec("net_tap0,iface=pmdlsc0");
+    s.link_poll_ms = 600'000;
+    ASSERT_TRUE(open(s));
+    using std::chrono::milliseconds;
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)), EndpointAction::link_status_notify(true));
+    ASSERT_EQ(std::system("ip link set pmdlsc0 down"), 0);
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)),
+              EndpointAction::link_status_notify(false));
+    ASSERT_EQ(std::system("ip link set pmdlsc0 up"), 0);
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)), EndpointAction::link_status_notify(true));
+    close();
+    // stop() removed the device: its kernel interface is gone.
+    EXPECT_NE(std::system("ip link show pmdlsc0 >/dev/null 2>&1"), 0);
+  });
+}
+
+// stop() closes the port and removes the device, so the same device opens again (a port removed
+// and re-added by a reload).
+TEST_F(EthdevTest, TheSameDeviceOpensAgainAfterStop) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    for (const char* device : {"net_ring0", "net_ring0", "net_null3", "net_null3"}) {
+      SCOPED_TRACE(device);
+      ASSERT_TRUE(open(spec(device)));
+      if (std::string_view(device) == "net_ring0") {
+        post(0, 1);
+        send({std::vector<uint8_t>(60, 9)}, {TxMetadata{.segment_count = 1, .len = 60}});
+        EXPECT_EQ(receive(1).size(), 1u);
+      }
+      close();
+    }
   });
 }
 

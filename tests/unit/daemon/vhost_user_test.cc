@@ -235,6 +235,7 @@ class RecordingEndpoint final : public Endpoint {
   Result<void> get_queues(std::span<const QueueConfig> config, const RssConfig* rss,
                           std::vector<std::unique_ptr<Queue>>& queues) override {
     events_.push_back("get_queues " + std::to_string(config.size()));
+    configs_.assign(config.begin(), config.end());
     std::vector<std::unique_ptr<Queue>> inner;
     if (auto ok = loopback_.get_queues(config, rss, inner); !ok) return ok;
     for (auto& q : inner) queues.push_back(std::make_unique<RecordingQueue>(events_, std::move(q)));
@@ -242,8 +243,11 @@ class RecordingEndpoint final : public Endpoint {
   }
   void stop() override {}
   MultiQueueSupport multiqueue_support() const noexcept override { return {.max_queues = 8}; }
+  // The configs of the last get_queues.
+  const std::vector<QueueConfig>& configs() const { return configs_; }
 
  private:
+  std::vector<QueueConfig> configs_;
   class RecordingQueue final : public Queue {
    public:
     RecordingQueue(std::vector<std::string>& events, std::unique_ptr<Queue> inner)
@@ -355,6 +359,20 @@ TEST_F(VhostSessionTest, MemTableBecomesGuestMemory) {
   EXPECT_EQ(regions[1].size, 0x1000u);
   EXPECT_EQ(regions[1].host, mem_.host(mem_.gpa()));
   EXPECT_EQ(session_->guest_memory().dirty_log(), nullptr) << "no LOG_ALL negotiated";
+}
+
+// The backend may coalesce TCP/IPv4 (GRO) only for a guest that takes GSO frames.
+TEST_F(VhostSessionTest, QueuesAcceptCoalescedTcp4OnlyWithGuestCsumAndTso4) {
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(endpoint_.configs().size(), 1u);
+  EXPECT_FALSE(endpoint_.configs()[0].accepts_coalesced_tcp4);
+  session_.reset();
+  api_.features |= bit(f::kGuestCsum) | bit(f::kGuestTso4);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(endpoint_.configs().size(), 1u);
+  EXPECT_TRUE(endpoint_.configs()[0].accepts_coalesced_tcp4);
 }
 
 TEST_F(VhostSessionTest, NothingStartsBeforeTheMemoryTable) {
