@@ -212,7 +212,8 @@ struct VhostUser {
   VhostMode mode = VhostMode::kServer;  // default server
   uint32_t queue_pairs = 1;             // 1..128, default 1
   uint32_t mtu = 1500;                  // 68..65535, default 1500 (offered as VIRTIO_NET_F_MTU)
-  // Offered as VIRTIO_NET_F_MAC when set; a unicast address. Default: none, the guest picks.
+  // A unicast address, informational only: the guest gets its MAC from the VMM (rte_vhost 22.11
+  // has no net config space); the daemon warns when it is set. Default: none.
   std::optional<MacAddress> mac;
   // Features withheld from the guest. Default: none.
   VhostFeatureSet disabled_features;

@@ -491,6 +491,13 @@ class EthdevEndpoint final : public Endpoint {
         lsc_(std::move(lsc)),
         link_timer_(std::move(link_timer)) {
     if (spec_.hw_tx_offloads) native_ = native_tx_offloads(info_.tx_offload_capa);
+    if (!spec_.hw_checksum) {
+      native_.ipv4_checksum = native_.tcp_checksum = native_.udp_checksum = false;
+      native_.tso = native_.uso = false;  // they imply the checksums
+    }
+    if (!spec_.hw_tso) native_.tso = false;
+    if (!spec_.hw_uso) native_.uso = false;
+    if (!spec_.hw_vlan) native_.vlan_insert = false;
   }
 
   ~EthdevEndpoint() override { unregister_lsc(); }
@@ -512,8 +519,14 @@ class EthdevEndpoint final : public Endpoint {
     const auto nq = static_cast<uint16_t>(n);
 
     rte_eth_conf conf{};
-    const uint64_t rss_hf =
-        info_.flow_type_rss_offloads & rss_hf_from_virtio(rss != nullptr ? rss->flags : 0);
+    // Without an RssConfig from the frontend, the spec's (the operator's) settings apply.
+    const bool from_spec = rss == nullptr;
+    const RssConfig spec_rss{.key = spec_.rss_key, .indirection_table = {}, .flags = 0};
+    if (from_spec && !spec_.rss_key.empty()) rss = &spec_rss;
+    const uint64_t wanted_hf = from_spec && spec_.rss_hash_functions != 0
+                                   ? spec_.rss_hash_functions
+                                   : rss_hf_from_virtio(rss != nullptr ? rss->flags : 0);
+    const uint64_t rss_hf = info_.flow_type_rss_offloads & wanted_hf;
     // RSS needs several queues and a port that hashes; otherwise everything lands on queue 0.
     const bool rss_on = n > 1 && rss_hf != 0;
     if (rss_on) {
@@ -527,6 +540,8 @@ class EthdevEndpoint final : public Endpoint {
           info_.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
                                    RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
     }
+    // Frames longer than one mbuf arrive as chains instead of being dropped (a jumbo MTU).
+    conf.rxmode.offloads |= info_.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER;
     if (spec_.rx_vlan_strip) {
       conf.rxmode.offloads |= info_.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
     }
@@ -554,6 +569,10 @@ class EthdevEndpoint final : public Endpoint {
         return std::unexpected(port_.error(fmt::format("rte_eth_dev_set_mtu({})", spec_.mtu), ret));
       }
     }
+    // The PMD's known limits (e.g. net_tap's TSO) at the MTU the port now has.
+    uint16_t mtu = 0;
+    (void)rte_eth_dev_get_mtu(port, &mtu);
+    const NativeTxOffloads native = apply_pmd_quirks(native_, info_.driver_name, mtu);
     std::vector<Mempool> pools;
     for (uint16_t q = 0; q < nq; ++q) {
       int socket = config[q].numa_socket;
@@ -584,7 +603,7 @@ class EthdevEndpoint final : public Endpoint {
     for (uint16_t q = 0; q < nq; ++q) {
       const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
       queues.push_back(std::make_unique<EthdevQueue>(port, q, pools_[q].get(),
-                                                     pools_[q].data_room(), native_, nb_rxd, gro));
+                                                     pools_[q].data_room(), native, nb_rxd, gro));
     }
     configured_ = true;
     lsc_.signal();  // the control loop looks at the link once now
@@ -706,6 +725,32 @@ class EthdevEndpoint final : public Endpoint {
 };
 
 }  // namespace
+
+void EthdevQueueStats::for_each_counter(const CounterVisitor& visit) const {
+  QueueCounters::for_each_counter(visit);
+  for (size_t i = 0; i < tx_offload_errors_.size(); ++i) {
+    visit(fmt::format("tx_offload_{}", offload::to_key(static_cast<offload::OffloadError>(i))),
+          tx_offload_errors_[i].get());
+  }
+  const std::pair<std::string_view, const Counter*> named[] = {
+      {"tx_length_mismatch", &tx_length_mismatch_},
+      {"tx_guest_memory", &tx_guest_memory_},
+      {"tx_too_large", &tx_too_large_},
+      {"tx_no_mbufs", &tx_no_mbufs_},
+      {"tx_prepare_failed", &tx_prepare_failed_},
+      {"tx_ring_full", &tx_ring_full_},
+      {"rx_too_large", &rx_too_large_},
+      {"rx_sw_checksum", &rx_sw_checksum_},
+      {"rx_gro_frames", &rx_gro_frames_},
+      {"rx_gro_merged", &rx_gro_merged_},
+      {"tx_sw_checksum", &tx_sw_checksum_},
+      {"tx_sw_tso", &tx_sw_tso_},
+      {"tx_sw_uso", &tx_sw_uso_},
+      {"tx_sw_vlan", &tx_sw_vlan_},
+      {"tx_segments", &tx_segments_},
+  };
+  for (const auto& [name, counter] : named) visit(name, counter->get());
+}
 
 Result<std::unique_ptr<Endpoint>> make_ethdev_endpoint(const EthdevSpec& spec) {
   auto port = EthPort::open(spec.device);

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/base/counter.h"
 #include "core/base/result.h"
@@ -45,6 +46,15 @@ struct EthdevSpec {
   uint16_t mtu = 0;                // 0: the port's default
   uint32_t mempool_size = 8191;    // mbufs per queue
   bool hw_tx_offloads = true;      // use the port's TX checksum/TSO/USO/VLAN offloads
+  // Each of the port's native TX offloads, when hw_tx_offloads is on (off: software does it).
+  bool hw_checksum = true;
+  bool hw_tso = true;
+  bool hw_uso = true;
+  bool hw_vlan = true;
+  // RSS when get_queues is given no RssConfig: the key (empty: the port's own) and the
+  // RTE_ETH_RSS_* hash functions (0: IP, TCP and UDP); both masked by what the port can do.
+  std::vector<uint8_t> rss_key;
+  uint64_t rss_hash_functions = 0;
   bool hw_rx_checksum = true;      // ask the port for RX checksum validation
   bool rx_vlan_strip = false;      // ask the port to strip 802.1Q tags into vlan_tci
   // Merge received TCP/IPv4 segments (rte_gro, within one burst) into coalesced frames, on queues
@@ -80,6 +90,9 @@ class EthdevQueueStats final : public QueueCounters {
   Counter tx_sw_uso_;
   Counter tx_sw_vlan_;
   Counter tx_segments_;  // mbuf chains produced by software segmentation
+
+  // QueueCounters' six, then each of the above (tx_offload_<error> per OffloadError).
+  void for_each_counter(const CounterVisitor& visit) const override;
 };
 
 // The largest guest TX frame accepted (a 64 KB GSO superframe plus headers, with room to spare).

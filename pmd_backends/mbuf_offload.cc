@@ -23,6 +23,22 @@ NativeTxOffloads native_tx_offloads(uint64_t capa) noexcept {
   return n;
 }
 
+NativeTxOffloads apply_pmd_quirks(NativeTxOffloads n, std::string_view driver_name,
+                                  uint16_t mtu) noexcept {
+  if (driver_name == "net_tap" && n.tso) {
+    // net_tap's TSO is rte_gso, which segments TCP over IPv4 only: IPv6 leaves as one frame.
+    n.tso_ipv4_only = true;
+    // net_tap sums each mbuf of a segment as if it began at an even offset: an odd mss cuts
+    // rte_gso's segments at odd offsets and corrupts their TCP checksums.
+    n.tso_even_mss_only = true;
+    // net_tap refuses (ending the burst) a TSO packet whose mss plus L2-L4 headers exceeds the
+    // MTU, which counts neither the Ethernet header nor the VLAN tag.
+    n.tso_max_frame = mtu;
+    if (mtu == 0) n.tso = false;  // unknown MTU: nothing is known to fit
+  }
+  return n;
+}
+
 uint64_t tx_offload_conf(const NativeTxOffloads& n) noexcept {
   uint64_t conf = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   if (n.ipv4_checksum) conf |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
@@ -33,6 +49,21 @@ uint64_t tx_offload_conf(const NativeTxOffloads& n) noexcept {
   if (n.vlan_insert) conf |= RTE_ETH_TX_OFFLOAD_VLAN_INSERT;
   return conf;
 }
+
+namespace {
+
+// Whether `native`'s TSO takes `m` within the limits apply_pmd_quirks set.
+bool native_tso_takes(const TxMetadata& m, const NativeTxOffloads& native,
+                      bool software_vlan) noexcept {
+  if (!native.tso) return false;
+  if (native.tso_ipv4_only && !m.flags.is_ipv4()) return false;
+  if (native.tso_even_mss_only && m.max_segment_size % 2 != 0) return false;
+  const uint32_t frame = uint32_t{m.l2_len} + (software_vlan ? offload::kVlanTagLen : 0u) +
+                         m.l3_len + m.l4_len + m.max_segment_size;
+  return native.tso_max_frame == 0 || frame <= native.tso_max_frame;
+}
+
+}  // namespace
 
 std::expected<TxOffloadPlan, OffloadError> plan_tx_offloads(
     const TxMetadata& m, const NativeTxOffloads& native) noexcept {
@@ -68,7 +99,8 @@ std::expected<TxOffloadPlan, OffloadError> plan_tx_offloads(
   }
   const uint64_t ip_flag = f.is_ipv4() ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6;
   if (tso || uso) {
-    if ((tso && native.tso) || (uso && native.uso)) {
+    const bool software_vlan = m.vlan.has_value() && !native.vlan_insert;
+    if ((tso && native_tso_takes(m, native, software_vlan)) || (uso && native.uso)) {
       p.ol_flags |= ip_flag | (tso ? RTE_MBUF_F_TX_TCP_SEG : RTE_MBUF_F_TX_UDP_SEG);
       if (f.is_ipv4()) p.ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
       p.tso_segsz = m.max_segment_size;

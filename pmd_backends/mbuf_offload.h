@@ -1,11 +1,13 @@
 // Pure translations between pmdnet's packet metadata and DPDK mbuf offload fields, over plain
 // integers (no DPDK type here; the .cc includes the DPDK headers for the flag values): which
-// transmit offloads a port does natively, the TxMetadata -> ol_flags/l2_len/... plan with what is
-// left for software, and mbuf ol_flags/packet_type -> RxMetadata.
+// transmit offloads a port does natively (within its PMD's known quirks), the TxMetadata ->
+// ol_flags/l2_len/... plan with what is left for software, and mbuf ol_flags/packet_type ->
+// RxMetadata.
 #pragma once
 
 #include <cstdint>
 #include <expected>
+#include <string_view>
 
 #include "core/net_backend/packet.h"
 #include "core/offload/soft_offload.h"
@@ -20,11 +22,21 @@ struct NativeTxOffloads {
   bool tso = false;  // counted only with the checksums it implies (see native_tx_offloads)
   bool uso = false;
   bool vlan_insert = false;
+  // Limits of the native TSO that no capability bit shows (see apply_pmd_quirks); a packet
+  // outside them is segmented in software.
+  bool tso_ipv4_only = false;      // TCP over IPv6 is not segmented
+  bool tso_even_mss_only = false;  // an odd max_segment_size corrupts the segments
+  uint32_t tso_max_frame = 0;      // l2_len + l3_len + l4_len + mss at most (0: no limit)
   constexpr bool operator==(const NativeTxOffloads&) const noexcept = default;
 };
 
 // From dev_info.tx_offload_capa (RTE_ETH_TX_OFFLOAD_* bits).
 NativeTxOffloads native_tx_offloads(uint64_t tx_offload_capa) noexcept;
+
+// `native` with the known limits of the PMD `driver_name` (dev_info.driver_name, e.g. "net_tap")
+// for a port whose MTU is `mtu`: what its capability bits claim but it does not do right.
+NativeTxOffloads apply_pmd_quirks(NativeTxOffloads native, std::string_view driver_name,
+                                  uint16_t mtu) noexcept;
 
 // The RTE_ETH_TX_OFFLOAD_* bits to enable in txmode.offloads for `native`.
 uint64_t tx_offload_conf(const NativeTxOffloads& native) noexcept;

@@ -10,14 +10,16 @@ PACKAGES=(
   dpdk dpdk-dev libdpdk-dev
   # libraries
   libyaml-cpp-dev libspdlog-dev libfmt-dev libsystemd-dev libnuma-dev
+  # pmdnetctl parses the telemetry replies with nlohmann::json
+  nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # clang tools and the libFuzzer / sanitizer runtime
   clang clang-format clang-tidy libclang-rt-dev
   # coverage-guided fuzzing with g++ (afl-g++-fast): scripts/fuzz.sh
   afl++
-  # test helpers: namespaces and veth pairs
-  iproute2 python3
+  # test helpers: namespaces and veth pairs; systemd-analyze verify for scripts/pmdnetd.service
+  iproute2 python3 systemd
 )
 
 missing=()

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 
@@ -45,6 +46,18 @@ class BackendQueueStats {
   virtual uint64_t tx_packets() const noexcept = 0;
   virtual uint64_t tx_vlan_packets() const noexcept { return 0; }
   virtual uint64_t rx_vlan_packets() const noexcept { return 0; }
+
+  // Not in the seed: every counter by a stable snake_case name, for telemetry. The six above
+  // first; a backend with more to count overrides this and adds its own after them.
+  using CounterVisitor = std::function<void(std::string_view name, uint64_t value)>;
+  virtual void for_each_counter(const CounterVisitor& visit) const {
+    visit("rx_packets", rx_packets());
+    visit("tx_packets", tx_packets());
+    visit("rx_errors", rx_errors());
+    visit("tx_errors", tx_errors());
+    visit("rx_vlan_packets", rx_vlan_packets());
+    visit("tx_vlan_packets", tx_vlan_packets());
+  }
 };
 
 // What tx_avail did with the segments it was given.

@@ -268,6 +268,58 @@ std::string_view to_string(OffloadError e) noexcept {
   return "unknown offload error";
 }
 
+std::string_view to_key(OffloadError e) noexcept {
+  switch (e) {
+    case OffloadError::kBothIpVersions:
+      return "both_ip_versions";
+    case OffloadError::kNoIpVersion:
+      return "no_ip_version";
+    case OffloadError::kBothL4Checksums:
+      return "both_l4_checksums";
+    case OffloadError::kBothSegmentations:
+      return "both_segmentations";
+    case OffloadError::kNotSegmentation:
+      return "not_segmentation";
+    case OffloadError::kMaxSegmentSizeZero:
+      return "max_segment_size_zero";
+    case OffloadError::kMetadataPastEnd:
+      return "metadata_past_end";
+    case OffloadError::kFrameTooShort:
+      return "frame_too_short";
+    case OffloadError::kBadIpv4Header:
+      return "bad_ipv4_header";
+    case OffloadError::kBadIpv6Header:
+      return "bad_ipv6_header";
+    case OffloadError::kBadTcpHeader:
+      return "bad_tcp_header";
+    case OffloadError::kIpVersionMismatch:
+      return "ip_version_mismatch";
+    case OffloadError::kIpChecksumNotIpv4:
+      return "ip_checksum_not_ipv4";
+    case OffloadError::kNotTcp:
+      return "not_tcp";
+    case OffloadError::kNotUdp:
+      return "not_udp";
+    case OffloadError::kHeaderLengthMismatch:
+      return "header_length_mismatch";
+    case OffloadError::kIpLengthMismatch:
+      return "ip_length_mismatch";
+    case OffloadError::kUdpLengthMismatch:
+      return "udp_length_mismatch";
+    case OffloadError::kHeadersTooLong:
+      return "headers_too_long";
+    case OffloadError::kSegmentTooLarge:
+      return "segment_too_large";
+    case OffloadError::kUnsupportedRoutingHeader:
+      return "unsupported_routing_header";
+    case OffloadError::kOutputTooSmall:
+      return "output_too_small";
+    case OffloadError::kSinkStopped:
+      return "sink_stopped";
+  }
+  return "unknown";
+}
+
 std::expected<void, OffloadError> apply_checksums(std::span<uint8_t> frame,
                                                   const TxMetadata& m) noexcept {
   auto layout = validate(frame, m);

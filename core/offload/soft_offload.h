@@ -79,6 +79,8 @@ enum class OffloadError : uint8_t {
 inline constexpr size_t kOffloadErrorCount = 23;
 
 std::string_view to_string(OffloadError e) noexcept;
+// A short snake_case name for OffloadError counters in telemetry, e.g. "both_ip_versions".
+std::string_view to_key(OffloadError e) noexcept;
 
 // Headers (L2 + L3 + L4) that segment() copies per segment: enough for two VLAN tags, IPv4 with
 // options or IPv6 with a few extension headers, and TCP with options.

@@ -194,6 +194,48 @@ std::string_view to_string(HeaderError e) noexcept {
   return "unknown header error";
 }
 
+std::string_view to_key(HeaderError e) noexcept {
+  switch (e) {
+    case HeaderError::kFrameTooShort:
+      return "frame_too_short";
+    case HeaderError::kBadIpv4Header:
+      return "bad_ipv4_header";
+    case HeaderError::kBadIpv6Header:
+      return "bad_ipv6_header";
+    case HeaderError::kBadTcpHeader:
+      return "bad_tcp_header";
+    case HeaderError::kCsumNotNegotiated:
+      return "csum_not_negotiated";
+    case HeaderError::kCsumOffsetsPastPacket:
+      return "csum_offsets_past_packet";
+    case HeaderError::kCsumNotTcpOrUdp:
+      return "csum_not_tcp_or_udp";
+    case HeaderError::kGsoUnknownType:
+      return "gso_unknown_type";
+    case HeaderError::kGsoNotNegotiated:
+      return "gso_not_negotiated";
+    case HeaderError::kGsoEcnNotNegotiated:
+      return "gso_ecn_not_negotiated";
+    case HeaderError::kGsoWithoutNeedsCsum:
+      return "gso_without_needs_csum";
+    case HeaderError::kGsoSizeZero:
+      return "gso_size_zero";
+    case HeaderError::kGsoWithoutHeaders:
+      return "gso_without_headers";
+    case HeaderError::kGsoProtocolMismatch:
+      return "gso_protocol_mismatch";
+    case HeaderError::kGsoHdrLenMismatch:
+      return "gso_hdr_len_mismatch";
+    case HeaderError::kRxGsoNotNegotiated:
+      return "rx_gso_not_negotiated";
+    case HeaderError::kRxGsoBadMetadata:
+      return "rx_gso_bad_metadata";
+    case HeaderError::kRxGsoChecksumInvalid:
+      return "rx_gso_checksum_invalid";
+  }
+  return "unknown";
+}
+
 std::expected<FrameHeaders, HeaderError> parse_frame_headers(
     std::span<const uint8_t> prefix) noexcept {
   FrameHeaders h;

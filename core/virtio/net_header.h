@@ -72,6 +72,8 @@ enum class HeaderError : uint8_t {
 inline constexpr size_t kHeaderErrorCount = 18;
 
 std::string_view to_string(HeaderError e) noexcept;
+// A short snake_case name for HeaderError counters in telemetry, e.g. "frame_too_short".
+std::string_view to_key(HeaderError e) noexcept;
 
 // The headers at the front of an Ethernet frame.
 //   l2_len     14, 18 or 22 (up to two 802.1Q/802.1ad tags); always set on success.

@@ -69,6 +69,40 @@ std::string_view to_string(RingError e) noexcept {
   return "unknown ring error";
 }
 
+std::string_view to_key(RingError e) noexcept {
+  switch (e) {
+    case RingError::kAvailIndexJump:
+      return "avail_index_jump";
+    case RingError::kHeadOutOfRange:
+      return "head_out_of_range";
+    case RingError::kNextOutOfRange:
+      return "next_out_of_range";
+    case RingError::kChainTooLong:
+      return "chain_too_long";
+    case RingError::kIndirectNotNegotiated:
+      return "indirect_not_negotiated";
+    case RingError::kIndirectNested:
+      return "indirect_nested";
+    case RingError::kIndirectWithNext:
+      return "indirect_with_next";
+    case RingError::kIndirectBadLength:
+      return "indirect_bad_length";
+    case RingError::kIndirectOutOfMemory:
+      return "indirect_out_of_memory";
+    case RingError::kBufferOutOfMemory:
+      return "buffer_out_of_memory";
+    case RingError::kReadableAfterWritable:
+      return "readable_after_writable";
+    case RingError::kChainTooLarge:
+      return "chain_too_large";
+    case RingError::kHeadInUse:
+      return "head_in_use";
+    case RingError::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemory& mem,
                                     uint64_t features, uint16_t last_avail_idx, uint16_t used_idx) {
   if (a.size == 0 || a.size > kMaxQueueSize || !std::has_single_bit(a.size)) {

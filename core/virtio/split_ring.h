@@ -44,6 +44,8 @@ enum class RingError : uint8_t {
 };
 
 std::string_view to_string(RingError e) noexcept;
+// A short snake_case name for RingError counters in telemetry, e.g. "avail_index_jump".
+std::string_view to_key(RingError e) noexcept;
 constexpr bool breaks_queue(RingError e) noexcept {
   return e == RingError::kAvailIndexJump || e == RingError::kHeadOutOfRange;
 }

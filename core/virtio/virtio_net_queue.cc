@@ -39,6 +39,32 @@ std::string_view to_string(DropReason r) noexcept {
   return "unknown drop reason";
 }
 
+std::string_view to_key(DropReason e) noexcept {
+  switch (e) {
+    case DropReason::kTxChainTooShort:
+      return "tx_chain_too_short";
+    case DropReason::kTxWritableBuffer:
+      return "tx_writable_buffer";
+    case DropReason::kTxBadHeader:
+      return "tx_bad_header";
+    case DropReason::kTxTooManySegments:
+      return "tx_too_many_segments";
+    case DropReason::kRxNoBuffers:
+      return "rx_no_buffers";
+    case DropReason::kRxTooSmall:
+      return "rx_too_small";
+    case DropReason::kRxReadableBuffer:
+      return "rx_readable_buffer";
+    case DropReason::kRxHeaderNotWritten:
+      return "rx_header_not_written";
+    case DropReason::kRxCannotDeliver:
+      return "rx_cannot_deliver";
+    case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 VirtioNetQueue::VirtioNetQueue(const VirtioNetQueueConfig& c)
     : mem_(c.mem),
       features_(c.features),

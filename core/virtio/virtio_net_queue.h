@@ -61,6 +61,8 @@ enum class DropReason : uint8_t {
 };
 
 std::string_view to_string(DropReason r) noexcept;
+// A short snake_case name for DropReason counters in telemetry, e.g. "tx_chain_too_short".
+std::string_view to_key(DropReason e) noexcept;
 
 // Counters of one queue pair, written by its worker and read by telemetry.
 struct VirtioNetQueueStats {
@@ -121,6 +123,7 @@ class VirtioNetQueue final : public BufferAccess {
   bool tx_broken() const noexcept { return tx_broken_; }
   const VirtioNetQueueStats& stats() const noexcept { return stats_; }
   Queue* backend() noexcept { return backend_.get(); }
+  const Queue* backend() const noexcept { return backend_.get(); }
 
   // BufferAccess, over receive slots.
   const GuestMemory& guest_memory() const noexcept override { return *mem_; }

@@ -33,6 +33,19 @@ class PollTarget {
   // One pass. Returns the work done (packets moved); 0 means idle. Data plane: no locks, no
   // allocation, no exceptions.
   virtual size_t poll() noexcept = 0;
+  // The virtio queue pair this target serves (for placement by affinity).
+  virtual uint32_t queue_pair() const noexcept { return 0; }
+};
+
+// Where a session's running queue pairs get polled: a port's own Poller thread, or the daemon's
+// pinned workers (daemon/workers). Control plane; callers serialise per owner.
+class PollScheduler {
+ public:
+  virtual ~PollScheduler() = default;
+  // Replaces `owner`'s targets (a VhostSession, typically) and returns once no thread touches
+  // the targets that left.
+  virtual void set_targets(const void* owner, std::vector<PollTarget*> targets) = 0;
+  void clear_targets(const void* owner) { set_targets(owner, {}); }
 };
 
 // The single-worker mailbox of the handshake above.
@@ -76,16 +89,16 @@ struct PollerOptions {
 
 // A std::thread that polls the union of the target sets its owners have handed it. Owners are
 // keys (a VhostSession, typically); set_targets() replaces one owner's set and returns once the
-// thread no longer touches that owner's old targets. Issue 5 replaces this with pinned lcores.
-class Poller {
+// thread no longer touches that owner's old targets. pmdnetd uses pinned workers instead
+// (daemon/workers); a port without a scheduler of its own (tests, tools) uses this.
+class Poller final : public PollScheduler {
  public:
   explicit Poller(PollerOptions options = {});
-  ~Poller();  // stops the thread
+  ~Poller() override;  // stops the thread
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
 
-  void set_targets(const void* owner, std::vector<PollTarget*> targets);
-  void clear_targets(const void* owner) { set_targets(owner, {}); }
+  void set_targets(const void* owner, std::vector<PollTarget*> targets) override;
   // Stops and joins the thread; afterwards set_targets() only records.
   void stop();
 

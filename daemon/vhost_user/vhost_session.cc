@@ -3,6 +3,7 @@
 #include "daemon/vhost_user/vhost_session.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,11 +17,10 @@ namespace f = virtio::feature;
 
 namespace {
 
-// Control-plane diagnostics. spdlog replaces this when the daemon gets its logger.
+// Control-plane diagnostics, through the daemon's logger.
 template <class... Args>
 void log_warning(int vid, fmt::format_string<Args...> format, Args&&... args) {
-  fmt::print(stderr, "pmdnet vhost-user vid {}: {}\n", vid,
-             fmt::format(format, std::forward<Args>(args)...));
+  spdlog::warn("vhost-user vid {}: {}", vid, fmt::format(format, std::forward<Args>(args)...));
 }
 
 }  // namespace
@@ -50,6 +50,7 @@ class VhostSession::Pair final : public PollTarget {
     api_.log_used_vring(vid_, static_cast<uint16_t>(2 * index_ + 1), 0, tx_used_bytes_);
   }
 
+  uint32_t queue_pair() const noexcept override { return index_; }
   uint16_t index() const noexcept { return index_; }
   virtio::VirtioNetQueue& queue() noexcept { return *queue_; }
   void set_log_used(bool on) noexcept { log_used_ = on; }
@@ -74,7 +75,7 @@ void VhostSession::Notifier::notify(uint16_t vring_index) noexcept {
   (void)::write(fd, &one, sizeof(one));
 }
 
-VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint, Poller& poller,
+VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint, PollScheduler& poller,
                            VhostSessionOptions options)
     : vid_(vid),
       api_(api),
@@ -193,6 +194,12 @@ void VhostSession::after_message(const QuiesceAction& action) {
       stop_all();
     }
   }
+  reconcile();
+}
+
+void VhostSession::restart() {
+  if (shut_down_ || in_message_ || pairs_.empty()) return;
+  stop_all();
   reconcile();
 }
 

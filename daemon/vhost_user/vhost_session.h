@@ -1,6 +1,6 @@
 // VhostSession: one vhost-user connection (an rte_vhost `vid`) turned into running queue pairs.
 // It builds GuestMemory from the memory table and one VirtioNetQueue per ready queue pair, with a
-// backend Queue each from the port's Endpoint, and hands them to a Poller. Every rte_vhost call
+// backend Queue each from the port's Endpoint, and hands them to a PollScheduler. Every rte_vhost call
 // goes through the VhostApi seam, so it is unit-tested with a fake.
 //
 // Lifecycle (all calls on the control thread, serialised by the owning VhostUserPort):
@@ -17,7 +17,7 @@
 //      indexes back with set_vring_base; SET_MEM_TABLE stops everything; SET_LOG_BASE and a
 //      LOG_ALL-only SET_FEATURES park the poller without draining. after_message (post_msg_handle)
 //      restarts what is still ready.
-//   5. Stopping, in this order: the Poller lets go (handshake), every backend Queue is destroyed
+//   5. Stopping, in this order: the scheduler lets go (handshake), every backend Queue is destroyed
 //      (release_backend), every held chain goes back to the guest as used with length 0 (drain),
 //      the used rings are logged when LOG_ALL is on, and both rings' indexes are written back
 //      (trap 3). destroy_device and shutdown() return only after all of that.
@@ -58,7 +58,7 @@ struct VhostSessionStats {
 
 class VhostSession {
  public:
-  VhostSession(int vid, VhostApi& api, Endpoint& endpoint, Poller& poller,
+  VhostSession(int vid, VhostApi& api, Endpoint& endpoint, PollScheduler& poller,
                VhostSessionOptions options);
   ~VhostSession();  // shutdown()
   VhostSession(const VhostSession&) = delete;
@@ -76,6 +76,9 @@ class VhostSession {
   void after_message(const QuiesceAction& action);
   // Stops everything for good (destroy_connection, port shutdown).
   void shutdown();
+  // Stops the running queue pairs (indexes written back, backend queues destroyed) and starts
+  // them again with new backend queues: the Endpoint asked for it (RestartRequired).
+  void restart();
 
   // Observers.
   size_t running_queue_pairs() const noexcept {
@@ -120,7 +123,7 @@ class VhostSession {
   const int vid_;
   VhostApi& api_;
   Endpoint& endpoint_;
-  Poller& poller_;
+  PollScheduler& poller_;
   const VhostSessionOptions options_;
 
   std::array<bool, kMaxVrings> ready_{};

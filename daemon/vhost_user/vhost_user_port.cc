@@ -3,11 +3,14 @@
 #include "daemon/vhost_user/vhost_user_port.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <rte_vhost.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +22,18 @@
 namespace pmdnet::vhost_user {
 
 namespace {
+
+// Whether something accepts connections on the unix socket at `path`.
+bool socket_has_listener(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size(), sizeof(addr.sun_path) - 1));
+  const bool listening = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return listening;
+}
 
 // Socket path -> port. rte_vhost's callbacks carry only a vid; rte_vhost_get_ifname gives the
 // socket path the connection came from.
@@ -103,7 +118,9 @@ VhostUserPort::VhostUserPort(VhostUserPortOptions options, Endpoint& endpoint)
     : options_(std::move(options)),
       endpoint_(endpoint),
       api_(make_rte_vhost_api()),
-      poller_(options_.poller) {
+      own_poller_(options_.scheduler == nullptr ? std::make_unique<Poller>(options_.poller)
+                                                : nullptr),
+      scheduler_(options_.scheduler != nullptr ? *options_.scheduler : *own_poller_) {
   if (options_.error_report_period.count() > 0) reporter_ = std::thread([this] { run_reporter(); });
 }
 
@@ -132,7 +149,7 @@ std::vector<std::string> VhostUserPort::report_guest_errors() {
           last == reported_.end() ? virtio::GuestErrorCounts{} : last->second, now, lines);
       for (const std::string& line : lines) {
         std::string entry = fmt::format("{}: queue pair {}: {}", options_.socket_path, pair, line);
-        fmt::print(stderr, "pmdnet: guest error: {}\n", entry);
+        spdlog::warn("guest error: {}", entry);
         logged.push_back(std::move(entry));
       }
       current.emplace(q, std::move(now));
@@ -140,6 +157,60 @@ std::vector<std::string> VhostUserPort::report_guest_errors() {
   }
   reported_ = std::move(current);  // forget queues that are gone
   return logged;
+}
+
+void VhostUserPort::restart_queues() {
+  std::lock_guard lock(control_mutex_);
+  if (!session_ || shutting_down_) return;
+  session_->restart();
+  publish_counters();
+}
+
+std::vector<telemetry::QueuePairSnapshot> VhostUserPort::queue_pair_snapshots() {
+  std::vector<telemetry::QueuePairSnapshot> out;
+  std::lock_guard lock(control_mutex_);
+  if (!session_ || shutting_down_) return out;
+  for (uint16_t pair : session_->running_pairs()) {
+    const virtio::VirtioNetQueue* q = session_->queue(pair);
+    if (q == nullptr) continue;
+    telemetry::QueuePairSnapshot snap;
+    snap.index = pair;
+    const virtio::VirtioNetQueueStats& st = q->stats();
+    auto add = [&](std::string name, const Counter& c) {
+      snap.guest.push_back({std::move(name), c.get()});
+    };
+    add("guest_tx_packets", st.guest_tx_packets);
+    add("guest_tx_bytes", st.guest_tx_bytes);
+    add("guest_rx_packets", st.guest_rx_packets);
+    add("guest_rx_bytes", st.guest_rx_bytes);
+    add("guest_rx_merged_buffers", st.guest_rx_merged_buffers);
+    add("notifications", st.notifications);
+    add("backend_errors", st.backend_errors);
+    for (size_t i = 0; i < st.drops.size(); ++i) {
+      add(fmt::format("drop_{}", virtio::to_key(static_cast<virtio::DropReason>(i))), st.drops[i]);
+    }
+    for (size_t i = 0; i < st.tx_header_errors.size(); ++i) {
+      add(fmt::format("tx_header_{}", virtio::to_key(static_cast<virtio::HeaderError>(i))),
+          st.tx_header_errors[i]);
+    }
+    for (size_t i = 0; i < st.tx_ring_errors.size(); ++i) {
+      add(fmt::format("tx_ring_{}", virtio::to_key(static_cast<virtio::RingError>(i))),
+          st.tx_ring_errors[i]);
+    }
+    for (size_t i = 0; i < st.rx_ring_errors.size(); ++i) {
+      add(fmt::format("rx_ring_{}", virtio::to_key(static_cast<virtio::RingError>(i))),
+          st.rx_ring_errors[i]);
+    }
+    if (const Queue* backend = q->backend(); backend != nullptr) {
+      if (const BackendQueueStats* bs = backend->queue_stats(); bs != nullptr) {
+        bs->for_each_counter([&](std::string_view name, uint64_t value) {
+          snap.backend.push_back({std::string(name), value});
+        });
+      }
+    }
+    out.push_back(std::move(snap));
+  }
+  return out;
 }
 
 Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOptions options,
@@ -190,9 +261,18 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
   if (port->options_.mode == VhostUserMode::kClient) {
     flags |= RTE_VHOST_USER_CLIENT;  // reconnect is on unless RTE_VHOST_USER_NO_RECONNECT
   } else {
-    // A socket file left by a previous run makes bind() fail; remove it, but only a socket.
+    // A socket file left by a previous run makes bind() fail; remove it, but only a socket, and
+    // only one nobody listens on: another live server keeps its path.
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      if (socket_has_listener(path)) {
+        unregister_from_registry();
+        port->owns_registration_ = false;
+        return make_error(Errc::kState,
+                          fmt::format("vhost-user socket {} is in use by another process", path));
+      }
+      ::unlink(path.c_str());
+    }
   }
   if (rte_vhost_driver_register(path.c_str(), flags) != 0) {
     unregister_from_registry();
@@ -203,7 +283,7 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
     rte_vhost_driver_unregister(path.c_str());
     unregister_from_registry();
     port->owns_registration_ = false;  // undone here; the destructor must not do it again
-    port->poller_.stop();
+    if (port->own_poller_) port->own_poller_->stop();
     return make_error(Errc::kDevice, fmt::format("{}({}) failed", what, path));
   };
   // Setting the feature list turns off rte_vhost's built-in net device (trap 1).
@@ -248,7 +328,7 @@ VhostUserPort::~VhostUserPort() {
     session_.reset();
     connected_.store(false, std::memory_order_release);
   }
-  poller_.stop();
+  if (own_poller_) own_poller_->stop();
 }
 
 VhostSession* VhostUserPort::session_for(int vid) {
@@ -257,7 +337,11 @@ VhostSession* VhostUserPort::session_for(int vid) {
 }
 
 void VhostUserPort::publish_counters() {
-  running_pairs_.store(session_ ? session_->running_queue_pairs() : 0, std::memory_order_release);
+  const size_t running = session_ ? session_->running_queue_pairs() : 0;
+  if (running_pairs_.exchange(running, std::memory_order_acq_rel) != running && session_) {
+    spdlog::info("{}: {} queue pair{} running", options_.socket_path, running,
+                 running == 1 ? "" : "s");
+  }
   if (session_) {
     starts_.store(session_->stats().starts.load(std::memory_order_relaxed) + dead_starts_,
                   std::memory_order_relaxed);
@@ -270,6 +354,7 @@ int VhostUserPort::on_new_connection(int vid) {
   std::lock_guard lock(control_mutex_);
   if (shutting_down_ || session_) {
     refused_.fetch_add(1, std::memory_order_relaxed);
+    if (session_) spdlog::warn("{}: refused a second guest connection", options_.socket_path);
     return -1;  // rte_vhost closes the connection
   }
   if (rte_vhost_extern_callback_register(vid, &PortCallbacks::kExternOps, nullptr) != 0) {
@@ -277,11 +362,12 @@ int VhostUserPort::on_new_connection(int vid) {
     return -1;
   }
   session_ = std::make_unique<VhostSession>(
-      vid, *api_, endpoint_, poller_,
+      vid, *api_, endpoint_, scheduler_,
       VhostSessionOptions{.max_queue_pairs = options_.max_queue_pairs,
                           .numa_socket = options_.numa_socket});
   connections_.fetch_add(1, std::memory_order_relaxed);
   connected_.store(true, std::memory_order_release);
+  spdlog::info("{}: guest connected", options_.socket_path);
   publish_counters();
   return 0;
 }
@@ -297,6 +383,7 @@ void VhostUserPort::on_destroy_connection(int vid) {
   session_.reset();
   connected_.store(false, std::memory_order_release);
   running_pairs_.store(0, std::memory_order_release);
+  spdlog::info("{}: guest disconnected", options_.socket_path);
 }
 
 int VhostUserPort::on_new_device(int vid) {

@@ -9,9 +9,10 @@
 //      refused). The session's message pre/post handlers are installed on new_connection.
 //   3. rte_vhost's callbacks arrive on its vhost-events thread (or, in client mode, the thread
 //      that connects); they are serialised by the port's control mutex, which the poller never
-//      takes. The Poller thread runs the session's queue pairs.
+//      takes. The scheduler (pmdnetd's workers, or a Poller thread of the port's own) runs the
+//      session's queue pairs.
 //   4. The destructor stops the session (indexes written back), unregisters the socket, then stops
-//      the poller. The Endpoint must outlive the port; Endpoint::stop is the owner's business.
+//      its own poller if it has one. The Endpoint must outlive the port; Endpoint::stop is the owner's business.
 #pragma once
 
 #include <atomic>
@@ -27,6 +28,7 @@
 #include "core/base/result.h"
 #include "core/net_backend/endpoint.h"
 #include "core/virtio/guest_error_report.h"
+#include "daemon/telemetry/snapshot.h"
 #include "daemon/vhost_user/features.h"
 #include "daemon/vhost_user/poller.h"
 #include "daemon/vhost_user/vhost_api.h"
@@ -48,6 +50,9 @@ struct VhostUserPortOptions {
   bool mtu = true;
   uint64_t disabled_features = 0;  // virtio feature bits withheld
   int numa_socket = QueueConfig::kAnySocket;
+  // Where the queue pairs are polled (pmdnetd: its pinned workers); it must outlive the port.
+  // nullptr: the port runs a Poller thread of its own with `poller`.
+  PollScheduler* scheduler = nullptr;
   PollerOptions poller;
   // How often guest errors counted by the poll loop are logged (one line per kind and queue pair
   // per period at most: rate limiting without any cost on the fast path). 0: never.
@@ -77,6 +82,12 @@ class VhostUserPort {
   uint64_t session_starts() const noexcept { return starts_.load(std::memory_order_relaxed); }
   uint64_t session_stops() const noexcept { return stops_.load(std::memory_order_relaxed); }
 
+  // Restarts the running queue pairs with fresh backend queues (EndpointAction::RestartRequired).
+  void restart_queues();
+
+  // The counters of every running queue pair, by pair index (worker_lcore left at -1).
+  std::vector<telemetry::QueuePairSnapshot> queue_pair_snapshots();
+
   // Logs the guest errors counted since the previous report, one line per kind and queue pair;
   // returns the lines it logged. The reporter thread calls it every error_report_period.
   std::vector<std::string> report_guest_errors();
@@ -105,7 +116,8 @@ class VhostUserPort {
   uint64_t features_ = 0;
   uint64_t protocol_features_ = 0;
   std::unique_ptr<VhostApi> api_;
-  Poller poller_;
+  std::unique_ptr<Poller> own_poller_;  // when options_.scheduler is nullptr
+  PollScheduler& scheduler_;
 
   std::mutex control_mutex_;
   bool shutting_down_ = false;

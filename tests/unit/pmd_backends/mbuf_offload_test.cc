@@ -112,6 +112,71 @@ TEST(PlanTxOffloadsTest, SoftwareTsoAndUso) {
   EXPECT_EQ(p->l4_len, 8);
 }
 
+TEST(PmdQuirksTest, NetTapTsoLimits) {
+  const NativeTxOffloads tap = apply_pmd_quirks(kAll, "net_tap", 1500);
+  EXPECT_TRUE(tap.tso);
+  EXPECT_TRUE(tap.tso_ipv4_only);
+  EXPECT_TRUE(tap.tso_even_mss_only);
+  EXPECT_EQ(tap.tso_max_frame, 1500u);
+  // Only TSO is limited.
+  NativeTxOffloads rest = tap;
+  rest.tso_ipv4_only = rest.tso_even_mss_only = false;
+  rest.tso_max_frame = 0;
+  EXPECT_EQ(rest, kAll);
+  // An unknown MTU leaves nothing known to fit; a port without TSO gets no limits.
+  EXPECT_FALSE(apply_pmd_quirks(kAll, "net_tap", 0).tso);
+  NativeTxOffloads no_tso = kAll;
+  no_tso.tso = false;
+  EXPECT_EQ(apply_pmd_quirks(no_tso, "net_tap", 1500), no_tso);
+  // Other PMDs are trusted as they advertise.
+  EXPECT_EQ(apply_pmd_quirks(kAll, "net_ring", 1500), kAll);
+  EXPECT_EQ(apply_pmd_quirks(kAll, "net_tap_other", 1500), kAll);
+}
+
+TEST(PlanTxOffloadsTest, TsoOutsideThePmdLimitsGoesToSoftware) {
+  NativeTxOffloads caps = kAll;
+  caps.vlan_insert = false;  // as net_tap
+  const NativeTxOffloads tap = apply_pmd_quirks(caps, "net_tap", 1500);
+  auto plan = [&](TxMetadata m, uint16_t mss) {
+    m.max_segment_size = mss;
+    m.len = 65000;
+    const auto p = plan_tx_offloads(m, tap);
+    EXPECT_TRUE(p.has_value());
+    return p.value_or(TxOffloadPlan{});
+  };
+  const TxMetadata v4 = tcp4(TxFlags().with_offload_tcp_segmentation(true));
+  // 14 + 20 + 20 + 1446 = 1500: the largest that fits.
+  auto p = plan(v4, 1446);
+  EXPECT_FALSE(p.software_segmentation);
+  EXPECT_EQ(p.tso_segsz, 1446);
+  EXPECT_TRUE(plan(v4, 1448).software_segmentation);
+  // An odd mss.
+  EXPECT_TRUE(plan(v4, 1399).software_segmentation);
+  EXPECT_FALSE(plan(v4, 1400).software_segmentation);
+  // A tag inserted in software counts: 18 + 20 + 20 + 1444 = 1502.
+  TxMetadata tagged = v4;
+  tagged.vlan = VlanMetadata().with_vlan_id(7);
+  EXPECT_TRUE(plan(tagged, 1444).software_segmentation);
+  p = plan(tagged, 1442);
+  EXPECT_FALSE(p.software_segmentation);
+  EXPECT_TRUE(p.software_vlan);
+  EXPECT_EQ(p.l2_len, 18);
+  // IPv6 never (while a port without the quirk takes it).
+  TxMetadata v6 = v4;
+  v6.flags = TxFlags().with_is_ipv6(true).with_offload_tcp_segmentation(true);
+  v6.l3_len = 40;
+  v6.transport_header_offset = 54;
+  EXPECT_TRUE(plan(v6, 1200).software_segmentation);
+  v6.max_segment_size = 1200;
+  const auto native_v6 = plan_tx_offloads(v6, kAll);
+  ASSERT_TRUE(native_v6.has_value());
+  EXPECT_FALSE(native_v6->software_segmentation);
+  // USO is not limited.
+  TxMetadata uso = v4;
+  uso.flags = TxFlags().with_is_ipv4(true).with_offload_udp_segmentation(true);
+  EXPECT_FALSE(plan(uso, 1999).software_segmentation);
+}
+
 TEST(PlanTxOffloadsTest, Vlan) {
   TxMetadata m = tcp4(TxFlags().with_offload_tcp_checksum(true));
   m.vlan = VlanMetadata().with_vlan_id(100).with_priority(5);

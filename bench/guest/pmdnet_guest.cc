@@ -1,0 +1,313 @@
+// pmdnet_guest: a guest for pmdnetd made of DPDK's net_virtio_user PMD (a real vhost-user
+// client, or server with --server). It sends numbered UDP/IPv4 frames over one or more flows, at
+// a paced rate or as fast as it can, receives whatever comes back, and prints what it counted.
+// With --echo (a loopback port) every frame must come back intact: lost or corrupted ones make
+// the exit code 1. The daemon's end-to-end tests, scripts/run.sh and the benchmarks use it.
+//
+//   pmdnet_guest --socket PATH [--server] [--queues Q] [--size B] [--flows F] [--rate PPS]
+//                [--packets N] [--duration S] [--echo] [--max-loss N] [--report]
+//                [--connect-timeout S] [--drain-ms MS] [--linger-ms MS] [--lcore N]
+//                [--file-prefix P]
+// Stops sending after N packets, after S seconds, or on SIGINT/SIGTERM, whichever is first; then
+// waits up to --drain-ms for frames still coming back (with --echo, until all have), prints
+// "sent=.. received=.. lost=.. corrupt=.. seconds=.. pps=.. mbps=..", and stays connected
+// --linger-ms more (so that the daemon's per-session counters can be read) before it exits.
+#include <fmt/format.h>
+#include <rte_bus_vdev.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr const char* kPort = "net_virtio_user0";
+constexpr uint16_t kBurst = 32;
+constexpr size_t kHeaders = 14 + 20 + 8;
+constexpr size_t kStamp = 16;  // magic (4), flow (4), sequence (8)
+constexpr uint32_t kMagic = 0x706d646e;  // "pmdn"
+
+std::atomic<bool> g_stop{false};
+
+struct Options {
+  std::string socket;
+  bool server = false;
+  uint16_t queues = 1;
+  uint32_t size = 64;
+  uint32_t flows = 1;
+  uint64_t rate = 0;     // packets per second; 0: unpaced
+  uint64_t packets = 0;  // 0: no limit
+  double duration = 0;   // seconds; 0: no limit
+  bool echo = false;
+  uint64_t max_loss = 0;
+  bool report = false;
+  double connect_timeout = 10;
+  uint32_t drain_ms = 1000;
+  uint32_t linger_ms = 0;
+  unsigned lcore = 0;
+  std::string file_prefix;
+};
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  if constexpr (std::is_floating_point_v<T>) {
+    try {
+      size_t used = 0;
+      out = static_cast<T>(std::stod(std::string(s), &used));
+      return used == s.size() && out >= 0;
+    } catch (...) {
+      return false;
+    }
+  } else {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+  }
+}
+
+std::optional<Options> parse(int argc, char** argv) {
+  Options o;
+  o.file_prefix = fmt::format("pmdnet-guest-{}", getpid());
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto value = [&]() -> std::optional<std::string_view> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string_view(argv[++i]);
+    };
+    bool ok = true;
+    if (a == "--server") {
+      o.server = true;
+    } else if (a == "--echo") {
+      o.echo = true;
+    } else if (a == "--report") {
+      o.report = true;
+    } else if (auto v = (a.starts_with("--") ? value() : std::nullopt); v) {
+      if (a == "--socket") o.socket = *v;
+      else if (a == "--file-prefix") o.file_prefix = *v;
+      else if (a == "--queues") ok = parse_number(*v, o.queues) && o.queues > 0;
+      else if (a == "--size") ok = parse_number(*v, o.size) && o.size >= kHeaders + kStamp && o.size <= 9000;
+      else if (a == "--flows") ok = parse_number(*v, o.flows) && o.flows > 0;
+      else if (a == "--rate") ok = parse_number(*v, o.rate);
+      else if (a == "--packets") ok = parse_number(*v, o.packets);
+      else if (a == "--duration") ok = parse_number(*v, o.duration);
+      else if (a == "--max-loss") ok = parse_number(*v, o.max_loss);
+      else if (a == "--connect-timeout") ok = parse_number(*v, o.connect_timeout);
+      else if (a == "--drain-ms") ok = parse_number(*v, o.drain_ms);
+      else if (a == "--linger-ms") ok = parse_number(*v, o.linger_ms);
+      else if (a == "--lcore") ok = parse_number(*v, o.lcore);
+      else ok = false;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      fmt::print(stderr, "pmdnet_guest: bad argument '{}' (or its value)\n", a);
+      return std::nullopt;
+    }
+  }
+  if (o.socket.empty()) {
+    fmt::print(stderr, "pmdnet_guest: --socket PATH is required\n");
+    return std::nullopt;
+  }
+  return o;
+}
+
+void store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
+
+// A UDP/IPv4 frame of `size` bytes for `flow`, stamped with `seq`; checksums left zero (UDP's 0
+// means "none"; the IPv4 one is filled in).
+void build(uint8_t* f, uint32_t size, uint32_t flow, uint64_t seq) {
+  const uint8_t eth[14] = {0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1, 0x08, 0x00};
+  std::memcpy(f, eth, 14);
+  uint8_t* ip = f + 14;
+  std::memset(ip, 0, 28);
+  ip[0] = 0x45;
+  store16(ip + 2, static_cast<uint16_t>(size - 14));
+  store16(ip + 6, 0x4000);
+  ip[8] = 64;
+  ip[9] = 17;
+  const uint8_t addrs[8] = {198, 18, 0, 1, 198, 18, 0, 2};
+  std::memcpy(ip + 12, addrs, 8);
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += (uint32_t{ip[i]} << 8) | ip[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  store16(ip + 10, static_cast<uint16_t>(~sum));
+  uint8_t* udp = ip + 20;
+  store16(udp, static_cast<uint16_t>(10000 + flow));
+  store16(udp + 2, 9);  // discard
+  store16(udp + 4, static_cast<uint16_t>(size - 34));
+  uint8_t* stamp = f + kHeaders;
+  std::memcpy(stamp, &kMagic, 4);
+  std::memcpy(stamp + 4, &flow, 4);
+  std::memcpy(stamp + 8, &seq, 8);
+  for (uint32_t i = kHeaders + kStamp; i < size; ++i) f[i] = static_cast<uint8_t>(seq + i);
+}
+
+// Whether `m` is one of ours and intact; sets `seq`.
+bool check(const rte_mbuf* m, uint32_t size, uint64_t& seq) {
+  if (m->pkt_len != size) return false;
+  std::vector<uint8_t> buf(size);
+  const auto* f = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, size, buf.data()));
+  uint32_t magic = 0;
+  uint32_t flow = 0;
+  std::memcpy(&magic, f + kHeaders, 4);
+  std::memcpy(&flow, f + kHeaders + 4, 4);
+  std::memcpy(&seq, f + kHeaders + 8, 8);
+  if (magic != kMagic) return false;
+  for (uint32_t i = kHeaders + kStamp; i < size; ++i) {
+    if (f[i] != static_cast<uint8_t>(seq + i)) return false;
+  }
+  return true;
+}
+
+int run(const Options& o) {
+  const std::string lcores = std::to_string(o.lcore);
+  std::vector<std::string> args = {"pmdnet_guest", "--no-huge", "-m", "512", "--no-pci",
+                                   "-l", lcores, "--file-prefix", o.file_prefix,
+                                   "--no-telemetry", "--log-level", "*:error"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    fmt::print(stderr, "pmdnet_guest: rte_eal_init: {}\n", rte_strerror(rte_errno));
+    return 2;
+  }
+  int rc = 1;
+  rte_mempool* pool = rte_pktmbuf_pool_create("guest", 16383, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  uint16_t port = 0;
+  bool plugged = false;
+  const std::string devargs = fmt::format("path={},queues={},queue_size=256,mrg_rxbuf=1,server={}",
+                                          o.socket, o.queues, o.server ? 1 : 0);
+  const auto connect_deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(o.connect_timeout);
+  while (pool != nullptr && !g_stop) {
+    if (rte_eal_hotplug_add("vdev", kPort, devargs.c_str()) == 0) {
+      plugged = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > connect_deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!plugged) {
+    fmt::print(stderr, "pmdnet_guest: cannot connect to {}\n", o.socket);
+  } else if (rte_eth_dev_get_port_by_name(kPort, &port) == 0) {
+    rte_eth_conf conf{};
+    conf.rxmode.offloads = RTE_ETH_RX_OFFLOAD_SCATTER;
+    bool up = rte_eth_dev_configure(port, o.queues, o.queues, &conf) == 0;
+    for (uint16_t q = 0; up && q < o.queues; ++q) {
+      up = rte_eth_rx_queue_setup(port, q, 256, SOCKET_ID_ANY, nullptr, pool) == 0 &&
+           rte_eth_tx_queue_setup(port, q, 256, SOCKET_ID_ANY, nullptr) == 0;
+    }
+    up = up && rte_eth_dev_start(port) == 0;
+    if (!up) {
+      fmt::print(stderr, "pmdnet_guest: cannot start the virtio_user port\n");
+    } else {
+      uint64_t sent = 0, received = 0, corrupt = 0;
+      const uint64_t hz = rte_get_tsc_hz();
+      const uint64_t start = rte_rdtsc();
+      const uint64_t end = o.duration > 0 ? start + static_cast<uint64_t>(o.duration * hz) : 0;
+      uint64_t last_report = start, last_sent = 0, last_received = 0;
+      uint64_t seq = 0;
+      std::array<rte_mbuf*, kBurst> burst;
+      bool sending = true;
+      uint64_t drain_until = 0;
+      for (;;) {
+        const uint64_t now = rte_rdtsc();
+        if (sending && (g_stop || (end != 0 && now >= end) || (o.packets && sent >= o.packets))) {
+          sending = false;
+          drain_until = now + hz * o.drain_ms / 1000;
+        }
+        if (!sending && (now >= drain_until || (o.echo && received >= sent))) break;
+        if (sending) {
+          uint64_t want = kBurst;
+          if (o.rate != 0) {
+            const uint64_t due = (now - start) * o.rate / hz + 1;
+            want = due > sent ? std::min<uint64_t>(due - sent, kBurst) : 0;
+          }
+          if (o.packets) want = std::min(want, o.packets - sent);
+          uint16_t n = 0;
+          if (want > 0 && rte_pktmbuf_alloc_bulk(pool, burst.data(), static_cast<unsigned>(want)) == 0) {
+            n = static_cast<uint16_t>(want);
+            for (uint16_t i = 0; i < n; ++i) {
+              auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(o.size)));
+              build(f, o.size, static_cast<uint32_t>((seq + i) % o.flows), seq + i);
+            }
+          }
+          uint16_t done = 0;
+          for (uint16_t q = 0; done < n && q < o.queues; ++q) {
+            done += rte_eth_tx_burst(port, q, burst.data() + done, n - done);
+          }
+          if (done < n) rte_pktmbuf_free_bulk(burst.data() + done, n - done);  // ring full: retried
+          seq += done;
+          sent += done;
+        }
+        for (uint16_t q = 0; q < o.queues; ++q) {
+          const uint16_t got = rte_eth_rx_burst(port, q, burst.data(), kBurst);
+          for (uint16_t i = 0; i < got; ++i) {
+            uint64_t s = 0;
+            if (o.echo && !check(burst[i], o.size, s)) ++corrupt;
+            ++received;
+          }
+          if (got) rte_pktmbuf_free_bulk(burst.data(), got);
+        }
+        if (o.report && now - last_report >= hz) {
+          const double secs = double(now - last_report) / double(hz);
+          fmt::print("tx {:.0f} pps, rx {:.0f} pps ({:.1f} Mbit/s)\n", (sent - last_sent) / secs,
+                     (received - last_received) / secs,
+                     (received - last_received) * o.size * 8 / secs / 1e6);
+          std::fflush(stdout);
+          last_report = now, last_sent = sent, last_received = received;
+        }
+      }
+      const double secs = double(rte_rdtsc() - start) / double(hz);
+      const uint64_t lost = o.echo && sent > received ? sent - received : 0;
+      fmt::print("sent={} received={} lost={} corrupt={} seconds={:.2f} pps={:.0f} mbps={:.1f}\n",
+                 sent, received, lost, corrupt, secs, sent / secs, sent * o.size * 8 / secs / 1e6);
+      std::fflush(stdout);
+      rc = (!o.echo || (lost <= o.max_loss && corrupt == 0)) && sent > 0 ? 0 : 1;
+      const uint64_t linger_end = rte_rdtsc() + hz * o.linger_ms / 1000;
+      while (!g_stop && rte_rdtsc() < linger_end) {
+        for (uint16_t q = 0; q < o.queues; ++q) {
+          const uint16_t got = rte_eth_rx_burst(port, q, burst.data(), kBurst);
+          if (got) rte_pktmbuf_free_bulk(burst.data(), got);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      (void)rte_eth_dev_stop(port);
+    }
+    (void)rte_eth_dev_close(port);
+    (void)rte_eal_hotplug_remove("vdev", kPort);
+  }
+  if (pool != nullptr) rte_mempool_free(pool);
+  rte_eal_cleanup();
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path("/var/run/dpdk") / o.file_prefix, ec);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = parse(argc, argv);
+  if (!options) return 2;
+  struct sigaction sa{};
+  sa.sa_handler = [](int) { g_stop = true; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return run(*options);
+}

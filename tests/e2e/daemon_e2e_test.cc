@@ -1,0 +1,406 @@
+// End-to-end tests of pmdnetd as operators run it: the real binary as a child process (in a
+// network namespace of its own, so its net_tap interfaces vanish with it) on a YAML file, and
+// pmdnet_guest (DPDK's net_virtio_user) as the guest. Traffic, SIGHUP reloads that add and remove
+// ports while another keeps forwarding, SIGTERM, a guest killed mid-traffic, telemetry, and the
+// refusals of bad input.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using ::testing::HasSubstr;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Polls `done` every 20 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& done, milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  while (steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return done();
+}
+
+// A child process with stdout and stderr in a file; killed (SIGKILL) and reaped if still running
+// when destroyed.
+class Child {
+ public:
+  Child(std::vector<std::string> argv, fs::path log, bool own_netns = false) : log_(std::move(log)) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+      }
+      if (own_netns && ::unshare(CLONE_NEWNET) != 0) _exit(126);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      (void)wait(milliseconds(5000));
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !status_; }
+  void signal(int sig) const {
+    if (running()) ::kill(pid_, sig);
+  }
+  // The exit status (as from waitpid) once the child exits within `timeout`.
+  std::optional<int> wait(milliseconds timeout) {
+    if (status_) return status_;
+    const auto deadline = steady_clock::now() + timeout;
+    do {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = st;
+        return status_;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    } while (steady_clock::now() < deadline);
+    return std::nullopt;
+  }
+  std::string output() const { return read_file(log_); }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+int exit_code(std::optional<int> status) {
+  if (!status) return -1;
+  return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+}
+
+// A daemon on its own file prefix and socket directory, removed with everything it left.
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int serial = 0;
+    prefix_ = fmt::format("pmdnet-e2e-{}-{}", getpid(), serial++);
+    dir_ = fs::temp_directory_path() / prefix_;
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    daemon_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    for (const std::string& p : prefixes_) fs::remove_all(fs::path("/var/run/dpdk") / p, ec);
+    fs::remove_all(fs::path("/var/run/dpdk") / prefix_, ec);
+  }
+
+  std::string socket(const std::string& port) const { return (dir_ / (port + ".sock")).string(); }
+
+  // The YAML of one loopback port per name in `loopback`, plus `extra` appended under ports:.
+  std::string config(const std::vector<std::string>& loopback, const std::string& extra = "") const {
+    std::string y = fmt::format(
+        "eal:\n  no_huge: true\n  memory_mb: 256\n  file_prefix: {}\n"
+        "workers:\n  - lcore: 1\n    idle: adaptive\nports:\n",
+        prefix_);
+    for (const std::string& name : loopback) {
+      y += fmt::format(
+          "  - name: {}\n    vhost_user:\n      socket: {}\n    backend:\n      type: loopback\n",
+          name, socket(name));
+    }
+    return y + extra;
+  }
+
+  void write_config(const std::string& yaml) {
+    std::ofstream(dir_ / "pmdnetd.yaml") << yaml;
+  }
+
+  // Starts pmdnetd on the written config and waits until every socket in `sockets` exists.
+  void start_daemon(const std::vector<std::string>& sockets) {
+    daemon_ = std::make_unique<Child>(
+        std::vector<std::string>{PMDNETD_PATH, "--config", (dir_ / "pmdnetd.yaml").string()},
+        dir_ / "pmdnetd.log", /*own_netns=*/true);
+    for (const std::string& s : sockets) {
+      const bool up = eventually(
+          [&] { return fs::exists(s) || daemon_->wait(milliseconds(0)).has_value(); },
+          milliseconds(20000));
+      ASSERT_TRUE(up && fs::exists(s))
+          << "no socket " << s << "; pmdnetd said:\n"
+          << daemon_->output();
+    }
+  }
+
+  // Runs pmdnet_guest on `port`'s socket with `args`; returns the child (running).
+  std::unique_ptr<Child> guest(const std::string& port, std::vector<std::string> args) {
+    const std::string prefix = fmt::format("{}-g{}", prefix_, guests_++);
+    prefixes_.push_back(prefix);
+    std::vector<std::string> argv = {PMDNET_GUEST_PATH, "--socket", socket(port), "--file-prefix",
+                                     prefix, "--lcore", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Child>(argv, dir_ / (prefix + ".log"));
+  }
+
+  // Runs a guest to completion; returns its exit code (its output is in `out`).
+  int run_guest(const std::string& port, std::vector<std::string> args, std::string& out,
+                milliseconds timeout = milliseconds(60000)) {
+    auto g = guest(port, std::move(args));
+    const int rc = exit_code(g->wait(timeout));
+    out = g->output();
+    return rc;
+  }
+
+  // A telemetry command's JSON reply, straight from DPDK's telemetry socket.
+  std::string telemetry(const std::string& command) const {
+    const fs::path path = fs::path("/var/run/dpdk") / prefix_ / "dpdk_telemetry.v2";
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return {};
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      std::vector<char> buf(1 << 20);
+      (void)::read(fd, buf.data(), buf.size());  // the greeting
+      if (::write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n > 0) reply.assign(buf.data(), static_cast<size_t>(n));
+      }
+    }
+    ::close(fd);
+    return reply;
+  }
+
+  // The sum of every `"name":N` in `json`.
+  static uint64_t sum_of(const std::string& json, const std::string& name) {
+    const std::regex re("\"" + name + "\":\\s*([0-9]+)");
+    uint64_t total = 0;
+    for (auto it = std::sregex_iterator(json.begin(), json.end(), re); it != std::sregex_iterator();
+         ++it) {
+      total += std::stoull((*it)[1].str());
+    }
+    return total;
+  }
+
+  std::string prefix_;
+  fs::path dir_;
+  std::unique_ptr<Child> daemon_;
+  std::vector<std::string> prefixes_;
+  int guests_ = 0;
+};
+
+TEST_F(DaemonTest, LoopbackPortEchoesEveryFrame) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  std::string out;
+  EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "20000", "--rate", "20000", "--size", "256"},
+                      out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("sent=20000 received=20000 lost=0 corrupt=0"));
+}
+
+// Guest TX through a net_tap backend reaches the kernel: the interface's receive counter (in the
+// daemon's namespace) grows by what the guest sent.
+TEST_F(DaemonTest, TapPortDeliversGuestFramesToTheKernel) {
+  write_config(config({}, fmt::format("  - name: tap0\n    vhost_user:\n      socket: {}\n"
+                                      "    backend:\n      type: dpdk\n"
+                                      "      device: net_tap0,iface=pmde2e0\n",
+                                      socket("tap0"))));
+  start_daemon({socket("tap0")});
+  // /proc/<pid>/net/dev is the table of that process's network namespace.
+  auto rx_packets = [&]() -> int64_t {
+    std::istringstream dev(read_file(fmt::format("/proc/{}/net/dev", daemon_->pid())));
+    for (std::string line; std::getline(dev, line);) {
+      const auto colon = line.find(':');
+      if (colon == std::string::npos || line.substr(0, colon).find("pmde2e0") == std::string::npos) {
+        continue;
+      }
+      std::istringstream fields(line.substr(colon + 1));
+      int64_t bytes = 0, packets = 0;
+      fields >> bytes >> packets;
+      return packets;
+    }
+    return -1;
+  };
+  const int64_t before = rx_packets();
+  ASSERT_GE(before, 0) << read_file(fmt::format("/proc/{}/net/dev", daemon_->pid()));
+  std::string out;
+  ASSERT_EQ(run_guest("tap0", {"--packets", "5000", "--rate", "20000", "--drain-ms", "200"}, out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("sent=5000"));
+  EXPECT_TRUE(eventually([&] { return rx_packets() - before >= 5000; }, milliseconds(3000)))
+      << "kernel rx_packets grew by " << rx_packets() - before;
+}
+
+TEST_F(DaemonTest, SighupAddsAndRemovesAPortWhileTheFirstKeepsForwarding) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  // Six seconds of paced echo on vm0, across both reloads: not one frame may be lost.
+  auto steady = guest("vm0", {"--echo", "--duration", "6", "--rate", "10000"});
+  std::this_thread::sleep_for(milliseconds(1000));
+
+  write_config(config({"vm0", "vm1"}));
+  daemon_->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return fs::exists(socket("vm1")); }, milliseconds(5000)))
+      << daemon_->output();
+  std::string out;
+  EXPECT_EQ(run_guest("vm1", {"--echo", "--packets", "2000", "--rate", "10000"}, out), 0) << out;
+
+  write_config(config({"vm0"}));
+  daemon_->signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return !fs::exists(socket("vm1")); }, milliseconds(5000)))
+      << daemon_->output();
+
+  EXPECT_EQ(exit_code(steady->wait(milliseconds(30000))), 0) << steady->output();
+  EXPECT_THAT(steady->output(), HasSubstr("lost=0 corrupt=0"));
+  EXPECT_THAT(daemon_->output(), HasSubstr("reload: 1 added, 0 removed, 1 unchanged, 0 failed"));
+  EXPECT_THAT(daemon_->output(), HasSubstr("reload: 0 added, 1 removed, 1 unchanged, 0 failed"));
+}
+
+// A reload naming a device that does not exist fails that port only, and says which and why.
+TEST_F(DaemonTest, AReloadWithABadPortKeepsTheOthersRunning) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  write_config(config({"vm0"}, fmt::format("  - name: broken\n    vhost_user:\n      socket: {}\n"
+                                           "    backend:\n      type: dpdk\n"
+                                           "      device: net_bogus0\n",
+                                           socket("broken"))));
+  daemon_->signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return daemon_->output().find("failed") != std::string::npos; },
+                         milliseconds(5000)));
+  EXPECT_THAT(daemon_->output(), HasSubstr("port broken:"));
+  EXPECT_THAT(daemon_->output(), HasSubstr("net_bogus0"));
+  EXPECT_FALSE(fs::exists(socket("broken")));
+  std::string out;
+  EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "2000", "--rate", "10000"}, out), 0) << out;
+
+  // An invalid file is refused whole; vm0 keeps forwarding.
+  write_config("ports: [\n");
+  daemon_->signal(SIGHUP);
+  EXPECT_TRUE(eventually(
+      [&] { return daemon_->output().find("reload refused") != std::string::npos; },
+      milliseconds(5000)));
+  EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "2000", "--rate", "10000"}, out), 0) << out;
+}
+
+TEST_F(DaemonTest, SigtermStopsWithinTwoSecondsAndUnlinksTheSockets) {
+  write_config(config({"vm0", "vm1"}));
+  start_daemon({socket("vm0"), socket("vm1")});
+  auto traffic = guest("vm0", {"--echo", "--duration", "20", "--rate", "10000"});
+  std::this_thread::sleep_for(milliseconds(1000));
+  const auto t0 = steady_clock::now();
+  daemon_->signal(SIGTERM);
+  const auto status = daemon_->wait(milliseconds(5000));
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
+  ASSERT_TRUE(status.has_value()) << "pmdnetd did not exit";
+  EXPECT_EQ(exit_code(status), 0) << daemon_->output();
+  EXPECT_LT(took.count(), 2000);
+  EXPECT_FALSE(fs::exists(socket("vm0")));
+  EXPECT_FALSE(fs::exists(socket("vm1")));
+  traffic->signal(SIGTERM);
+  (void)traffic->wait(milliseconds(10000));
+}
+
+TEST_F(DaemonTest, AGuestKilledMidTrafficReconnectsAndForwards) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  auto doomed = guest("vm0", {"--duration", "30"});  // unpaced
+  std::this_thread::sleep_for(milliseconds(1500));
+  doomed->signal(SIGKILL);
+  ASSERT_TRUE(doomed->wait(milliseconds(5000)).has_value());
+  std::string out;
+  EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "20000", "--rate", "20000"}, out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lost=0 corrupt=0"));
+  EXPECT_TRUE(daemon_->running());
+}
+
+TEST_F(DaemonTest, TelemetryCountersMatchThePacketsSent) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  // The counters belong to the connected session: keep the guest connected while reading them.
+  auto g = guest("vm0", {"--echo", "--packets", "12345", "--rate", "20000", "--linger-ms", "5000"});
+  ASSERT_TRUE(eventually(
+      [&] { return sum_of(telemetry("/pmdnet/port,vm0"), "guest_rx_packets") == 12345; },
+      milliseconds(15000)))
+      << telemetry("/pmdnet/port,vm0");
+  const std::string json = telemetry("/pmdnet/port,vm0");
+  EXPECT_EQ(sum_of(json, "guest_tx_packets"), 12345u) << json;
+  EXPECT_EQ(sum_of(json, "guest_tx_bytes"), 12345u * 64) << json;
+  EXPECT_THAT(telemetry("/pmdnet/ports"), HasSubstr("vm0"));
+  EXPECT_THAT(telemetry("/pmdnet/workers"), HasSubstr("busy_cycles"));
+  EXPECT_EQ(exit_code(g->wait(milliseconds(30000))), 0) << g->output();
+}
+
+TEST_F(DaemonTest, ABadConfigIsRefusedWithExitCode2AndNothingStarts) {
+  write_config(config({"vm0"}) + "bogus_key: 1\n");
+  Child d({PMDNETD_PATH, "--config", (dir_ / "pmdnetd.yaml").string()}, dir_ / "bad.log");
+  EXPECT_EQ(exit_code(d.wait(milliseconds(10000))), 2);
+  EXPECT_THAT(d.output(), HasSubstr("pmdnetd.yaml:"));
+  EXPECT_THAT(d.output(), HasSubstr("bogus_key"));
+  EXPECT_FALSE(fs::exists(socket("vm0")));
+  EXPECT_FALSE(fs::exists(fs::path("/var/run/dpdk") / prefix_));
+
+  Child check({PMDNETD_PATH, "--check-config", "--config", (dir_ / "pmdnetd.yaml").string()},
+              dir_ / "check.log");
+  EXPECT_EQ(exit_code(check.wait(milliseconds(10000))), 2);
+
+  write_config(config({"vm0"}));
+  Child good({PMDNETD_PATH, "--check-config", "--config", (dir_ / "pmdnetd.yaml").string()},
+             dir_ / "good.log");
+  EXPECT_EQ(exit_code(good.wait(milliseconds(10000))), 0) << good.output();
+  EXPECT_THAT(good.output(), HasSubstr("valid"));
+}
+
+// A socket another live daemon serves is not stolen: the second one names the port and fails.
+TEST_F(DaemonTest, ASocketInUseFailsNamingThePort) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  const std::string other = prefix_ + "-other";
+  prefixes_.push_back(other);
+  std::string yaml = config({"vm0"});
+  yaml.replace(yaml.find(prefix_), prefix_.size(), other);
+  std::ofstream(dir_ / "other.yaml") << yaml;
+  Child second({PMDNETD_PATH, "--config", (dir_ / "other.yaml").string()}, dir_ / "other.log");
+  EXPECT_EQ(exit_code(second.wait(milliseconds(20000))), 1);
+  EXPECT_THAT(second.output(), HasSubstr("port vm0:"));
+  EXPECT_THAT(second.output(), HasSubstr("in use"));
+  std::string out;
+  EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "2000", "--rate", "10000"}, out), 0) << out;
+}
+
+}  // namespace
