@@ -72,6 +72,10 @@ std::expected<TxOffloadPlan, OffloadError> plan_tx_offloads(
   const bool uso = f.offload_udp_segmentation();
   const bool any = f.offload_ip_header_checksum() || f.offload_tcp_checksum() ||
                    f.offload_udp_checksum() || tso || uso;
+  if (f.is_ipv4() && f.is_ipv6()) return std::unexpected(OffloadError::kBothIpVersions);
+  // The common case, nothing to offload: skip building the plan (half of a 64-byte transmit's
+  // cost when it was built field by field; docs/benchmarks.md).
+  if (!any && !m.vlan) return TxOffloadPlan{};
   TxOffloadPlan p;
   p.software_checksums =
       TxMetadata{.id = m.id,
@@ -84,7 +88,6 @@ std::expected<TxOffloadPlan, OffloadError> plan_tx_offloads(
                  .transport_header_offset = m.transport_header_offset,
                  .max_segment_size = m.max_segment_size,
                  .vlan = std::nullopt};
-  if (f.is_ipv4() && f.is_ipv6()) return std::unexpected(OffloadError::kBothIpVersions);
   if (any) {
     if (!f.is_ipv4() && !f.is_ipv6()) return std::unexpected(OffloadError::kNoIpVersion);
     if (tso && uso) return std::unexpected(OffloadError::kBothSegmentations);
