@@ -237,6 +237,9 @@ struct Offloads {
   bool tso = true;       // TCP segmentation
   bool uso = true;       // UDP segmentation
   bool vlan = true;      // VLAN insertion and stripping
+  // Guest RX: merge received TCP/IPv4 segments into TSO frames (rte_gro) for guests that
+  // negotiated GUEST_TSO4. Costs a header parse per received packet. Default false.
+  bool gro = false;
 
   bool operator==(const Offloads&) const = default;
 };

@@ -1059,7 +1059,7 @@ class Parser {
 
   void parse_offloads(const Value& v, Offloads& offloads) {
     if (!reader_.expect_map(v)) return;
-    MapReader keys(reader_, v, {"checksum", "tso", "uso", "vlan"});
+    MapReader keys(reader_, v, {"checksum", "tso", "uso", "vlan", "gro"});
     auto flag = [&](std::string_view key, bool& out) {
       if (auto f = keys.get(key)) {
         if (auto b = reader_.boolean(*f)) out = *b;
@@ -1069,6 +1069,7 @@ class Parser {
     flag("tso", offloads.tso);
     flag("uso", offloads.uso);
     flag("vlan", offloads.vlan);
+    flag("gro", offloads.gro);
   }
 
   // ---- affinity ----

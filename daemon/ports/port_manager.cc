@@ -89,6 +89,7 @@ EthdevSpec ethdev_spec(const config::Port& port) {
   s.hw_uso = b.offloads.uso;
   s.hw_vlan = b.offloads.vlan;
   s.rx_vlan_strip = b.offloads.vlan;
+  s.rx_gro = b.offloads.gro;
   s.rss_key = b.rss.key;
   s.rss_hash_functions = rss_hash_functions(b.rss.hash_types);
   return s;
@@ -161,6 +162,9 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
       if (!ep) return std::unexpected(ep.error());
       port->endpoint = std::move(*ep);
       guest_rx.checksum = true;  // DATA_VALID only for what the port validated
+      // GUEST_TSO4/6: the guest takes coalesced frames (sent only with offloads.gro) and posts
+      // buffers for them; harmless when none come.
+      guest_rx.tso = true;
       break;
     }
     case BackendType::kLoopback:

@@ -125,7 +125,7 @@ TEST(DefaultsTest, SmallestFileGetsEveryDefault) {
   EXPECT_EQ(p.backend.queues, 1u);
   EXPECT_TRUE(p.backend.rss.key.empty());
   EXPECT_EQ(p.backend.rss.hash_types, kRssGroupIp | kRssGroupTcp | kRssGroupUdp);
-  EXPECT_EQ(p.backend.offloads, (Offloads{true, true, true, true}));
+  EXPECT_EQ(p.backend.offloads, (Offloads{true, true, true, true, false}));
   EXPECT_EQ(p.backend.rx_descriptors, 1024u);
   EXPECT_EQ(p.backend.tx_descriptors, 1024u);
   EXPECT_EQ(p.backend.mempool_size, 8191u);
@@ -1474,7 +1474,7 @@ TEST(ExamplesTest, FullExampleRoundTrip) {
                          0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
                          0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa},
                  .hash_types = kRssGroupIp | kRssGroupTcp | RssHashTypes{RssHashType::kIpv4Udp}},
-      .offloads = Offloads{.checksum = true, .tso = true, .uso = false, .vlan = false},
+      .offloads = Offloads{.checksum = true, .tso = true, .uso = false, .vlan = false, .gro = true},
       .rx_descriptors = 2048,
       .tx_descriptors = 512,
       .mempool_size = 16383,
