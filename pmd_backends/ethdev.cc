@@ -75,6 +75,7 @@ class EthdevQueue final : public Queue {
         for (uint16_t i = 0; i < got; ++i) {
           out = deliver(pool, mbufs[i], metadata(mbufs[i]), packets, out);
         }
+        if (got != 0) rte_pktmbuf_free_bulk(mbufs.data(), got);
       }
       if (got < want) break;
     }
@@ -118,8 +119,8 @@ class EthdevQueue final : public Queue {
     return rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, m->pkt_len);
   }
 
-  // Copies `m` into the next posted guest buffer and frees it; returns `out` plus one if it was
-  // delivered (its RxId stored at packets[out]).
+  // Copies `m` into the next posted guest buffer (the caller frees it); returns `out` plus one if
+  // it was delivered (its RxId stored at packets[out]).
   size_t deliver(BufferAccess& pool, rte_mbuf* m, const RxMetadata& md, std::span<RxId> packets,
                  size_t out) noexcept {
     const uint32_t len = rte_pktmbuf_pkt_len(m);
@@ -127,7 +128,6 @@ class EthdevQueue final : public Queue {
     if (pool.capacity(id) < len) {
       stats_.rx_too_large_.increment();
       stats_.rx_errors_.increment();
-      rte_pktmbuf_free(m);
       return out;  // the buffer stays posted for the next packet
     }
     if (rx_scratch_.size() < len) rx_scratch_.resize(len);  // chains beyond kMaxTxFrame: rare
@@ -138,7 +138,6 @@ class EthdevQueue final : public Queue {
     if (md.vlan) stats_.rx_vlan_packets_.increment();
     stats_.rx_packets_.increment();
     posted_.pop_front();
-    rte_pktmbuf_free(m);
     packets[out] = id;
     return out + 1;
   }
@@ -186,6 +185,7 @@ class EthdevQueue final : public Queue {
         merge[n++] = m;
       } else {
         out = deliver(pool, m, metadata(m), packets, out);
+        rte_pktmbuf_free(m);
       }
     }
     if (n == 0) return out;
@@ -217,6 +217,7 @@ class EthdevQueue final : public Queue {
       }
       out = deliver(pool, m, md, packets, out);
     }
+    rte_pktmbuf_free_bulk(merge.data(), frames);  // each frees its merged chain
     return out;
   }
 
