@@ -167,6 +167,21 @@ class EthdevTest : public ::testing::Test {
     return queues_.size() == 1;
   }
 
+  // In the child: EAL, and the endpoint with rx_gro on for a frontend that does or does not
+  // accept coalesced frames, with 8 receive buffers posted.
+  std::optional<Eal> start_gro(bool accepts_coalesced) {
+    auto eal = Eal::init(options_, kProgram);
+    if (!eal) {
+      ADD_FAILURE() << eal.error().message;
+      return std::nullopt;
+    }
+    EthdevSpec s = spec();
+    s.rx_gro = true;
+    if (!open(s, QueueConfig{.accepts_coalesced_tcp4 = accepts_coalesced})) return std::nullopt;
+    post(0, 8);
+    return std::move(*eal);
+  }
+
   void close() {
     queues_.clear();
     if (endpoint_) endpoint_->stop();
@@ -621,12 +636,8 @@ void tcp_stream(size_t n, size_t payload, std::vector<std::vector<uint8_t>>& fra
 
 TEST_F(EthdevTest, GroMergesASegmentRunForAFrontendThatAcceptsIt) {
   run_in_child([&] {
-    auto eal = Eal::init(options_, kProgram);
-    ASSERT_TRUE(eal.has_value()) << eal.error().message;
-    EthdevSpec s = spec();
-    s.rx_gro = true;
-    ASSERT_TRUE(open(s, QueueConfig{.accepts_coalesced_tcp4 = true}));
-    post(0, 8);
+    auto eal = start_gro(/*accepts_coalesced=*/true);
+    ASSERT_TRUE(eal.has_value());
     std::vector<std::vector<uint8_t>> frames;
     std::vector<TxMetadata> md;
     tcp_stream(8, 1000, frames, md);
@@ -670,12 +681,8 @@ TEST_F(EthdevTest, GroMergesASegmentRunForAFrontendThatAcceptsIt) {
 
 TEST_F(EthdevTest, GroLeavesSegmentsAloneForAFrontendThatDoesNotAcceptIt) {
   run_in_child([&] {
-    auto eal = Eal::init(options_, kProgram);
-    ASSERT_TRUE(eal.has_value()) << eal.error().message;
-    EthdevSpec s = spec();
-    s.rx_gro = true;
-    ASSERT_TRUE(open(s, QueueConfig{.accepts_coalesced_tcp4 = false}));
-    post(0, 8);
+    auto eal = start_gro(/*accepts_coalesced=*/false);
+    ASSERT_TRUE(eal.has_value());
     std::vector<std::vector<uint8_t>> frames;
     std::vector<TxMetadata> md;
     tcp_stream(8, 1000, frames, md);
@@ -693,12 +700,8 @@ TEST_F(EthdevTest, GroLeavesSegmentsAloneForAFrontendThatDoesNotAcceptIt) {
 
 TEST_F(EthdevTest, GroDoesNotMergeSegmentsWithBadChecksums) {
   run_in_child([&] {
-    auto eal = Eal::init(options_, kProgram);
-    ASSERT_TRUE(eal.has_value()) << eal.error().message;
-    EthdevSpec s = spec();
-    s.rx_gro = true;
-    ASSERT_TRUE(open(s, QueueConfig{.accepts_coalesced_tcp4 = true}));
-    post(0, 8);
+    auto eal = start_gro(/*accepts_coalesced=*/true);
+    ASSERT_TRUE(eal.has_value());
     std::vector<std::vector<uint8_t>> frames;
     std::vector<TxMetadata> md;
     tcp_stream(6, 500, frames, md);
