@@ -36,8 +36,9 @@ constexpr uint32_t kMbufCache = 64;
 class EthdevQueue final : public Queue {
  public:
   EthdevQueue(uint16_t port, uint16_t queue, rte_mempool* pool, uint16_t data_room,
-              NativeTxOffloads native, size_t rx_descriptors, bool gro)
-      : port_(port),
+              NativeTxOffloads native, size_t rx_descriptors, bool gro, size_t* live)
+      : live_(live),
+        port_(port),
         queue_(queue),
         pool_(pool),
         data_room_(data_room),
@@ -49,6 +50,7 @@ class EthdevQueue final : public Queue {
 
   ~EthdevQueue() override {
     if (cache_n_ > 0) rte_pktmbuf_free_bulk(cache_.data(), cache_n_);
+    --*live_;  // the endpoint outlives its queues (Endpoint lifecycle)
   }
 
   bool poll_ready(BufferAccess&) noexcept override {
@@ -113,6 +115,7 @@ class EthdevQueue final : public Queue {
   const BackendQueueStats* queue_stats() const noexcept override { return &stats_; }
 
  private:
+  size_t* live_;  // the endpoint's count of its queues alive
   enum class Outcome { kSent, kDropped, kNoMbufs };
 
   static RxMetadata metadata(const rte_mbuf* m) noexcept {
@@ -507,8 +510,20 @@ class EthdevEndpoint final : public Endpoint {
 
   Result<void> get_queues(std::span<const QueueConfig> config, const RssConfig* rss,
                           std::vector<std::unique_ptr<Queue>>& queues) override {
-    if (configured_) {
+    if (configured_ && live_queues_ > 0) {
       return make_error(Errc::kState, fmt::format("ethdev {}: queues already created", name()));
+    }
+    // Every queue of the last call is gone (QEMU starts queue pairs one after the other, and a
+    // guest reset or reconnect starts them again): reconfigure the stopped port. The old pools
+    // are kept until new queues have replaced the old ones (the released rings' mbufs go back to
+    // them), even if this call fails half-way; the new pools get new names.
+    if (configured_) {
+      port_.stop();
+      unregister_lsc();
+      for (Mempool& p : pools_) retired_pools_.push_back(std::move(p));
+      pools_.clear();
+      configured_ = false;
+      ++generation_;
     }
     const size_t n = config.size();
     if (n == 0 || n > multiqueue_support().max_queues) {
@@ -579,7 +594,8 @@ class EthdevEndpoint final : public Endpoint {
       int socket = config[q].numa_socket;
       if (socket < 0) socket = rte_eth_dev_socket_id(port);
       const unsigned dpdk_socket = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
-      auto pool = Mempool::create(fmt::format("p{}q{}", port, q), spec_.mempool_size, socket);
+      auto pool = Mempool::create(fmt::format("p{}q{}g{}", port, q, generation_),
+                                   spec_.mempool_size, socket);
       if (!pool) {
         return make_error(pool.error().code,
                           fmt::format("ethdev {}: {}", name(), pool.error().message));
@@ -601,10 +617,13 @@ class EthdevEndpoint final : public Endpoint {
       }
     }
     pools_ = std::move(pools);
+    retired_pools_.clear();  // the old rings are gone: nothing refers to these any more
     for (uint16_t q = 0; q < nq; ++q) {
       const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
       queues.push_back(std::make_unique<EthdevQueue>(port, q, pools_[q].get(),
-                                                     pools_[q].data_room(), native, nb_rxd, gro));
+                                                     pools_[q].data_room(), native, nb_rxd, gro,
+                                                     &live_queues_));
+      ++live_queues_;
     }
     configured_ = true;
     lsc_.signal();  // the control loop looks at the link once now
@@ -615,6 +634,7 @@ class EthdevEndpoint final : public Endpoint {
     unregister_lsc();
     port_.close();
     pools_.clear();
+    retired_pools_.clear();
     configured_ = false;
   }
 
@@ -715,6 +735,7 @@ class EthdevEndpoint final : public Endpoint {
 
   EthdevSpec spec_;
   std::vector<Mempool> pools_;  // destroyed after port_ (members die in reverse order)
+  std::vector<Mempool> retired_pools_;  // a reconfiguration's old pools, until it succeeds
   EthPort port_;
   rte_eth_dev_info info_;
   NativeTxOffloads native_;
@@ -723,6 +744,8 @@ class EthdevEndpoint final : public Endpoint {
   bool lsc_registered_ = false;
   bool link_up_ = false;  // as last reported
   bool configured_ = false;
+  size_t live_queues_ = 0;   // EthdevQueues of the last get_queues not yet destroyed
+  uint32_t generation_ = 0;  // reconfigurations so far: part of the pools' names
 };
 
 }  // namespace

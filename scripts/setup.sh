@@ -12,14 +12,18 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libsystemd-dev libnuma-dev
   # pmdnetctl parses the telemetry replies with nlohmann::json
   nlohmann-json3-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # tests and benchmarks; scripts/bench.sh draws its chart with matplotlib (bench/e2e/report.py)
+  libgtest-dev libgmock-dev googletest libbenchmark-dev python3-matplotlib
   # clang tools and the libFuzzer / sanitizer runtime
   clang clang-format clang-tidy libclang-rt-dev
   # coverage-guided fuzzing with g++ (afl-g++-fast): scripts/fuzz.sh
   afl++
   # test helpers: namespaces and veth pairs; systemd-analyze verify for scripts/pmdnetd.service
   iproute2 python3 systemd
+  # scripts/qemu_e2e.sh: QEMU, and what builds the guest's initramfs (cpio, depmod/modprobe over
+  # the kernel package's modules, ethtool copied in, zstd/xz for compressed modules); the kernel
+  # and busybox-static are fetched with apt-get download into its cache, not installed
+  qemu-system-x86 cpio kmod ethtool zstd xz-utils
 )
 
 missing=()

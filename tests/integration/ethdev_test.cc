@@ -778,6 +778,34 @@ TEST_F(EthdevTest, LinkChangesOfATapComeFromLscInterrupts) {
   });
 }
 
+// A frontend that restarts its queue pairs (QEMU starts them one at a time; a guest reset or
+// reconnect starts them again) gets new queues once the old ones are gone, and traffic flows.
+TEST_F(EthdevTest, QueuesAreCreatedAgainOnceTheOldOnesAreGone) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec()));
+    QueueConfig qc;
+    std::vector<std::unique_ptr<Queue>> more;
+    auto busy = endpoint_->get_queues(std::span(&qc, 1), nullptr, more);
+    ASSERT_FALSE(busy.has_value()) << "queues are alive: a second set is refused";
+    EXPECT_THAT(busy.error().message, HasSubstr("already created"));
+    for (int round = 0; round < 3; ++round) {
+      SCOPED_TRACE(round);
+      queues_.clear();
+      ASSERT_TRUE(endpoint_->get_queues(std::span(&qc, 1), nullptr, queues_).has_value());
+      ASSERT_EQ(queues_.size(), 1u);
+      post(0, 2);
+      send({std::vector<uint8_t>(60, static_cast<uint8_t>(round))},
+           {TxMetadata{.segment_count = 1, .len = 60}});
+      const auto got = receive(1);
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_EQ(read_back(got[0]), std::vector<uint8_t>(60, static_cast<uint8_t>(round)));
+    }
+    close();
+  });
+}
+
 // stop() closes the port and removes the device, so the same device opens again (a port removed
 // and re-added by a reload).
 TEST_F(EthdevTest, TheSameDeviceOpensAgainAfterStop) {
