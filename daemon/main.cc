@@ -110,8 +110,9 @@ EalOptions eal_options(const config::Config& cfg, config::LogLevel level) {
 std::vector<workers::WorkerSpec> worker_specs(const config::Config& cfg) {
   std::vector<workers::WorkerSpec> specs;
   for (const config::Worker& w : cfg.workers) {
-    specs.push_back({w.lcore, w.idle == config::IdlePolicy::kBusy ? workers::IdlePolicy::kBusy
-                                                                  : workers::IdlePolicy::kAdaptive});
+    specs.push_back({w.lcore, w.idle == config::IdlePolicy::kBusy
+                                  ? workers::IdlePolicy::kBusy
+                                  : workers::IdlePolicy::kAdaptive});
   }
   return specs;
 }
@@ -146,8 +147,8 @@ class Daemon {
       shutdown();
       return 1;
     }
-    spdlog::info("pmdnetd {} ready: {} ports, {} workers", service::version(),
-                 cfg_.ports.size(), pool_->size());
+    spdlog::info("pmdnetd {} ready: {} ports, {} workers", service::version(), cfg_.ports.size(),
+                 pool_->size());
     (void)notifier_.ready(fmt::format("{} ports", cfg_.ports.size()));
     loop();
     shutdown();
@@ -163,8 +164,8 @@ class Daemon {
       for (int fd : ports_->action_fds()) fds.push_back({fd, POLLIN, 0});
       int timeout_ms = 500;
       if (watchdog) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_watchdog -
-                                                                                Clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(next_watchdog - Clock::now());
         timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, timeout_ms));
       }
       (void)::poll(fds.data(), fds.size(), timeout_ms);
@@ -294,8 +295,8 @@ int run(int argc, char** argv) {
     return 1;
   }
   route_dpdk_log();
-  auto eal = Eal::init(eal_options(*cfg, service::effective_log_level(cfg->logging, cli->log_level)),
-                       "pmdnetd");
+  auto eal = Eal::init(
+      eal_options(*cfg, service::effective_log_level(cfg->logging, cli->log_level)), "pmdnetd");
   if (!eal) {
     spdlog::critical("EAL: {}", eal.error().message);
     return 1;

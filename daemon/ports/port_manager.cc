@@ -150,9 +150,10 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
   auto port = std::make_unique<Port>();
   port->config = cfg;
   if (cfg.vhost_user.mac) {
-    spdlog::warn("port {}: vhost_user.mac {} is not sent to the guest (rte_vhost has no net "
-                 "config space); set it in the VMM",
-                 cfg.name, config::format_mac(*cfg.vhost_user.mac));
+    spdlog::warn(
+        "port {}: vhost_user.mac {} is not sent to the guest (rte_vhost has no net "
+        "config space); set it in the VMM",
+        cfg.name, config::format_mac(*cfg.vhost_user.mac));
   }
   port->affinity = port_affinity(pool_, cfg.name, affinity);
   vhost_user::GuestRxOffloads guest_rx;
@@ -175,8 +176,7 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
       port->endpoint = std::make_unique<NullEndpoint>();
       break;
   }
-  port->scheduler =
-      std::make_unique<workers::PortScheduler>(pool_, port->affinity, next_base_);
+  port->scheduler = std::make_unique<workers::PortScheduler>(pool_, port->affinity, next_base_);
   const uint32_t first_lcore = port->scheduler->lcore_of(0);
   const int socket = static_cast<int>(rte_lcore_to_socket_id(first_lcore));
 
@@ -292,7 +292,8 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.session_starts = port->vhost->session_starts();
     s.session_stops = port->vhost->session_stops();
     s.queue_pairs = port->vhost->queue_pair_snapshots();
-    for (auto& qp : s.queue_pairs) qp.worker_lcore = static_cast<int32_t>(port->scheduler->lcore_of(qp.index));
+    for (auto& qp : s.queue_pairs)
+      qp.worker_lcore = static_cast<int32_t>(port->scheduler->lcore_of(qp.index));
     out.push_back(std::move(s));
   }
   return out;

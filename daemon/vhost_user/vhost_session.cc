@@ -246,11 +246,11 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   memory_.set_dirty_log(log_all ? &log_ : nullptr);
 
   // make_rx_header delivers a coalesced TCP/IPv4 frame only with GUEST_CSUM and GUEST_TSO4.
-  const bool coalesced_tcp4 = virtio::has(features_, f::kGuestCsum) &&
-                              virtio::has(features_, f::kGuestTso4);
-  std::vector<QueueConfig> configs(pairs.size(),
-                                   QueueConfig{.numa_socket = options_.numa_socket,
-                                               .accepts_coalesced_tcp4 = coalesced_tcp4});
+  const bool coalesced_tcp4 =
+      virtio::has(features_, f::kGuestCsum) && virtio::has(features_, f::kGuestTso4);
+  std::vector<QueueConfig> configs(
+      pairs.size(),
+      QueueConfig{.numa_socket = options_.numa_socket, .accepts_coalesced_tcp4 = coalesced_tcp4});
   std::vector<std::unique_ptr<Queue>> backends;
   if (auto ok = endpoint_.get_queues(configs, nullptr, backends); !ok) return ok;
   if (backends.size() != pairs.size()) {

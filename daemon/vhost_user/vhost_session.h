@@ -1,7 +1,7 @@
 // VhostSession: one vhost-user connection (an rte_vhost `vid`) turned into running queue pairs.
 // It builds GuestMemory from the memory table and one VirtioNetQueue per ready queue pair, with a
-// backend Queue each from the port's Endpoint, and hands them to a PollScheduler. Every rte_vhost call
-// goes through the VhostApi seam, so it is unit-tested with a fake.
+// backend Queue each from the port's Endpoint, and hands them to a PollScheduler. Every rte_vhost
+// call goes through the VhostApi seam, so it is unit-tested with a fake.
 //
 // Lifecycle (all calls on the control thread, serialised by the owning VhostUserPort):
 //   1. Created on new_connection. Nothing runs yet.
