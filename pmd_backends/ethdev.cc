@@ -150,8 +150,8 @@ class EthdevQueue final : public Queue {
   // tso_segsz to the TCP payload length (rte_gro keeps the first segment's in a merged frame).
   bool gro_candidate(rte_mbuf* m) noexcept {
     rte_net_hdr_lens hl{};
-    const uint32_t ptype = rte_net_get_ptype(
-        m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
+    const uint32_t ptype =
+        rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
     if (!RTE_ETH_IS_IPV4_HDR(ptype) || (ptype & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP) {
       return false;
     }
@@ -454,7 +454,8 @@ class TimerFd {
  public:
   static Result<TimerFd> create(uint32_t period_ms) {
     const int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (fd < 0) return make_error(Errc::kResource, fmt::format("timerfd_create: {}", std::strerror(errno)));
+    if (fd < 0)
+      return make_error(Errc::kResource, fmt::format("timerfd_create: {}", std::strerror(errno)));
     TimerFd t(fd);
     const auto ms = std::max<uint32_t>(period_ms, 1);
     itimerspec spec{};
@@ -595,7 +596,7 @@ class EthdevEndpoint final : public Endpoint {
       if (socket < 0) socket = rte_eth_dev_socket_id(port);
       const unsigned dpdk_socket = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
       auto pool = Mempool::create(fmt::format("p{}q{}g{}", port, q, generation_),
-                                   spec_.mempool_size, socket);
+                                  spec_.mempool_size, socket);
       if (!pool) {
         return make_error(pool.error().code,
                           fmt::format("ethdev {}: {}", name(), pool.error().message));
@@ -620,9 +621,8 @@ class EthdevEndpoint final : public Endpoint {
     retired_pools_.clear();  // the old rings are gone: nothing refers to these any more
     for (uint16_t q = 0; q < nq; ++q) {
       const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
-      queues.push_back(std::make_unique<EthdevQueue>(port, q, pools_[q].get(),
-                                                     pools_[q].data_room(), native, nb_rxd, gro,
-                                                     &live_queues_));
+      queues.push_back(std::make_unique<EthdevQueue>(
+          port, q, pools_[q].get(), pools_[q].data_room(), native, nb_rxd, gro, &live_queues_));
       ++live_queues_;
     }
     configured_ = true;
@@ -734,12 +734,12 @@ class EthdevEndpoint final : public Endpoint {
   }
 
   EthdevSpec spec_;
-  std::vector<Mempool> pools_;  // destroyed after port_ (members die in reverse order)
+  std::vector<Mempool> pools_;          // destroyed after port_ (members die in reverse order)
   std::vector<Mempool> retired_pools_;  // a reconfiguration's old pools, until it succeeds
   EthPort port_;
   rte_eth_dev_info info_;
   NativeTxOffloads native_;
-  EventFd lsc_;                       // signalled by on_lsc (and once by get_queues)
+  EventFd lsc_;                        // signalled by on_lsc (and once by get_queues)
   std::optional<TimerFd> link_timer_;  // set when the PMD has no LSC interrupt
   bool lsc_registered_ = false;
   bool link_up_ = false;  // as last reported

@@ -41,7 +41,7 @@ namespace {
 constexpr const char* kPort = "net_virtio_user0";
 constexpr uint16_t kBurst = 32;
 constexpr size_t kHeaders = 14 + 20 + 8;
-constexpr size_t kStamp = 16;  // magic (4), flow (4), sequence (8)
+constexpr size_t kStamp = 16;            // magic (4), flow (4), sequence (8)
 constexpr uint32_t kMagic = 0x706d646e;  // "pmdn"
 
 std::atomic<bool> g_stop{false};
@@ -98,20 +98,34 @@ std::optional<Options> parse(int argc, char** argv) {
     } else if (a == "--report") {
       o.report = true;
     } else if (auto v = (a.starts_with("--") ? value() : std::nullopt); v) {
-      if (a == "--socket") o.socket = *v;
-      else if (a == "--file-prefix") o.file_prefix = *v;
-      else if (a == "--queues") ok = parse_number(*v, o.queues) && o.queues > 0;
-      else if (a == "--size") ok = parse_number(*v, o.size) && o.size >= kHeaders + kStamp && o.size <= 9000;
-      else if (a == "--flows") ok = parse_number(*v, o.flows) && o.flows > 0;
-      else if (a == "--rate") ok = parse_number(*v, o.rate);
-      else if (a == "--packets") ok = parse_number(*v, o.packets);
-      else if (a == "--duration") ok = parse_number(*v, o.duration);
-      else if (a == "--max-loss") ok = parse_number(*v, o.max_loss);
-      else if (a == "--connect-timeout") ok = parse_number(*v, o.connect_timeout);
-      else if (a == "--drain-ms") ok = parse_number(*v, o.drain_ms);
-      else if (a == "--linger-ms") ok = parse_number(*v, o.linger_ms);
-      else if (a == "--lcore") ok = parse_number(*v, o.lcore);
-      else ok = false;
+      if (a == "--socket")
+        o.socket = *v;
+      else if (a == "--file-prefix")
+        o.file_prefix = *v;
+      else if (a == "--queues")
+        ok = parse_number(*v, o.queues) && o.queues > 0;
+      else if (a == "--size")
+        ok = parse_number(*v, o.size) && o.size >= kHeaders + kStamp && o.size <= 9000;
+      else if (a == "--flows")
+        ok = parse_number(*v, o.flows) && o.flows > 0;
+      else if (a == "--rate")
+        ok = parse_number(*v, o.rate);
+      else if (a == "--packets")
+        ok = parse_number(*v, o.packets);
+      else if (a == "--duration")
+        ok = parse_number(*v, o.duration);
+      else if (a == "--max-loss")
+        ok = parse_number(*v, o.max_loss);
+      else if (a == "--connect-timeout")
+        ok = parse_number(*v, o.connect_timeout);
+      else if (a == "--drain-ms")
+        ok = parse_number(*v, o.drain_ms);
+      else if (a == "--linger-ms")
+        ok = parse_number(*v, o.linger_ms);
+      else if (a == "--lcore")
+        ok = parse_number(*v, o.lcore);
+      else
+        ok = false;
     } else {
       ok = false;
     }
@@ -177,9 +191,12 @@ bool check(const rte_mbuf* m, uint32_t size, uint64_t& seq) {
 
 int run(const Options& o) {
   const std::string lcores = std::to_string(o.lcore);
-  std::vector<std::string> args = {"pmdnet_guest", "--no-huge", "-m", "512", "--no-pci",
-                                   "-l", lcores, "--file-prefix", o.file_prefix,
-                                   "--no-telemetry", "--log-level", "*:error"};
+  std::vector<std::string> args = {"pmdnet_guest", "--no-huge",
+                                   "-m",           "512",
+                                   "--no-pci",     "-l",
+                                   lcores,         "--file-prefix",
+                                   o.file_prefix,  "--no-telemetry",
+                                   "--log-level",  "*:error"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
@@ -187,8 +204,8 @@ int run(const Options& o) {
     return 2;
   }
   int rc = 1;
-  rte_mempool* pool = rte_pktmbuf_pool_create("guest", 16383, 256, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("guest", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   uint16_t port = 0;
   bool plugged = false;
   const std::string devargs = fmt::format("path={},queues={},queue_size=256,mrg_rxbuf=1,server={}",
@@ -241,10 +258,12 @@ int run(const Options& o) {
           }
           if (o.packets) want = std::min(want, o.packets - sent);
           uint16_t n = 0;
-          if (want > 0 && rte_pktmbuf_alloc_bulk(pool, burst.data(), static_cast<unsigned>(want)) == 0) {
+          if (want > 0 &&
+              rte_pktmbuf_alloc_bulk(pool, burst.data(), static_cast<unsigned>(want)) == 0) {
             n = static_cast<uint16_t>(want);
             for (uint16_t i = 0; i < n; ++i) {
-              auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(o.size)));
+              auto* f = reinterpret_cast<uint8_t*>(
+                  rte_pktmbuf_append(burst[i], static_cast<uint16_t>(o.size)));
               build(f, o.size, static_cast<uint32_t>((seq + i) % o.flows), seq + i);
             }
           }
@@ -312,7 +331,7 @@ extern "C" const char* __lsan_default_suppressions() {
 int main(int argc, char** argv) {
   auto options = parse(argc, argv);
   if (!options) return 2;
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = [](int) { g_stop = true; };
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

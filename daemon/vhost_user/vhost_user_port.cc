@@ -3,8 +3,8 @@
 #include "daemon/vhost_user/vhost_user_port.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <rte_vhost.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>

@@ -12,7 +12,8 @@
 //      takes. The scheduler (pmdnetd's workers, or a Poller thread of the port's own) runs the
 //      session's queue pairs.
 //   4. The destructor stops the session (indexes written back), unregisters the socket, then stops
-//      its own poller if it has one. The Endpoint must outlive the port; Endpoint::stop is the owner's business.
+//      its own poller if it has one. The Endpoint must outlive the port; Endpoint::stop is the
+//      owner's business.
 #pragma once
 
 #include <atomic>

@@ -33,9 +33,9 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::start(std::vector<WorkerSpec> sp
   }
   for (auto& w : pool->workers_) {
     if (int ret = rte_eal_remote_launch(&WorkerPool::run, w.get(), w->spec.lcore); ret != 0) {
-      return make_error(Errc::kResource,
-                        fmt::format("worker lcore {}: rte_eal_remote_launch failed ({})",
-                                    w->spec.lcore, ret));
+      return make_error(
+          Errc::kResource,
+          fmt::format("worker lcore {}: rte_eal_remote_launch failed ({})", w->spec.lcore, ret));
     }
     w->launched = true;
   }
