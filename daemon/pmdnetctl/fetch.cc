@@ -315,6 +315,7 @@ Result<WorkersPage> parse_workers_page(const Json& value) {
       w.passes = wr.u64("passes");
       w.busy_cycles = wr.u64("busy_cycles");
       w.idle_cycles = wr.u64("idle_cycles");
+      w.packets = wr.u64("packets");
       if (wr.ok() && lcore > std::numeric_limits<uint32_t>::max()) wr.fail("lcore out of range");
       if (!wr.ok()) return malformed(fmt::format("/pmdnet/workers: {}", wr.error()));
       w.lcore = static_cast<uint32_t>(lcore);

@@ -202,12 +202,16 @@ std::string format_port(const PortSnapshot& p, bool nonzero_only) {
 std::string format_workers(const std::vector<WorkerSnapshot>& workers) {
   if (workers.empty()) return "no workers\n";
   Table t;
-  t.header = {"LCORE", "IDLE", "QUEUE PAIRS", "PASSES", "BUSY %"};
-  t.align = {Align::kRight, Align::kLeft, Align::kRight, Align::kRight, Align::kRight};
+  t.header = {"LCORE", "IDLE", "QUEUE PAIRS", "PASSES", "BUSY %", "PACKETS", "CYCLES/PKT"};
+  t.align = {Align::kRight, Align::kLeft,  Align::kRight, Align::kRight,
+             Align::kRight, Align::kRight, Align::kRight};
   for (const WorkerSnapshot& w : workers) {
     t.rows.push_back({fmt::format("{}", w.lcore), w.idle, fmt::format("{}", w.queue_pairs),
                       fmt::format("{}", w.passes),
-                      fmt::format("{:.1f}", telemetry::busy_percent(w))});
+                      fmt::format("{:.1f}", telemetry::busy_percent(w)),
+                      fmt::format("{}", w.packets),
+                      w.packets > 0 ? fmt::format("{:.1f}", telemetry::cycles_per_packet(w))
+                                    : std::string("-")});
   }
   return render_table(t);
 }

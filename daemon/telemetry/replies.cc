@@ -390,6 +390,8 @@ TelDict worker_dict(const WorkerSnapshot& w) {
   d.add_u64("busy_cycles", w.busy_cycles);
   d.add_u64("idle_cycles", w.idle_cycles);
   d.add_u64("busy_percent", static_cast<uint64_t>(std::lround(busy_percent(w))));
+  d.add_u64("packets", w.packets);
+  d.add_u64("cycles_per_packet", static_cast<uint64_t>(std::llround(cycles_per_packet(w))));
   return d;
 }
 

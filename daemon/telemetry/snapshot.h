@@ -57,6 +57,7 @@ struct WorkerSnapshot {
   uint64_t idle_cycles = 0;  // TSC cycles of passes that did not, and of idle sleeps
   uint64_t passes = 0;
   uint64_t queue_pairs = 0;  // queue pairs assigned now
+  uint64_t packets = 0;      // packets moved by the busy passes (guest TX + guest RX)
   bool operator==(const WorkerSnapshot&) const = default;
 };
 
@@ -111,5 +112,13 @@ PortSummary summarize(const PortSnapshot& port);
 // The share of a worker's cycles spent in passes that moved packets, in percent (0..100); 0 when
 // it has counted no cycles yet.
 double busy_percent(const WorkerSnapshot& worker);
+
+// A worker's cost per packet: busy TSC cycles / packets moved, since start; 0 before its first
+// packet. Cycles of passes that moved nothing (idle) are not counted.
+inline double cycles_per_packet(const WorkerSnapshot& worker) {
+  return worker.packets > 0
+             ? static_cast<double>(worker.busy_cycles) / static_cast<double>(worker.packets)
+             : 0.0;
+}
 
 }  // namespace pmdnet::telemetry

@@ -76,6 +76,7 @@ int WorkerPool::run(void* arg) noexcept {
     if (work != 0) {
       idle_passes = 0;
       const uint64_t now = rte_rdtsc();
+      w.packets.add(work);
       w.busy_cycles.add(now - last);
       last = now;
       continue;
@@ -120,6 +121,7 @@ std::vector<telemetry::WorkerSnapshot> WorkerPool::snapshot() const {
         .idle_cycles = w->idle_cycles.get(),
         .passes = w->passes.get(),
         .queue_pairs = w->queue_pairs.load(std::memory_order_relaxed),
+        .packets = w->packets.get(),
     });
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.lcore < b.lcore; });

@@ -209,7 +209,7 @@ TEST(ParseTest, MissingAndMistypedKeysAreNamed) {
 TEST(ParseTest, NegativeCountersAreRefused) {
   auto w = parse_workers_page(
       Json::parse(R"({"tsc_hz":1,"total":1,"first":0,"next":1,"lcore1":{"lcore":1,"idle":"busy",)"
-                  R"("queue_pairs":-1,"passes":0,"busy_cycles":0,"idle_cycles":0}})"));
+                  R"("queue_pairs":-1,"passes":0,"busy_cycles":0,"idle_cycles":0,"packets":0}})"));
   ASSERT_FALSE(w);
   EXPECT_NE(w.error().message.find("'queue_pairs' is not a non-negative integer"),
             std::string::npos)

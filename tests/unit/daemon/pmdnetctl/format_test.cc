@@ -152,9 +152,9 @@ TEST(FormatTest, PortWithoutQueuePairsOrWithGaps) {
 TEST(FormatTest, Workers) {
   const auto s = sample_snapshot();
   EXPECT_EQ(format_workers(s.workers),
-            "LCORE  IDLE      QUEUE PAIRS  PASSES  BUSY %\n"
-            "    1  busy                2    5000    75.0\n"
-            "    2  adaptive            0       0     0.0\n");
+            "LCORE  IDLE      QUEUE PAIRS  PASSES  BUSY %  PACKETS  CYCLES/PKT\n"
+            "    1  busy                2    5000    75.0      200         1.5\n"
+            "    2  adaptive            0       0     0.0        0           -\n");
   EXPECT_EQ(format_workers({}), "no workers\n");
 }
 

@@ -306,9 +306,11 @@ TEST(WorkersReplyTest, OneDictPerLcore) {
   expect_well_formed(d);
   EXPECT_EQ(d.to_json(), R"({"tsc_hz":2400000000,"total":2,"first":0,"next":2,)"
                          R"("lcore1":{"lcore":1,"idle":"busy","queue_pairs":2,"passes":5000,)"
-                         R"("busy_cycles":300,"idle_cycles":100,"busy_percent":75},)"
+                         R"("busy_cycles":300,"idle_cycles":100,"busy_percent":75,)"
+                         R"("packets":200,"cycles_per_packet":2},)"
                          R"("lcore2":{"lcore":2,"idle":"adaptive","queue_pairs":0,"passes":0,)"
-                         R"("busy_cycles":0,"idle_cycles":0,"busy_percent":0}})");
+                         R"("busy_cycles":0,"idle_cycles":0,"busy_percent":0,"packets":0,)"
+                         R"("cycles_per_packet":0}})");
 }
 
 // ---- Paging ----

@@ -102,7 +102,7 @@ inline DaemonSnapshot sample_snapshot(uint64_t seed = 1) {
   s.ports[1].backend = "loopback";
   s.ports[1].device = "";
   s.ports[1].mode = "client";
-  s.workers.push_back({1, "busy", 300, 100, 5000, 2});
+  s.workers.push_back({1, "busy", 300, 100, 5000, 2, 200});
   s.workers.push_back({2, "adaptive", 0, 0, 0, 0});
   return s;
 }
@@ -118,7 +118,7 @@ inline DaemonSnapshot large_snapshot(uint32_t ports, uint32_t queue_pairs, uint3
   }
   for (uint32_t i = 0; i < workers; ++i) {
     s.workers.push_back(
-        {i + 1, i % 2 == 0 ? "busy" : "adaptive", 10ull * i, 5ull * i, 100ull * i, i});
+        {i + 1, i % 2 == 0 ? "busy" : "adaptive", 10ull * i, 5ull * i, 100ull * i, i, 3ull * i});
   }
   return s;
 }

@@ -1,5 +1,5 @@
-// Tests of the snapshot helpers: port_total, the drop and error groupings, summarize and
-// busy_percent.
+// Tests of the snapshot helpers: port_total, the drop and error groupings, summarize,
+// busy_percent and cycles_per_packet.
 #include "daemon/telemetry/snapshot.h"
 
 #include <gtest/gtest.h>
@@ -94,6 +94,13 @@ TEST(BusyPercentTest, ShareOfCycles) {
   EXPECT_DOUBLE_EQ(busy_percent(WorkerSnapshot{1, "busy", 0, 100, 1, 1}), 0.0);
   EXPECT_DOUBLE_EQ(busy_percent(WorkerSnapshot{1, "busy", 5, 0, 1, 1}), 100.0);
   EXPECT_DOUBLE_EQ(busy_percent(WorkerSnapshot{}), 0.0);
+}
+
+TEST(CyclesPerPacketTest, BusyCyclesOverPackets) {
+  EXPECT_DOUBLE_EQ(cycles_per_packet(WorkerSnapshot{1, "busy", 300, 100, 1, 1, 200}), 1.5);
+  EXPECT_DOUBLE_EQ(cycles_per_packet(WorkerSnapshot{1, "busy", 300, 100, 1, 1, 0}), 0.0);
+  EXPECT_DOUBLE_EQ(cycles_per_packet(WorkerSnapshot{1, "busy", 0, 100, 1, 1, 7}), 0.0);
+  EXPECT_DOUBLE_EQ(cycles_per_packet(WorkerSnapshot{}), 0.0);
 }
 
 }  // namespace
