@@ -66,6 +66,14 @@ ptrdiff_t GuestMemory::find(uint64_t gpa) const noexcept {
   return it - regions_.begin();
 }
 
+uint8_t* GuestMemory::map_search(uint64_t gpa, uint64_t len) const noexcept {
+  const ptrdiff_t i = find(gpa);
+  if (i < 0) return nullptr;
+  const GuestMemoryRegion& r = regions_[static_cast<size_t>(i)];
+  const uint64_t offset = gpa - r.gpa;
+  return len <= r.size - offset ? r.host + offset : nullptr;
+}
+
 GuestMemory::Access<void> GuestMemory::check_range(uint64_t gpa, uint64_t len) const noexcept {
   if (len == 0) return {};
   if (wraps(gpa, len)) {

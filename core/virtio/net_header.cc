@@ -409,7 +409,7 @@ std::expected<VirtioNetHdr, HeaderError> make_rx_header(const RxMetadata& m, uin
   // "If the VIRTIO_NET_F_GUEST_CSUM feature has been negotiated, the device MAY set the
   // VIRTIO_NET_HDR_F_DATA_VALID bit in flags, if so, the device MUST validate the packet
   // checksum." ValidatedButWrong (RSC/LRO) is valid: the data was checked, the field is stale.
-  if (guest_csum && checksums_valid) hdr.flags |= kHdrFDataValid;
+  hdr.flags |= rx_plain_flags(m, features);
   return hdr;
 }
 

@@ -131,4 +131,13 @@ std::expected<TxMetadata, HeaderError> parse_tx_offloads(const VirtioNetHdr& hdr
 std::expected<VirtioNetHdr, HeaderError> make_rx_header(const RxMetadata& m, uint64_t features,
                                                         uint16_t num_buffers) noexcept;
 
+// The flags make_rx_header sets on a frame delivered without GSO: DATA_VALID when the guest
+// negotiated GUEST_CSUM and both checksums are valid, else none. The receive fast path writes a
+// plain frame's header from this alone.
+constexpr uint8_t rx_plain_flags(const RxMetadata& m, uint64_t features) noexcept {
+  return has(features, feature::kGuestCsum) && is_valid(m.ip_checksum) && is_valid(m.l4_checksum)
+             ? kHdrFDataValid
+             : 0;
+}
+
 }  // namespace pmdnet::virtio

@@ -54,7 +54,8 @@ constexpr bool breaks_queue(RingError e) noexcept {
 struct ChainBuffer {
   uint64_t gpa;
   uint32_t len;
-  bool writable;  // device-writable (VIRTQ_DESC_F_WRITE)
+  bool writable;            // device-writable (VIRTQ_DESC_F_WRITE)
+  uint8_t* host = nullptr;  // where the buffer is mapped, when inside one region (else nullptr)
 };
 
 // A walked descriptor chain. `buffers` points into the caller's scratch span. Zero-length

@@ -3,6 +3,7 @@
 #include "core/virtio/virtio_net_queue.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace pmdnet::virtio {
@@ -181,6 +182,7 @@ void VirtioNetQueue::refill_rx() noexcept {
     posted_.push_back(PostedChain{.head = head,
                                   .capacity = chain->writable_len,
                                   .gpa = chain->buffers[0].gpa,
+                                  .host = chain->buffers[0].host,
                                   .single_buffer = chain->buffers.size() == 1});
     posted_capacity_ += chain->writable_len;
   }
@@ -226,7 +228,7 @@ bool VirtioNetQueue::bind(Slot& slot, uint64_t bytes) noexcept {
 
 std::span<const ChainBuffer> VirtioNetQueue::rx_buffers(const PostedChain& c) const noexcept {
   if (c.single_buffer) {
-    rx_scratch_[0] = ChainBuffer{c.gpa, c.capacity, true};
+    rx_scratch_[0] = ChainBuffer{c.gpa, c.capacity, true, c.host};
     return std::span(rx_scratch_).first(1);
   }
   // Walked again: only the head and capacity were kept. Descriptors the guest changed meanwhile
@@ -303,6 +305,33 @@ void VirtioNetQueue::write_header(RxId id, const RxMetadata& metadata) noexcept 
   slot.header_written = true;
 }
 
+void VirtioNetQueue::write_packet(RxId id, const RxMetadata& metadata,
+                                  std::span<const uint8_t> data) noexcept {
+  static_assert(std::endian::native == std::endian::little, "virtio 1.x headers are little-endian");
+  if (id.value < slots_.size() && slots_[id.value].state == SlotState::kPosted &&
+      metadata.gso_size == 0 && !posted_.empty()) {
+    const PostedChain c = posted_.front();
+    const uint64_t total = kHdrLen + uint64_t{data.size()};
+    if (c.host != nullptr && c.capacity >= total) {
+      Slot& slot = slots_[id.value];
+      bind(slot, total);  // exactly this chain
+      if (!data.empty()) std::memcpy(c.host + kHdrLen, data.data(), data.size());
+      // The header as two stores: flags (gso_type, hdr_len, gso_size, csum_start 0), then
+      // csum_offset 0 and num_buffers 1. Built in registers, not read back from a struct.
+      const uint64_t first = rx_plain_flags(metadata, features_);
+      const uint32_t second = uint32_t{1} << 16;
+      std::memcpy(c.host, &first, sizeof(first));
+      std::memcpy(c.host + sizeof(first), &second, sizeof(second));
+      if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
+      slot.data_len = static_cast<uint32_t>(data.size());
+      slot.header_written = true;
+      return;
+    }
+  }
+  write_data(id, data);
+  write_header(id, metadata);
+}
+
 void VirtioNetQueue::push_guest_addresses(RxId id, std::vector<RxBufferSegment>& buf) const {
   // Only a bound slot has addresses; the receive path here always writes through write_data.
   if (id.value >= slots_.size() || slots_[id.value].state != SlotState::kBound) return;
@@ -369,7 +398,11 @@ size_t VirtioNetQueue::gather(std::span<const ChainBuffer> buffers,
   for (const ChainBuffer& b : buffers) {
     if (got == out.size()) break;
     size_t n = std::min<size_t>(b.len, out.size() - got);
-    if (!mem_->read_at(b.gpa, out.subspan(got, n))) break;
+    if (b.host != nullptr) {
+      std::memcpy(out.data() + got, b.host, n);  // mapped when walked, this pass
+    } else if (!mem_->read_at(b.gpa, out.subspan(got, n))) {
+      break;
+    }
     got += n;
   }
   return got;

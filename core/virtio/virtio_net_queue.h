@@ -100,7 +100,7 @@ struct VirtioNetQueueConfig {
 class VirtioNetQueue final : public BufferAccess {
  public:
   static constexpr size_t kTxBurst = 32;         // transmit chains popped per pass
-  static constexpr size_t kRxPollBurst = 64;     // receives completed per pass
+  static constexpr size_t kRxPollBurst = 32;     // receives completed per pass
   static constexpr size_t kPrefixBytes = 256;    // frame bytes parsed for offload translation
   static constexpr size_t kMaxTxSegments = 255;  // TxMetadata::segment_count is a u8
 
@@ -131,6 +131,11 @@ class VirtioNetQueue final : public BufferAccess {
   void push_guest_addresses(RxId id, std::vector<RxBufferSegment>& buf) const override;
   uint32_t capacity(RxId id) const noexcept override;
   void write_header(RxId id, const RxMetadata& metadata) noexcept override;
+  // A plain frame (no GSO) that fits the next posted chain, a single mapped buffer, is written
+  // straight to its mapping: header and data in one pass. Anything else: write_data, then
+  // write_header.
+  void write_packet(RxId id, const RxMetadata& metadata,
+                    std::span<const uint8_t> data) noexcept override;
 
  private:
   // A validated receive chain the guest posted, not yet bound to a slot.
@@ -138,6 +143,7 @@ class VirtioNetQueue final : public BufferAccess {
     uint16_t head;
     uint32_t capacity;  // writable bytes
     uint64_t gpa;       // the only buffer, when single_buffer
+    uint8_t* host;      // its mapping, when single_buffer and inside one region (else nullptr)
     bool single_buffer;
   };
   enum class SlotState : uint8_t { kFree, kPosted, kBound };

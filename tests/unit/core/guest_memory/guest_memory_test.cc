@@ -435,6 +435,14 @@ TEST_F(GuestMemoryAccessTest, Contiguous) {
   EXPECT_EQ(mem_.contiguous(kC, kCSize + 1).error(), unmapped(kC, kCSize + 1));
   // Overflow.
   EXPECT_EQ(mem_.contiguous(kC, kMax).error(), overflow(kC, kMax));
+  // map() says the same with a pointer: the mapping, or nullptr for each failure above.
+  EXPECT_EQ(mem_.map(kA + 0x10, 0x20), a_.data() + 0x10);
+  EXPECT_EQ(mem_.map(kB, kBSize), b_.data());
+  EXPECT_EQ(mem_.map(kB - 1, 2), nullptr);
+  EXPECT_EQ(mem_.map(kC - 1, 1), nullptr);
+  EXPECT_EQ(mem_.map(kC, kCSize + 1), nullptr);
+  EXPECT_EQ(mem_.map(kC, kMax), nullptr);
+  EXPECT_EQ(mem_.map(kA - 1, 1), nullptr);
   // Zero length.
   auto empty = mem_.contiguous(kC - 1, 0);
   ASSERT_TRUE(empty.has_value());
@@ -517,6 +525,10 @@ TEST_F(GuestMemoryTopTest, RangesThatWrapToZeroFailWithOverflowEvenThoughZeroIsM
   std::vector<uint8_t> dest(kTopSize + 1);
   EXPECT_EQ(mem_.read_at(kTop, dest).error(), overflow(kTop, kTopSize + 1));
   EXPECT_EQ(mem_.contiguous(kTop, kTopSize + 1).error(), overflow(kTop, kTopSize + 1));
+  EXPECT_EQ(mem_.map(kTop, kTopSize + 1), nullptr);
+  EXPECT_EQ(mem_.map(kMax, 2), nullptr);
+  EXPECT_EQ(mem_.map(kTop, kTopSize), top_.data());
+  EXPECT_EQ(mem_.map(kMax, 1), top_.data() + kTopSize - 1);
   std::vector<std::span<uint8_t>> out;
   EXPECT_EQ(mem_.translate(kMax - 1, 4, out).error(), overflow(kMax - 1, 4));
   EXPECT_TRUE(out.empty());
@@ -613,8 +625,11 @@ TEST_F(GuestMemoryDirtyLogTest, NothingIsLoggedWhenUnset) {
 // ---------------------------------------------------------------------------------------------
 // Randomized: many regions against a byte-by-byte model.
 
-TEST(GuestMemoryRandomTest, ManyRegionsMatchAReferenceModel) {
-  constexpr int kRegions = 64;
+// With up to 8 regions map() scans them; past that it searches. Both against the same model.
+class GuestMemoryRandomTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(GuestMemoryRandomTest, RegionsMatchAReferenceModel) {
+  const int kRegions = GetParam();
   constexpr uint64_t kBase = 0x10000;
   std::mt19937_64 rng(20240611);
   auto uniform = [&](uint64_t lo, uint64_t hi) {
@@ -744,11 +759,20 @@ TEST(GuestMemoryRandomTest, ManyRegionsMatchAReferenceModel) {
     } else {
       ASSERT_EQ(c.error(), unmapped(gpa, len));
     }
+
+    // map: contiguous's answer as a pointer (nullptr for every failure).
+    if (len > 0) {
+      uint8_t* expect = c.has_value() ? c->data() : nullptr;
+      ASSERT_EQ(mem.map(gpa, len), expect);
+    }
   }
   // The query mix must exercise both outcomes.
   EXPECT_GT(successes, 500);
   EXPECT_GT(failures, 500);
 }
+
+INSTANTIATE_TEST_SUITE_P(Regions, GuestMemoryRandomTest, ::testing::Values(1, 5, 8, 9, 64),
+                         [](const auto& p) { return std::to_string(p.param); });
 
 }  // namespace
 }  // namespace pmdnet

@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <numeric>
+#include <utility>
 
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/virtio/guest_error_report.h"
@@ -73,14 +74,21 @@ class ScriptedQueue final : public Queue {
     return n;
   }
 
-  // Delivers a receive into the next posted slot, as a NIC backend would.
-  bool deliver(BufferAccess& pool, std::span<const uint8_t> data, RxMetadata meta = {}) {
+  // Delivers a receive into the next posted slot, as a NIC backend would: in one write_packet,
+  // or (`whole` false) as write_data then write_header.
+  bool deliver(BufferAccess& pool, std::span<const uint8_t> data, RxMetadata meta = {},
+               bool whole = true) {
     if (posted.empty()) return false;
     RxId id = posted.front();
     if (pool.capacity(id) < data.size()) return false;
     posted.pop_front();
     meta.len = data.size();
-    pool.write_packet(id, meta, data);
+    if (whole) {
+      pool.write_packet(id, meta, data);
+    } else {
+      pool.write_data(id, data);
+      pool.write_header(id, meta);
+    }
     done_.push_back(id);
     return true;
   }
@@ -125,8 +133,18 @@ std::vector<uint8_t> tcp4_frame(size_t len) {
   return f;
 }
 
+// Records every range the queue reports as written.
+class RecordingDirtyLog final : public DirtyLog {
+ public:
+  void log_write(uint64_t gpa, uint64_t len) noexcept override { writes.emplace_back(gpa, len); }
+  std::vector<std::pair<uint64_t, uint64_t>> writes;
+};
+
 class VirtioNetQueueTest : public ::testing::Test {
  protected:
+  // `split`: guest memory in two regions that touch at 0x100000 + split (fake_driver.h).
+  explicit VirtioNetQueueTest(uint64_t split = 0) : m_{0x100000, 8 << 20, split} {}
+
   void start(uint64_t features, std::unique_ptr<Queue> backend = nullptr) {
     if (!backend) {
       auto s = std::make_unique<ScriptedQueue>();
@@ -178,7 +196,7 @@ class VirtioNetQueueTest : public ::testing::Test {
     return std::vector<uint8_t>(p, p + e.len);
   }
 
-  TestMemory m_{0x100000, 8 << 20};
+  TestMemory m_;
   FakeVirtqueue rxq_{m_, kRxRing, 256};
   FakeVirtqueue txq_{m_, kTxRing, 512};
   CountingNotifier notifier_;
@@ -352,6 +370,90 @@ TEST_F(VirtioNetQueueTest, GuestRxSingleBuffer) {
   EXPECT_EQ(notifier_.count[0], 1);
   EXPECT_EQ(q_->stats().guest_rx_packets.get(), 1u);
   EXPECT_EQ(q_->stats().guest_rx_bytes.get(), 1500u);
+}
+
+// A frame that fits one mapped buffer takes write_packet's direct path; a backend that calls
+// write_data and write_header takes the general one. The guest must see the same bytes from both,
+// for every checksum state, with and without GUEST_CSUM and MRG_RXBUF, and for an empty frame.
+class ReceivePathsTest : public VirtioNetQueueTest,
+                         public ::testing::WithParamInterface<uint64_t> {};
+
+TEST_P(ReceivePathsTest, FastAndGeneralPathsWriteTheSameBytes) {
+  start(kBase | GetParam());
+  const RxChecksumState states[] = {RxChecksumState::Unknown, RxChecksumState::Good,
+                                    RxChecksumState::Bad, RxChecksumState::ValidatedButWrong};
+  for (size_t len : {size_t{0}, size_t{60}, size_t{1500}}) {
+    for (RxChecksumState ip : states) {
+      for (RxChecksumState l4 : states) {
+        SCOPED_TRACE(::testing::Message() << "len " << len << " ip " << static_cast<int>(ip)
+                                          << " l4 " << static_cast<int>(l4));
+        post_rx(2, 2048);
+        q_->poll();
+        auto frame = pattern(len, static_cast<uint8_t>(len));
+        RxMetadata meta{.ip_checksum = ip, .l4_checksum = l4};
+        ASSERT_TRUE(scripted_->deliver(*q_, frame, meta, true));
+        ASSERT_TRUE(scripted_->deliver(*q_, frame, meta, false));
+        q_->poll();
+        auto used = rxq_.drain_used();
+        ASSERT_EQ(used.size(), 2u);
+        EXPECT_EQ(used[0].len, kHdr + len);
+        EXPECT_EQ(used[1].len, kHdr + len);
+        EXPECT_EQ(rx_bytes(used[0]), rx_bytes(used[1]));
+        VirtioNetHdr hdr;
+        std::memcpy(&hdr, rx_bytes(used[0]).data(), kHdr);
+        EXPECT_EQ(hdr.num_buffers, 1);
+      }
+    }
+  }
+  EXPECT_EQ(q_->stats().guest_rx_packets.get(), 2u * 3 * 16);
+}
+
+INSTANTIATE_TEST_SUITE_P(Features, ReceivePathsTest,
+                         ::testing::Values(0, bit(feature::kGuestCsum), bit(feature::kMrgRxbuf),
+                                           bit(feature::kGuestCsum) | bit(feature::kMrgRxbuf)),
+                         [](const auto& p) { return "Features" + std::to_string(p.param); });
+
+TEST_F(VirtioNetQueueTest, FastReceivePathReportsWhatItWroteToTheDirtyLog) {
+  RecordingDirtyLog log;
+  m_.mutable_mem().set_dirty_log(&log);
+  start(kBase | bit(feature::kMrgRxbuf));
+  post_rx(1, 2048);
+  q_->poll();
+  ASSERT_TRUE(scripted_->deliver(*q_, pattern(100)));
+  q_->poll();
+  ASSERT_EQ(rxq_.drain_used().size(), 1u);
+  ASSERT_EQ(log.writes.size(), 1u);
+  EXPECT_EQ(log.writes[0], std::make_pair(kRxData, uint64_t{kHdr + 100}));
+  m_.mutable_mem().set_dirty_log(nullptr);
+}
+
+// A receive buffer across two memory regions has no single mapping: it is written piecewise
+// through GuestMemory, each byte landing in its own region's host buffer.
+class SplitMemoryTest : public VirtioNetQueueTest {
+ protected:
+  static constexpr uint64_t kEdge = kRxData + 0x400;
+  SplitMemoryTest() : VirtioNetQueueTest(kEdge - 0x100000) {}
+};
+
+TEST_F(SplitMemoryTest, ReceiveBufferAcrossARegionEdge) {
+  start(kBase | bit(feature::kGuestCsum));
+  post_rx(1, 2048);  // [kRxData, kRxData + 2048): the edge is 1 KB in
+  q_->poll();
+  auto frame = pattern(1500);
+  RxMetadata meta{.ip_checksum = RxChecksumState::Good, .l4_checksum = RxChecksumState::Good};
+  ASSERT_TRUE(scripted_->deliver(*q_, frame, meta));
+  q_->poll();
+  auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  ASSERT_EQ(used[0].len, kHdr + 1500);
+  std::vector<uint8_t> bytes(kHdr + 1500);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = *m_.host(kRxData + i);
+  VirtioNetHdr hdr;
+  std::memcpy(&hdr, bytes.data(), kHdr);
+  EXPECT_EQ(hdr.flags, kHdrFDataValid);
+  EXPECT_EQ(hdr.num_buffers, 1);
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + kHdr, bytes.end()), frame);
+  EXPECT_NE(m_.host(kEdge - 1) + 1, m_.host(kEdge));  // really two host buffers
 }
 
 TEST_F(VirtioNetQueueTest, GuestRxTooLargeWithoutMergeableIsRefusedByCapacity) {
