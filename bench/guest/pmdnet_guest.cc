@@ -196,23 +196,29 @@ void store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v)
 
 // A UDP/IPv4 frame of `size` bytes for `flow`, stamped with `seq`; checksums left zero (UDP's 0
 // means "none"; the IPv4 one is filled in).
-void build(uint8_t* f, uint32_t size, uint32_t flow, uint64_t seq) {
+// Ethernet + IPv4 (no options, DF, TTL 64, `protocol`) for a frame of `size` bytes, with the
+// IPv4 header checksum; the `l4_zero` bytes after it are zeroed. Returns the L4 header.
+uint8_t* build_eth_ipv4(uint8_t* f, uint32_t size, uint8_t protocol, size_t l4_zero) {
   const uint8_t eth[14] = {0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1, 0x08, 0x00};
   std::memcpy(f, eth, 14);
   uint8_t* ip = f + 14;
-  std::memset(ip, 0, 28);
+  std::memset(ip, 0, 20 + l4_zero);
   ip[0] = 0x45;
   store16(ip + 2, static_cast<uint16_t>(size - 14));
   store16(ip + 6, 0x4000);
   ip[8] = 64;
-  ip[9] = 17;
+  ip[9] = protocol;
   const uint8_t addrs[8] = {198, 18, 0, 1, 198, 18, 0, 2};
   std::memcpy(ip + 12, addrs, 8);
   uint32_t sum = 0;
   for (int i = 0; i < 20; i += 2) sum += (uint32_t{ip[i]} << 8) | ip[i + 1];
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   store16(ip + 10, static_cast<uint16_t>(~sum));
-  uint8_t* udp = ip + 20;
+  return ip + 20;
+}
+
+void build(uint8_t* f, uint32_t size, uint32_t flow, uint64_t seq) {
+  uint8_t* udp = build_eth_ipv4(f, size, 17, 8);
   store16(udp, static_cast<uint16_t>(10000 + flow));
   store16(udp + 2, 9);  // discard
   store16(udp + 4, static_cast<uint16_t>(size - 34));
@@ -228,22 +234,7 @@ void store32(uint8_t* p, uint32_t v) { store16(p, uint16_t(v >> 16)), store16(p 
 // The headers of a TCP/IPv4 frame of `size` bytes for `flow` (the IPv4 checksum filled in, the
 // TCP one left to the host), then the stamp. With `fill`, the payload after the stamp too.
 void build_tcp(uint8_t* f, uint32_t size, uint32_t flow, uint64_t seq, bool fill) {
-  const uint8_t eth[14] = {0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1, 0x08, 0x00};
-  std::memcpy(f, eth, 14);
-  uint8_t* ip = f + 14;
-  std::memset(ip, 0, 20 + 32);
-  ip[0] = 0x45;
-  store16(ip + 2, static_cast<uint16_t>(size - 14));
-  store16(ip + 6, 0x4000);
-  ip[8] = 64;
-  ip[9] = 6;
-  const uint8_t addrs[8] = {198, 18, 0, 1, 198, 18, 0, 2};
-  std::memcpy(ip + 12, addrs, 8);
-  uint32_t sum = 0;
-  for (int i = 0; i < 20; i += 2) sum += (uint32_t{ip[i]} << 8) | ip[i + 1];
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  store16(ip + 10, static_cast<uint16_t>(~sum));
-  uint8_t* tcp = ip + 20;
+  uint8_t* tcp = build_eth_ipv4(f, size, 6, 32);
   store16(tcp, static_cast<uint16_t>(10000 + flow));
   store16(tcp + 2, 5201);
   store32(tcp + 4, static_cast<uint32_t>(seq * (size - kTcpHeaders)));  // sequence number
