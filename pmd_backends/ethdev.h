@@ -55,8 +55,8 @@ struct EthdevSpec {
   // RTE_ETH_RSS_* hash functions (0: IP, TCP and UDP); both masked by what the port can do.
   std::vector<uint8_t> rss_key;
   uint64_t rss_hash_functions = 0;
-  bool hw_rx_checksum = true;      // ask the port for RX checksum validation
-  bool rx_vlan_strip = false;      // ask the port to strip 802.1Q tags into vlan_tci
+  bool hw_rx_checksum = true;  // ask the port for RX checksum validation
+  bool rx_vlan_strip = false;  // ask the port to strip 802.1Q tags into vlan_tci
   // Merge received TCP/IPv4 segments (rte_gro, within one burst) into coalesced frames, on queues
   // whose frontend accepts them (QueueConfig::accepts_coalesced_tcp4). Only segments whose
   // checksums are known good are merged (validated in software when the port does not).

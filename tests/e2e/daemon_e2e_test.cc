@@ -54,7 +54,8 @@ bool eventually(const std::function<bool()>& done, milliseconds timeout) {
 // when destroyed.
 class Child {
  public:
-  Child(std::vector<std::string> argv, fs::path log, bool own_netns = false) : log_(std::move(log)) {
+  Child(std::vector<std::string> argv, fs::path log, bool own_netns = false)
+      : log_(std::move(log)) {
     pid_ = ::fork();
     if (pid_ == 0) {
       const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -131,7 +132,8 @@ class DaemonTest : public ::testing::Test {
   std::string socket(const std::string& port) const { return (dir_ / (port + ".sock")).string(); }
 
   // The YAML of one loopback port per name in `loopback`, plus `extra` appended under ports:.
-  std::string config(const std::vector<std::string>& loopback, const std::string& extra = "") const {
+  std::string config(const std::vector<std::string>& loopback,
+                     const std::string& extra = "") const {
     std::string y = fmt::format(
         "eal:\n  no_huge: true\n  memory_mb: 256\n  file_prefix: {}\n"
         "workers:\n  - lcore: 1\n    idle: adaptive\nports:\n",
@@ -144,9 +146,7 @@ class DaemonTest : public ::testing::Test {
     return y + extra;
   }
 
-  void write_config(const std::string& yaml) {
-    std::ofstream(dir_ / "pmdnetd.yaml") << yaml;
-  }
+  void write_config(const std::string& yaml) { std::ofstream(dir_ / "pmdnetd.yaml") << yaml; }
 
   // Starts pmdnetd on the written config and waits until every socket in `sockets` exists.
   void start_daemon(const std::vector<std::string>& sockets) {
@@ -154,12 +154,11 @@ class DaemonTest : public ::testing::Test {
         std::vector<std::string>{PMDNETD_PATH, "--config", (dir_ / "pmdnetd.yaml").string()},
         dir_ / "pmdnetd.log", /*own_netns=*/true);
     for (const std::string& s : sockets) {
-      const bool up = eventually(
-          [&] { return fs::exists(s) || daemon_->wait(milliseconds(0)).has_value(); },
-          milliseconds(20000));
-      ASSERT_TRUE(up && fs::exists(s))
-          << "no socket " << s << "; pmdnetd said:\n"
-          << daemon_->output();
+      const bool up =
+          eventually([&] { return fs::exists(s) || daemon_->wait(milliseconds(0)).has_value(); },
+                     milliseconds(20000));
+      ASSERT_TRUE(up && fs::exists(s)) << "no socket " << s << "; pmdnetd said:\n"
+                                       << daemon_->output();
     }
   }
 
@@ -167,8 +166,8 @@ class DaemonTest : public ::testing::Test {
   std::unique_ptr<Child> guest(const std::string& port, std::vector<std::string> args) {
     const std::string prefix = fmt::format("{}-g{}", prefix_, guests_++);
     prefixes_.push_back(prefix);
-    std::vector<std::string> argv = {PMDNET_GUEST_PATH, "--socket", socket(port), "--file-prefix",
-                                     prefix, "--lcore", "0"};
+    std::vector<std::string> argv = {
+        PMDNET_GUEST_PATH, "--socket", socket(port), "--file-prefix", prefix, "--lcore", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
     return std::make_unique<Child>(argv, dir_ / (prefix + ".log"));
   }
@@ -211,7 +210,8 @@ class DaemonTest : public ::testing::Test {
       size_t i = at + key.size();
       while (i < json.size() && json[i] == ' ') ++i;
       uint64_t value = 0;
-      while (i < json.size() && json[i] >= '0' && json[i] <= '9') value = value * 10 + (json[i++] - '0');
+      while (i < json.size() && json[i] >= '0' && json[i] <= '9')
+        value = value * 10 + (json[i++] - '0');
       total += value;
     }
     return total;
@@ -228,9 +228,9 @@ TEST_F(DaemonTest, LoopbackPortEchoesEveryFrame) {
   write_config(config({"vm0"}));
   start_daemon({socket("vm0")});
   std::string out;
-  EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "20000", "--rate", "20000", "--size", "256"},
-                      out),
-            0)
+  EXPECT_EQ(
+      run_guest("vm0", {"--echo", "--packets", "20000", "--rate", "20000", "--size", "256"}, out),
+      0)
       << out;
   EXPECT_THAT(out, HasSubstr("sent=20000 received=20000 lost=0 corrupt=0"));
 }
@@ -248,7 +248,8 @@ TEST_F(DaemonTest, TapPortDeliversGuestFramesToTheKernel) {
     std::istringstream dev(read_file(fmt::format("/proc/{}/net/dev", daemon_->pid())));
     for (std::string line; std::getline(dev, line);) {
       const auto colon = line.find(':');
-      if (colon == std::string::npos || line.substr(0, colon).find("pmde2e0") == std::string::npos) {
+      if (colon == std::string::npos ||
+          line.substr(0, colon).find("pmde2e0") == std::string::npos) {
         continue;
       }
       std::istringstream fields(line.substr(colon + 1));
@@ -314,9 +315,9 @@ TEST_F(DaemonTest, AReloadWithABadPortKeepsTheOthersRunning) {
   // An invalid file is refused whole; vm0 keeps forwarding.
   write_config("ports: [\n");
   daemon_->signal(SIGHUP);
-  EXPECT_TRUE(eventually(
-      [&] { return daemon_->output().find("reload refused") != std::string::npos; },
-      milliseconds(5000)));
+  EXPECT_TRUE(
+      eventually([&] { return daemon_->output().find("reload refused") != std::string::npos; },
+                 milliseconds(5000)));
   EXPECT_EQ(run_guest("vm0", {"--echo", "--packets", "2000", "--rate", "10000"}, out), 0) << out;
 }
 
@@ -356,9 +357,9 @@ TEST_F(DaemonTest, TelemetryCountersMatchThePacketsSent) {
   start_daemon({socket("vm0")});
   // The counters belong to the connected session: keep the guest connected while reading them.
   auto g = guest("vm0", {"--echo", "--packets", "12345", "--rate", "20000", "--linger-ms", "5000"});
-  ASSERT_TRUE(eventually(
-      [&] { return sum_of(telemetry("/pmdnet/port,vm0"), "guest_rx_packets") == 12345; },
-      milliseconds(15000)))
+  ASSERT_TRUE(
+      eventually([&] { return sum_of(telemetry("/pmdnet/port,vm0"), "guest_rx_packets") == 12345; },
+                 milliseconds(15000)))
       << telemetry("/pmdnet/port,vm0");
   const std::string json = telemetry("/pmdnet/port,vm0");
   EXPECT_EQ(sum_of(json, "guest_tx_packets"), 12345u) << json;

@@ -664,9 +664,9 @@ TEST_F(EthdevTest, GroMergesASegmentRunForAFrontendThatAcceptsIt) {
     EXPECT_EQ(offload::load_be16(ip + 2), 20 + 20 + 8000);
     EXPECT_EQ(offload::internet_checksum(std::span(ip, 20)), 0);
     EXPECT_EQ(offload::load_be32(ip + 20 + 4), 1000u);
-    const uint16_t pseudo = offload::ipv4_pseudo_header_sum(
-        std::span<const uint8_t, 4>(ip + 12, 4), std::span<const uint8_t, 4>(ip + 16, 4), 6,
-        static_cast<uint16_t>(20 + 8000));
+    const uint16_t pseudo = offload::ipv4_pseudo_header_sum(std::span<const uint8_t, 4>(ip + 12, 4),
+                                                            std::span<const uint8_t, 4>(ip + 16, 4),
+                                                            6, static_cast<uint16_t>(20 + 8000));
     EXPECT_EQ(offload::load_be16(ip + 20 + 16), pseudo);
     for (size_t b = 0; b < 8000; ++b) {
       ASSERT_EQ(frame[kEthIpTcp + b], static_cast<uint8_t>(b)) << "payload byte " << b;
@@ -743,13 +743,15 @@ TEST_F(EthdevTest, LinkChangesArePolledOnAPortWithoutLscInterrupts) {
     uint16_t port = 0;
     ASSERT_EQ(rte_eth_dev_get_port_by_name("net_ring0", &port), 0);
     using std::chrono::milliseconds;
-    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)), EndpointAction::link_status_notify(true));
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)),
+              EndpointAction::link_status_notify(true));
     EXPECT_EQ(endpoint_->poll_endpoint_action(), std::nullopt);  // reported once
     ASSERT_EQ(rte_eth_dev_set_link_down(port), 0);
     EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)),
               EndpointAction::link_status_notify(false));
     ASSERT_EQ(rte_eth_dev_set_link_up(port), 0);
-    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)), EndpointAction::link_status_notify(true));
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(2000)),
+              EndpointAction::link_status_notify(true));
     EXPECT_EQ(next_action(*endpoint_, milliseconds(100)), std::nullopt);
     close();
   });
@@ -766,12 +768,14 @@ TEST_F(EthdevTest, LinkChangesOfATapComeFromLscInterrupts) {
     s.link_poll_ms = 600'000;
     ASSERT_TRUE(open(s));
     using std::chrono::milliseconds;
-    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)), EndpointAction::link_status_notify(true));
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)),
+              EndpointAction::link_status_notify(true));
     ASSERT_EQ(std::system("ip link set pmdlsc0 down"), 0);
     EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)),
               EndpointAction::link_status_notify(false));
     ASSERT_EQ(std::system("ip link set pmdlsc0 up"), 0);
-    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)), EndpointAction::link_status_notify(true));
+    EXPECT_EQ(next_action(*endpoint_, milliseconds(5000)),
+              EndpointAction::link_status_notify(true));
     close();
     // stop() removed the device: its kernel interface is gone.
     EXPECT_NE(std::system("ip link show pmdlsc0 >/dev/null 2>&1"), 0);
