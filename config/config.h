@@ -261,6 +261,9 @@ struct Backend {
   // mbufs in the port's pool. Default: the smallest 2^n - 1 that is at least 8191 and at least
   // 2 * queues * (rx_descriptors + tx_descriptors). At least queues * (rx + tx) descriptors.
   uint32_t mempool_size = 8191;
+  // Guest TX of large plain frames as mbufs over guest memory, on PMDs that allow it (net_null,
+  // net_tap, net_af_packet; every other port copies). false: always copy.
+  bool tx_zero_copy = true;
 
   bool operator==(const Backend&) const = default;
 };

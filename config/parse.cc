@@ -905,7 +905,7 @@ class Parser {
     if (!reader_.expect_map(v)) return;
     MapReader keys(reader_, v,
                    {"type", "device", "queues", "rss", "offloads", "rx_descriptors",
-                    "tx_descriptors", "mempool_size"});
+                    "tx_descriptors", "mempool_size", "tx_zero_copy"});
     Backend& backend = port.backend;
     backend.queues = port.vhost_user.queue_pairs;
     std::optional<BackendType> type;
@@ -914,7 +914,7 @@ class Parser {
     if (!type) return;  // the other keys' meaning depends on the type
     if (*type != BackendType::kDpdk) {
       for (std::string_view key : {"device", "queues", "rss", "offloads", "rx_descriptors",
-                                   "tx_descriptors", "mempool_size"}) {
+                                   "tx_descriptors", "mempool_size", "tx_zero_copy"}) {
         if (auto extra = keys.get(key)) {
           reader_.error(*extra, fmt::format("only valid with type dpdk, and this backend is {}",
                                             to_string(*type)));
@@ -948,6 +948,9 @@ class Parser {
     }
     if (auto rss = keys.get("rss")) parse_rss(*rss, backend.rss);
     if (auto offloads = keys.get("offloads")) parse_offloads(*offloads, backend.offloads);
+    if (auto zero_copy = keys.get("tx_zero_copy")) {
+      if (auto b = reader_.boolean(*zero_copy)) backend.tx_zero_copy = *b;
+    }
     auto descriptors = [&](std::string_view key, uint32_t& out) {
       auto d = keys.get(key);
       if (!d) return;

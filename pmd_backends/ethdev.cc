@@ -1,6 +1,7 @@
 // EthdevEndpoint and EthdevQueue: the core Endpoint/Queue over a DPDK ethdev port. Guest TX is
 // copied into mbufs (completing synchronously) with offloads done natively where the port has
-// them and in software (core/offload) otherwise; NIC RX is copied into the guest's posted buffers.
+// them and in software (core/offload) otherwise, or on ports that allow it handed over zero-copy
+// (completing through tx_poll); NIC RX is copied into the guest's posted buffers.
 #include "pmd_backends/ethdev.h"
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@
 #include "core/guest_memory/guest_memory.h"
 #include "pmd_backends/dpdk_resources.h"
 #include "pmd_backends/mbuf_offload.h"
+#include "pmd_backends/tx_zero_copy.h"
 
 namespace pmdnet {
 namespace {
@@ -32,11 +34,13 @@ namespace {
 constexpr uint16_t kRxBurst = 32;
 constexpr uint16_t kTxBurst = 64;
 constexpr uint32_t kMbufCache = 64;
+constexpr size_t kMaxZeroCopyPieces = 4;  // guest buffers of a packet sent zero-copy
 
 class EthdevQueue final : public Queue {
  public:
   EthdevQueue(uint16_t port, uint16_t queue, rte_mempool* pool, uint16_t data_room,
-              NativeTxOffloads native, size_t rx_descriptors, bool gro, size_t* live)
+              NativeTxOffloads native, size_t rx_descriptors, bool gro,
+              std::unique_ptr<TxZeroCopy> zero_copy, uint32_t zero_copy_min, size_t* live)
       : live_(live),
         port_(port),
         queue_(queue),
@@ -44,19 +48,27 @@ class EthdevQueue final : public Queue {
         data_room_(data_room),
         native_(native),
         gro_(gro),
+        zero_copy_(std::move(zero_copy)),
+        zero_copy_min_(zero_copy_min),
         posted_(rx_descriptors + kRxBurst),
         tx_scratch_(kMaxTxFrame),
         rx_scratch_(kMaxTxFrame) {}
 
   ~EthdevQueue() override {
     if (cache_n_ > 0) rte_pktmbuf_free_bulk(cache_.data(), cache_n_);
+    if (zero_copy_ && zero_copy_->in_flight() > 0) {
+      // Not reached with the PMDs zero_copy_capable() names, which free inside tx_burst. Should
+      // one keep mbufs, their free callbacks must still find their slots: leak those.
+      (void)rte_eth_tx_done_cleanup(port_, queue_, 0);
+      if (zero_copy_->in_flight() > 0) (void)zero_copy_.release();
+    }
     --*live_;  // the endpoint outlives its queues (Endpoint lifecycle)
   }
 
   bool poll_ready(BufferAccess&) noexcept override {
     // A PMD has no cheap "anything received?" (rx_queue_count is optional and costs a descriptor
     // walk): a queue with buffers posted is always worth an rx_poll.
-    return posted_.size() > 0;
+    return posted_.size() > 0 || (zero_copy_ && zero_copy_->pending() > 0);
   }
 
   void rx_avail(BufferAccess&, std::span<const RxId> done) noexcept override {
@@ -90,6 +102,7 @@ class EthdevQueue final : public Queue {
     size_t consumed = 0;
     std::span<const TxSegment> rest = segments;
     while (!rest.empty()) {
+      if (zero_copy_ && !zero_copy_->has_room()) break;  // tx_poll makes room
       auto pkt = next_packet(rest);
       if (!pkt) {
         // A malformed list is a frontend bug, not a guest packet: fail the queue, after
@@ -100,23 +113,27 @@ class EthdevQueue final : public Queue {
         }
         break;
       }
-      if (send_packet(mem, *pkt) == Outcome::kNoMbufs) break;  // retried on the next call
+      const Outcome sent = send_packet(mem, *pkt);
+      if (sent == Outcome::kNoMbufs) break;  // retried on the next call
+      // In zero-copy mode every packet completes through tx_poll, copied and dropped ones now.
+      if (zero_copy_ && sent != Outcome::kSentZeroCopy) zero_copy_->complete(pkt->metadata->id);
       consumed += pkt->segments.size();
       rest = pkt->rest;
     }
     flush();
-    return TxAvailResult{.completed_synchronously = true, .segments_consumed = consumed};
+    return TxAvailResult{.completed_synchronously = !zero_copy_, .segments_consumed = consumed};
   }
 
-  std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId>) noexcept override {
-    return 0;  // every transmit completed synchronously in tx_avail
+  std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId> done) noexcept override {
+    // Without zero copy every transmit completed synchronously in tx_avail.
+    return zero_copy_ ? zero_copy_->poll(done) : 0;
   }
 
   const BackendQueueStats* queue_stats() const noexcept override { return &stats_; }
 
  private:
   size_t* live_;  // the endpoint's count of its queues alive
-  enum class Outcome { kSent, kDropped, kNoMbufs };
+  enum class Outcome { kSent, kSentZeroCopy, kDropped, kNoMbufs };
 
   static RxMetadata metadata(const rte_mbuf* m) noexcept {
     return rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, m->pkt_len);
@@ -311,10 +328,46 @@ class EthdevQueue final : public Queue {
     if (tx_n_ == kTxBurst) flush();
   }
 
+  // Sends a plain packet (no offload, no VLAN) of at least zero_copy_min_ bytes as mbufs over
+  // its guest buffers. nullopt: not this way (it is copied instead).
+  std::optional<Outcome> send_zero_copy(const GuestMemory& mem, const TxPacket& pkt) noexcept {
+    const TxMetadata& m = *pkt.metadata;
+    constexpr uint8_t kOffloads = TxFlags::kOffloadIpHeaderChecksum | TxFlags::kOffloadTcpChecksum |
+                                  TxFlags::kOffloadUdpChecksum | TxFlags::kOffloadTcpSegmentation |
+                                  TxFlags::kOffloadUdpSegmentation;
+    if (m.len < zero_copy_min_ || (m.flags.into_bits() & kOffloads) != 0 || m.vlan ||
+        pkt.segments.size() > kMaxZeroCopyPieces || !zero_copy_->slot_free()) {
+      return std::nullopt;
+    }
+    std::array<std::span<uint8_t>, kMaxZeroCopyPieces> pieces;
+    for (size_t i = 0; i < pkt.segments.size(); ++i) {
+      const TxSegment& s = pkt.segments[i];
+      uint8_t* host = s.len <= UINT16_MAX ? mem.map(s.gpa, s.len) : nullptr;
+      if (host == nullptr) return std::nullopt;  // across regions, or outside: the copy decides
+      pieces[i] = std::span(host, s.len);
+    }
+    std::array<rte_mbuf*, kMaxZeroCopyPieces> mbufs;
+    for (size_t i = 0; i < pkt.segments.size(); ++i) {
+      mbufs[i] = take_mbuf();
+      if (mbufs[i] == nullptr) {
+        for (size_t j = 0; j < i; ++j) rte_pktmbuf_free(mbufs[j]);
+        return Outcome::kNoMbufs;
+      }
+    }
+    const size_t n = pkt.segments.size();
+    enqueue(zero_copy_->attach(m.id, std::span(mbufs).first(n), std::span(pieces).first(n)));
+    stats_.tx_zero_copy_.increment();
+    stats_.tx_packets_.increment();
+    return Outcome::kSentZeroCopy;
+  }
+
   Outcome send_packet(const GuestMemory& mem, const TxPacket& pkt) noexcept {
     const TxMetadata& m = *pkt.metadata;
     if (segments_len(pkt.segments) != m.len) return drop(stats_.tx_length_mismatch_);
     if (m.len > kMaxTxFrame) return drop(stats_.tx_too_large_);
+    if (zero_copy_) {
+      if (auto sent = send_zero_copy(mem, pkt)) return *sent;
+    }
     const auto plan = plan_tx_offloads(m, native_);
     if (!plan) return drop(plan.error());
 
@@ -419,6 +472,8 @@ class EthdevQueue final : public Queue {
   const uint16_t data_room_;
   const NativeTxOffloads native_;
   const bool gro_;
+  std::unique_ptr<TxZeroCopy> zero_copy_;  // null: every transmit is copied
+  const uint32_t zero_copy_min_;
   Ring<RxId> posted_;  // posted by rx_avail, filled in order
   std::vector<uint8_t> tx_scratch_;
   std::vector<uint8_t> rx_scratch_;
@@ -621,8 +676,15 @@ class EthdevEndpoint final : public Endpoint {
     retired_pools_.clear();  // the old rings are gone: nothing refers to these any more
     for (uint16_t q = 0; q < nq; ++q) {
       const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
+      std::unique_ptr<TxZeroCopy> zero_copy;
+      if (spec_.tx_zero_copy && zero_copy_capable(info_.driver_name)) {
+        // Those PMDs free within tx_burst: one burst in flight at most; room for a frontend
+        // burst of completions besides.
+        zero_copy = std::make_unique<TxZeroCopy>(kTxBurst, kTxBurst + 1024);
+      }
       queues.push_back(std::make_unique<EthdevQueue>(
-          port, q, pools_[q].get(), pools_[q].data_room(), native, nb_rxd, gro, &live_queues_));
+          port, q, pools_[q].get(), pools_[q].data_room(), native, nb_rxd, gro,
+          std::move(zero_copy), spec_.tx_zero_copy_min, &live_queues_));
       ++live_queues_;
     }
     configured_ = true;
@@ -772,6 +834,7 @@ void EthdevQueueStats::for_each_counter(const CounterVisitor& visit) const {
       {"tx_sw_uso", &tx_sw_uso_},
       {"tx_sw_vlan", &tx_sw_vlan_},
       {"tx_segments", &tx_segments_},
+      {"tx_zero_copy", &tx_zero_copy_},
   };
   for (const auto& [name, counter] : named) visit(name, counter->get());
 }

@@ -7,8 +7,9 @@
 //   2. get_queues(configs, rss, out) configures configs.size() RX/TX queue pairs, each with its
 //      own mempool on its worker's NUMA socket (else the port's), applies RSS where the port has
 //      it, starts the port and appends the queues. Once per endpoint.
-//   3. The queues copy guest TX into mbufs (completing synchronously) and NIC RX into the posted
-//      guest buffers.
+//   3. The queues copy guest TX into mbufs (completing synchronously), or on ports that allow it
+//      (EthdevSpec::tx_zero_copy) hand large plain frames over as mbufs on guest memory
+//      (completing through tx_poll), and copy NIC RX into the posted guest buffers.
 //   4. After the queues are destroyed, stop() stops and closes the port and frees the mempools.
 //
 // Link state: LSC interrupts where the PMD has them (RTE_ETH_DEV_INTR_LSC), else a timer every
@@ -61,6 +62,12 @@ struct EthdevSpec {
   // whose frontend accepts them (QueueConfig::accepts_coalesced_tcp4). Only segments whose
   // checksums are known good are merged (validated in software when the port does not).
   bool rx_gro = false;
+  // Guest TX without a copy: plain frames (no offload, no VLAN tag) of at least tx_zero_copy_min
+  // bytes go to the port as mbufs over the guest's buffers (external buffers), completed when the
+  // PMD frees them. Only on ports whose PMD is done with the data inside rte_eth_tx_burst and
+  // does no DMA (net_null, net_tap, net_af_packet); elsewhere every frame is copied.
+  bool tx_zero_copy = true;
+  uint32_t tx_zero_copy_min = 256;
   // How often the link is polled when the port has no link-state-change interrupt.
   uint32_t link_poll_ms = 1000;
 };
@@ -78,6 +85,8 @@ class EthdevQueueStats final : public QueueCounters {
   Counter tx_no_mbufs_;         // the mempool ran dry inside a packet
   Counter tx_prepare_failed_;   // rte_eth_tx_prepare refused the mbuf
   Counter tx_ring_full_;        // rte_eth_tx_burst did not take it (dropped, not retried)
+  // Guest packets sent as mbufs over guest memory (EthdevSpec::tx_zero_copy), not dropped.
+  Counter tx_zero_copy_;
   // Guest RX drops, each also counted in rx_errors_.
   Counter rx_too_large_;  // the packet is longer than the posted guest buffer
   // Guest RX coalescing (EthdevSpec::rx_gro).

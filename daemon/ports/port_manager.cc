@@ -90,6 +90,7 @@ EthdevSpec ethdev_spec(const config::Port& port) {
   s.hw_vlan = b.offloads.vlan;
   s.rx_vlan_strip = b.offloads.vlan;
   s.rx_gro = b.offloads.gro;
+  s.tx_zero_copy = b.tx_zero_copy;
   s.rss_key = b.rss.key;
   s.rss_hash_functions = rss_hash_functions(b.rss.hash_types);
   return s;

@@ -583,6 +583,7 @@ class Datapath {
   }
 
   Endpoint& endpoint() { return *endpoint_; }
+  Queue& queue(size_t q = 0) { return *queues_.at(q); }
   const EthdevQueueStats& stats(size_t q = 0) const {
     return *dynamic_cast<const EthdevQueueStats*>(queues_.at(q)->queue_stats());
   }
@@ -610,8 +611,13 @@ class Datapath {
       ADD_FAILURE() << "tx_avail failed";
       return false;
     }
-    EXPECT_TRUE(r->completed_synchronously);
     EXPECT_EQ(r->segments_consumed, segs.size());
+    // In zero-copy mode (net_tap and net_af_packet free every mbuf inside tx_burst) each frame
+    // completes through tx_poll, right away; copied ones too.
+    std::array<TxId, 64> done{};
+    auto n = queues_[q]->tx_poll(pool_, done);
+    EXPECT_TRUE(n.has_value());
+    EXPECT_EQ(n.value_or(0), r->completed_synchronously ? 0u : frames.size());
     return r->segments_consumed == segs.size();
   }
   bool send(std::vector<uint8_t> bytes, const TxMetadata& md, size_t q = 0) {
@@ -942,6 +948,7 @@ class TapTest : public KernelTest {
     EthdevSpec s = spec("net_tap0");
     s.hw_tx_offloads = hw_tx;
     s.hw_rx_checksum = hw_rx;
+    s.tx_zero_copy = tx_zero_copy_;
     if (!dp.open(s)) return false;
     const auto mac = interface_mac(kTap);
     if (!mac) return false;
@@ -954,6 +961,8 @@ class TapTest : public KernelTest {
            ip(fmt::format("-6 neigh add fd10::2 lladdr {} dev {} nud permanent", peer, kTap)) &&
            tap.capture.open(tap.ifindex);
   }
+
+  bool tx_zero_copy_ = true;  // EthdevSpec::tx_zero_copy for bring_up
 };
 
 // Parameter: EthdevSpec::hw_tx_offloads (net_tap's own checksums and rte_gso TSO, or pmdnet's
@@ -1207,6 +1216,49 @@ TEST_P(TapTxTest, VlanInsert) {
   });
 }
 
+// Plain frames (no offload) of EthdevSpec::tx_zero_copy_min bytes and more leave as mbufs over
+// the guest's buffers (two of them: send() cuts each frame in two segments): the kernel must
+// receive the guest's bytes, and every frame, copied or not, completes through tx_poll. With
+// zero copy off, all of them are copied and complete in tx_avail.
+TEST_F(TapTest, PlainFramesLeaveWithoutACopy) {
+  for (bool zero_copy : {true, false}) {
+    SCOPED_TRACE(zero_copy ? "zero copy" : "copy");
+    tx_zero_copy_ = zero_copy;
+    run_in_child([&] {
+      std::optional<Eal> eal;
+      Datapath dp;
+      TapSide tap;
+      ASSERT_TRUE(bring_up(eal, dp, tap, true, true));
+      uint64_t large = 0;
+      for (bool v6 : {false, true}) {
+        SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+        uint16_t port = 0;
+        Fd sock = udp_socket(v6, v6 ? kKernelIp6 : kKernelIp4, port);
+        ASSERT_TRUE(sock.valid());
+        const Flow flow = tap.to_kernel(v6, 42000, port);
+        std::vector<std::vector<uint8_t>> payloads;
+        std::vector<TxFrame> frames;
+        for (size_t n : {100u, 777u, v6 ? 1452u : 1472u}) {
+          payloads.push_back(pattern(n, static_cast<uint32_t>(n)));
+          auto f = build_frame(flow, kUdp, {}, payloads.back(), true, true);
+          if (f.size() >= EthdevSpec{}.tx_zero_copy_min) ++large;
+          frames.push_back(TxFrame{f, plain(f)});
+        }
+        ASSERT_TRUE(dp.send(frames));
+        for (size_t i = 0; i < payloads.size(); ++i) {
+          const auto got = recv_datagram(sock.get(), Clock::now() + kTimeout);
+          ASSERT_TRUE(got.has_value()) << "datagram " << i << " did not arrive";
+          EXPECT_TRUE(*got == payloads[i]) << "datagram " << i << ": " << got->size() << " bytes";
+        }
+      }
+      EXPECT_EQ(large, 4u);
+      EXPECT_EQ(dp.stats().tx_zero_copy_.get(), zero_copy ? large : 0u);
+      EXPECT_EQ(dp.stats().tx_packets(), 6u);
+      EXPECT_EQ(dp.stats().tx_errors(), 0u);
+    });
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(, TapTxTest, ::testing::Bool(), offload_name);
 
 // ---------------------------------------------------------------------------------------------
@@ -1405,6 +1457,51 @@ TEST_F(AfPacketTest, FanoutSpreadsFlowsOverTwoQueues) {
     EXPECT_GT(per_queue[0], 0u) << "queue 0 got nothing";
     EXPECT_GT(per_queue[1], 0u) << "queue 1 got nothing";
     EXPECT_EQ(dp.stats(0).rx_errors() + dp.stats(1).rx_errors(), 0u);
+  });
+}
+
+// net_af_packet copies each mbuf into its socket's ring inside tx_burst and frees it, so plain
+// frames leave zero-copy: datagrams sent through the veth must reach a kernel socket on its
+// peer byte for byte, each completing through tx_poll.
+TEST_F(AfPacketTest, PlainFramesReachTheVethPeerWithoutACopy) {
+  run_in_child([&] {
+    ASSERT_TRUE(enter_netns());
+    ASSERT_TRUE(ip("link add pmdveth0 type veth peer name pmdveth1"));
+    ASSERT_TRUE(ip("link set pmdveth0 up"));
+    ASSERT_TRUE(ip("link set pmdveth1 up"));
+    ASSERT_TRUE(ip("addr add 10.20.0.1/24 dev pmdveth1"));
+    const auto mac0 = interface_mac("pmdveth0");
+    const auto mac1 = interface_mac("pmdveth1");
+    ASSERT_TRUE(mac0.has_value() && mac1.has_value());
+    std::optional<Eal> eal;
+    Datapath dp;
+    ASSERT_TRUE(start_eal(eal, {"net_af_packet0,iface=pmdveth0"}));
+    ASSERT_TRUE(dp.open(spec("net_af_packet0")));
+    uint16_t port = 0;
+    Fd sock = udp_socket(false, IpAddr{10, 20, 0, 1}, port);
+    ASSERT_TRUE(sock.valid());
+    const Flow flow{.v6 = false,
+                    .src_mac = *mac0,
+                    .dst_mac = *mac1,
+                    .src_ip = {10, 20, 0, 2},
+                    .dst_ip = {10, 20, 0, 1},
+                    .src_port = 43000,
+                    .dst_port = port};
+    std::vector<std::vector<uint8_t>> payloads;
+    std::vector<TxFrame> frames;
+    for (size_t n : {64u, 700u, 1472u}) {
+      payloads.push_back(pattern(n, static_cast<uint32_t>(n) + 1));
+      auto f = build_frame(flow, kUdp, {}, payloads.back(), true, true);
+      frames.push_back(TxFrame{f, plain(f)});
+    }
+    ASSERT_TRUE(dp.send(frames));
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      const auto got = recv_datagram(sock.get(), Clock::now() + kTimeout);
+      ASSERT_TRUE(got.has_value()) << "datagram " << i << " did not arrive";
+      EXPECT_TRUE(*got == payloads[i]) << "datagram " << i << ": " << got->size() << " bytes";
+    }
+    EXPECT_EQ(dp.stats().tx_zero_copy_.get(), 2u);  // the 64-byte datagram's frame is copied
+    EXPECT_EQ(dp.stats().tx_errors(), 0u);
   });
 }
 

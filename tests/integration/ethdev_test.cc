@@ -12,6 +12,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -208,6 +210,19 @@ class EthdevTest : public ::testing::Test {
   // Writes `frames` to guest memory and sends them, each split into up to 3 segments.
   TxAvailResult send(const std::vector<std::vector<uint8_t>>& frames,
                      const std::vector<TxMetadata>& metadata) {
+    const std::vector<TxSegment> segs = write_frames(frames, metadata);
+    auto r = queue().tx_avail(pool_, segs);
+    EXPECT_TRUE(r.has_value());
+    if (!r) return {};
+    EXPECT_TRUE(r->completed_synchronously);
+    EXPECT_EQ(r->segments_consumed, segs.size());
+    return *r;
+  }
+
+  // Writes `frames` to guest memory, 64-byte aligned from kTxGpa, and returns their segments:
+  // each frame split into up to 3 (10 bytes, half the rest, the rest).
+  std::vector<TxSegment> write_frames(const std::vector<std::vector<uint8_t>>& frames,
+                                      const std::vector<TxMetadata>& metadata) {
     std::vector<TxSegment> segs;
     uint64_t gpa = kTxGpa;
     for (size_t i = 0; i < frames.size(); ++i) {
@@ -228,12 +243,20 @@ class EthdevTest : public ::testing::Test {
       }
       gpa += (f.size() + 63) & ~uint64_t{63};
     }
-    auto r = queue().tx_avail(pool_, segs);
-    EXPECT_TRUE(r.has_value());
-    if (!r) return {};
-    EXPECT_TRUE(r->completed_synchronously);
-    EXPECT_EQ(r->segments_consumed, segs.size());
-    return *r;
+    return segs;
+  }
+
+  // Every TxId tx_poll reports until it reports nothing.
+  std::vector<uint32_t> completions() {
+    std::vector<uint32_t> ids;
+    std::array<TxId, 256> done{};
+    for (;;) {
+      auto n = queue().tx_poll(pool_, done);
+      EXPECT_TRUE(n.has_value());
+      if (!n || *n == 0) break;
+      for (size_t i = 0; i < *n; ++i) ids.push_back(done[i].value);
+    }
+    return ids;
   }
 
   // Receives until `want` packets arrived or the ring is empty.
@@ -439,6 +462,117 @@ TEST_F(EthdevTest, HotplugsAVdevEalWasNotGiven) {
     post(0, 1);
     send({std::vector<uint8_t>(60, 9)}, {TxMetadata{.segment_count = 1, .len = 60}});
     EXPECT_EQ(receive(1).size(), 1u);
+    close();
+  });
+}
+
+// net_null frees what it is given inside tx_burst: plain frames of tx_zero_copy_min bytes and
+// more go to it as mbufs over guest memory, one per guest segment. Every packet of a zero-copy
+// queue completes through tx_poll: the zero-copy one, and the small, offloaded and dropped ones
+// the queue handled otherwise.
+TEST_F(EthdevTest, ZeroCopyTransmitsCompleteThroughTxPoll) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec("net_null0")));
+    const auto big = tcp_ipv4_frame(1000);
+    const auto small = tcp_ipv4_frame(60);
+    TxMetadata offloaded = tcp_metadata(3, static_cast<uint32_t>(big.size()));
+    offloaded.flags = offloaded.flags.with_offload_tcp_checksum(true);
+    TxMetadata bad_length{.id = TxId{4}, .segment_count = 1, .len = 5};
+    const std::vector<TxMetadata> md = {
+        TxMetadata{.id = TxId{1}, .segment_count = 1, .len = static_cast<uint32_t>(big.size())},
+        TxMetadata{.id = TxId{2}, .segment_count = 1, .len = static_cast<uint32_t>(small.size())},
+        offloaded, bad_length};
+    auto segs = write_frames({big, small, big, small}, md);
+    auto r = queue().tx_avail(pool_, segs);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_FALSE(r->completed_synchronously);
+    EXPECT_EQ(r->segments_consumed, segs.size());
+    auto ids = completions();
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(ids, (std::vector<uint32_t>{1, 2, 3, 4}));
+    EXPECT_EQ(stats().tx_zero_copy_.get(), 1u);
+    EXPECT_EQ(stats().tx_sw_checksum_.get(), 1u);
+    EXPECT_EQ(stats().tx_packets(), 3u);
+    EXPECT_EQ(stats().tx_length_mismatch_.get(), 1u);
+    close();
+  });
+}
+
+// Completions wait in the queue until tx_poll takes them; tx_avail stops consuming while there
+// is no room for more, and goes on once tx_poll has made some.
+TEST_F(EthdevTest, ZeroCopyQueueStopsWhenCompletionsAreNotPolled) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec("net_null0")));
+    constexpr uint32_t kFrames = 1200;
+    const auto frame = tcp_ipv4_frame(300);
+    std::vector<TxSegment> segs;
+    ASSERT_TRUE(gm_.mem().write_at(kTxGpa, frame).has_value());
+    for (uint32_t i = 0; i < kFrames; ++i) {
+      segs.push_back(TxSegment::make_head(
+          TxMetadata{.id = TxId{i}, .segment_count = 1, .len = static_cast<uint32_t>(frame.size())},
+          kTxGpa, static_cast<uint32_t>(frame.size())));
+    }
+    auto r = queue().tx_avail(pool_, segs);
+    ASSERT_TRUE(r.has_value());
+    const size_t first = r->segments_consumed;
+    EXPECT_GT(first, 0u);
+    EXPECT_LT(first, kFrames);
+    EXPECT_EQ(queue().tx_avail(pool_, std::span(segs).subspan(first))->segments_consumed, 0u);
+    auto ids = completions();
+    EXPECT_EQ(ids.size(), first);
+    r = queue().tx_avail(pool_, std::span(segs).subspan(first));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->segments_consumed, kFrames - first);
+    auto rest = completions();
+    ids.insert(ids.end(), rest.begin(), rest.end());
+    std::sort(ids.begin(), ids.end());
+    ASSERT_EQ(ids.size(), kFrames);
+    for (uint32_t i = 0; i < kFrames; ++i) EXPECT_EQ(ids[i], i);
+    EXPECT_EQ(stats().tx_zero_copy_.get(), kFrames);
+    close();
+  });
+}
+
+// A segment that crosses from one guest memory region into the next has no single mapping: the
+// frame is copied. With tx_zero_copy off nothing goes zero-copy and tx_avail completes
+// everything itself.
+TEST_F(EthdevTest, ZeroCopyFallsBackToACopy) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec("net_null0")));
+    constexpr uint64_t kRegion = 1u << 20;
+    TestGuestMemory two({0, kRegion}, kRegion);
+    TestBufferAccess pool(two.mem());
+    const auto frame = tcp_ipv4_frame(1000);
+    const uint64_t gpa = kRegion - 100;  // 100 bytes in the first region, the rest in the second
+    ASSERT_TRUE(two.mem().write_at(gpa, frame).has_value());
+    const auto len = static_cast<uint32_t>(frame.size());
+    const TxSegment seg =
+        TxSegment::make_head(TxMetadata{.id = TxId{7}, .segment_count = 1, .len = len}, gpa, len);
+    auto r = queue().tx_avail(pool, std::span(&seg, 1));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_FALSE(r->completed_synchronously);
+    EXPECT_EQ(completions(), std::vector<uint32_t>{7});
+    EXPECT_EQ(stats().tx_zero_copy_.get(), 0u);
+    EXPECT_EQ(stats().tx_packets(), 1u);
+    close();
+
+    EthdevSpec s = spec("net_null0");
+    s.tx_zero_copy = false;
+    ASSERT_TRUE(open(s));
+    const TxSegment plain =
+        TxSegment::make_head(TxMetadata{.id = TxId{8}, .segment_count = 1, .len = len}, 0, len);
+    ASSERT_TRUE(gm_.mem().write_at(0, frame).has_value());
+    r = queue().tx_avail(pool_, std::span(&plain, 1));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->completed_synchronously);
+    EXPECT_TRUE(completions().empty());
+    EXPECT_EQ(stats().tx_zero_copy_.get(), 0u);
     close();
   });
 }

@@ -129,6 +129,7 @@ TEST(DefaultsTest, SmallestFileGetsEveryDefault) {
   EXPECT_EQ(p.backend.rx_descriptors, 1024u);
   EXPECT_EQ(p.backend.tx_descriptors, 1024u);
   EXPECT_EQ(p.backend.mempool_size, 8191u);
+  EXPECT_TRUE(p.backend.tx_zero_copy);
   EXPECT_TRUE(c.affinity.empty());
   EXPECT_EQ(c.logging.level, LogLevel::kInfo);
   EXPECT_EQ(c.logging.sink, LogSink::kStderr);
@@ -988,6 +989,7 @@ ports:
       rx_descriptors: 64
       tx_descriptors: 64
       mempool_size: 1024
+      tx_zero_copy: false
 )"),
       ElementsAre("test.yaml:7:15: ports[0].backend.queues: only valid with type dpdk, and this "
                   "backend is null",
@@ -1000,6 +1002,8 @@ ports:
                   "test.yaml:11:23: ports[0].backend.tx_descriptors: only valid with type dpdk, "
                   "and this backend is null",
                   "test.yaml:12:21: ports[0].backend.mempool_size: only valid with type dpdk, and "
+                  "this backend is null",
+                  "test.yaml:13:21: ports[0].backend.tx_zero_copy: only valid with type dpdk, and "
                   "this backend is null"));
 }
 
@@ -1169,6 +1173,13 @@ ports:
 )",
                        "8:28", "ports[0].backend.offloads.checksum",
                        "expected true or false, got 'off'"));
+}
+
+TEST(BackendTest, TxZeroCopyIsABoolean) {
+  Config c = parse_ok(dpdk_port("net_null0") + "      tx_zero_copy: false\n");
+  EXPECT_FALSE(c.ports.at(0).backend.tx_zero_copy);
+  EXPECT_TRUE(OneError(dpdk_port("net_null0") + "      tx_zero_copy: 1\n", "8:21",
+                       "ports[0].backend.tx_zero_copy", "expected true or false, got '1'"));
 }
 
 std::string descriptors_port(std::string_view rx, std::string_view pool = "") {
@@ -1478,6 +1489,7 @@ TEST(ExamplesTest, FullExampleRoundTrip) {
       .rx_descriptors = 2048,
       .tx_descriptors = 512,
       .mempool_size = 16383,
+      .tx_zero_copy = false,
   };
   Port lo0;
   lo0.name = "lo0";
@@ -1512,6 +1524,7 @@ TEST(ExamplesTest, FullExampleDiffersFromTheDefaultsEverywhereItCan) {
   EXPECT_NE(b.offloads, defaults.offloads);
   EXPECT_NE(b.rx_descriptors, defaults.rx_descriptors);
   EXPECT_NE(b.tx_descriptors, defaults.tx_descriptors);
+  EXPECT_NE(b.tx_zero_copy, defaults.tx_zero_copy);
   EXPECT_NE(r->ports.at(0).vhost_user.mode, VhostUser{}.mode);
   EXPECT_NE(r->logging, Logging{});
   EXPECT_NE(r->telemetry, Telemetry{});
