@@ -153,6 +153,9 @@ def cmd_measure(a):
     rec = {"case": a.case, "system": a.system, "pair": a.pair, "seconds": a.seconds,
            "sut_seconds": a.seconds, "frame_bytes": size, "error": None,
            "other_cpu_percent": a.other_cpu}
+    if a.core_latency is not None:
+        rec["core_latency_ns"] = a.core_latency
+        rec["placement"] = placement(a.core_latency, a.far_ns)
     try:
         if a.guest_kind == "testpmd":
             b0 = testpmd_block(read_from(a.guest_log, a.guest_offsets[0]))
@@ -201,6 +204,14 @@ def cmd_measure(a):
     return 0
 
 
+def placement(probes, far_ns):
+    """near or far when both probes (ns, -1: failed) agree on the side of far_ns, else mixed."""
+    if any(p < 0 for p in probes):
+        return "mixed"
+    sides = {"near" if p < far_ns else "far" for p in probes}
+    return sides.pop() if len(sides) == 1 else "mixed"
+
+
 # ---- summarize ----
 
 def rates(rec):
@@ -244,10 +255,13 @@ def summarize(records, cases):
                 if r["case"] != case or r["system"] != sys_name or r.get("discarded"):
                     continue
                 run = {"pair": r["pair"], "error": r["error"],
-                       "other_cpu_percent": r.get("other_cpu_percent")}
+                       "other_cpu_percent": r.get("other_cpu_percent"),
+                       "placement": r.get("placement"),
+                       "core_latency_ns": r.get("core_latency_ns")}
                 if not r["error"]:
                     run.update(rates(r))
                     by_pair.setdefault(r["pair"], {})[sys_name] = run["mpps"]
+                    by_pair[r["pair"]][sys_name + "_placement"] = r.get("placement")
                 runs.append(run)
             ok = [x for x in runs if not x["error"]]
             entry[sys_name] = {
@@ -268,13 +282,22 @@ def summarize(records, cases):
             if case == "tso":
                 entry[sys_name]["median_segments_per_frame"] = med(
                     [x.get("segments_per_frame") for x in ok])
-        ratios = [{"pair": p, "ratio": v["A"] / v["B"]} for p, v in sorted(by_pair.items())
-                  if "A" in v and "B" in v and v["B"] > 0]
+        ratios = []
+        for p, v in sorted(by_pair.items()):
+            if "A" in v and "B" in v and v["B"] > 0:
+                same = v.get("A_placement") == v.get("B_placement")
+                ratios.append({"pair": p, "ratio": v["A"] / v["B"],
+                               "placement": v.get("A_placement") if same else "mixed"})
         entry["ratio_a_over_b"] = {
             "per_pair": ratios,
             "median": med([x["ratio"] for x in ratios]),
             "min": min((x["ratio"] for x in ratios), default=None),
             "max": max((x["ratio"] for x in ratios), default=None),
+            # The same, over the pairs whose two windows both ran near (or both far).
+            "by_placement": {
+                where: {"pairs": sum(1 for x in ratios if x["placement"] == where),
+                        "median": med([x["ratio"] for x in ratios if x["placement"] == where])}
+                for where in ("near", "far")},
         }
         out.append(entry)
     return out
@@ -298,7 +321,7 @@ def fmt_m(v):
 
 
 def table(summary):
-    head = ["case", "A Mpps", "B Mpps", "A/B", "A/B per pair", "A Gbps", "B Gbps",
+    head = ["case", "A Mpps", "B Mpps", "A/B", "A/B per pair", "placement", "A Gbps", "B Gbps",
             "gen drops/s A|B", "SUT drops/s A|B", "cyc/pkt A|B", "other% max"]
     rows = [head]
     for e in summary:
@@ -310,7 +333,10 @@ def table(summary):
         mpps_spec = ".4f" if e["case"] == "tso" else ".3f"
         rows.append([
             e["case"], fmt(a["median_mpps"], mpps_spec), fmt(b["median_mpps"], mpps_spec),
-            fmt(r["median"]), per_pair + fails, fmt(a["median_gbps"]), fmt(b["median_gbps"]),
+            fmt(r["median"]), per_pair + fails,
+            "".join({"near": "n", "far": "f"}.get(x.get("placement"), "?")
+                    for x in r["per_pair"]),
+            fmt(a["median_gbps"]), fmt(b["median_gbps"]),
             f"{fmt_m(a['median_gen_drops_mpps'])} | {fmt_m(b['median_gen_drops_mpps'])}",
             f"{fmt_m(a['median_sut_drops_mpps'])} | {fmt_m(b['median_sut_drops_mpps'])}",
             f"{fmt(a['median_cycles_per_packet'], '.0f')} | "
@@ -321,7 +347,7 @@ def table(summary):
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [c.ljust(widths[i]) if i in (0, 4) else c.rjust(widths[i])
+        cells = [c.ljust(widths[i]) if i in (0, 4, 5) else c.rjust(widths[i])
                  for i, c in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
         if n == 0:
@@ -334,7 +360,9 @@ def table(summary):
         "dropped (pmdnetd drop_*, testpmd TX-dropped). cyc/pkt: the SUT worker's busy cycles per",
         "guest-side packet (guest TX frames + frames delivered to the guest; tso: per 64 KB",
         "frame). other% max: the most CPU time (percent of one CPU) that anything but the guest",
-        "and the SUT took from their two CPUs during a kept window.",
+        "and the SUT took from their two CPUs during a kept window. placement: per pair, n when",
+        "both windows ran with the vCPUs near each other (cache-line round trip under --far-ns,",
+        "probed before and after each window), f when both ran far, ? otherwise.",
     ]
     return "\n".join(lines + [""] + notes)
 
@@ -455,6 +483,10 @@ def main(argv):
     m.add_argument("--a-workers", nargs=2, help="pmdnetctl --json workers, before and after")
     m.add_argument("--a-port", nargs=2, help="pmdnetctl --json port, before and after")
     m.add_argument("--lcore", type=int, default=1, help="pmdnetd's worker lcore")
+    m.add_argument("--core-latency", type=float, nargs=2,
+                   help="pmdnet_core_latency before and after the window, ns (-1: failed)")
+    m.add_argument("--far-ns", type=float, default=150,
+                   help="a round trip at or above this is a far placement")
 
     s = sub.add_parser("summarize")
     s.add_argument("raw")
