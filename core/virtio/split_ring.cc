@@ -149,6 +149,14 @@ uint16_t SplitRing::pop_avail() noexcept {
   return load_u16(avail_ + kRingEntriesOffset + size_t{2} * slot, std::memory_order_relaxed);
 }
 
+void SplitRing::prefetch_desc(uint16_t ahead) const noexcept {
+  const uint16_t slot = static_cast<uint16_t>(last_avail_idx_ + ahead) & (size_ - 1);
+  const uint16_t head =
+      load_u16(avail_ + kRingEntriesOffset + size_t{2} * slot, std::memory_order_relaxed) &
+      (size_ - 1);
+  __builtin_prefetch(desc_ + sizeof(VirtqDesc) * head);
+}
+
 std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
                                                 std::span<ChainBuffer> scratch) const noexcept {
   if (head >= size_) return std::unexpected(RingError::kHeadOutOfRange);

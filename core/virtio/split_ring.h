@@ -87,6 +87,9 @@ class SplitRing {
   // Pops the next available head; call only while avail_count() > 0. The head is not checked
   // here: walk() does that.
   uint16_t pop_avail() noexcept;
+  // A hint: prefetches the descriptor whose head is `ahead` entries past the next one pop_avail
+  // returns. Call only for entries avail_count() covers; the head is masked into the table.
+  void prefetch_desc(uint16_t ahead) const noexcept;
 
   // Walks the chain at `head` into `scratch` (which should hold size() entries; a chain that
   // needs more fails with kChainTooLong). Every buffer is checked against guest memory.

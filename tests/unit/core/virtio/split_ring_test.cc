@@ -230,6 +230,24 @@ TEST_F(SplitRingTest, HeadOutOfRangeBreaksTheQueue) {
   EXPECT_TRUE(breaks_queue(c.error()));
 }
 
+// prefetch_desc is a hint: a head out of range (masked into the table) or an entry past the ring
+// (the index wraps) is fine, and it changes nothing a pop or a walk sees.
+TEST_F(SplitRingTest, PrefetchDescIsOnlyAHint) {
+  SplitRing r = make();
+  vq_.make_available(0xffff);
+  const Buf buf{kData, 64, false};
+  const uint16_t head = vq_.post(std::span(&buf, 1));
+  for (uint16_t ahead : {0, 1, 15, 16, 17, 0xffff}) r.prefetch_desc(ahead);
+  EXPECT_EQ(r.avail_count(), 2);
+  EXPECT_EQ(r.last_avail_idx(), 0);
+  EXPECT_EQ(r.pop_avail(), 0xffff);
+  r.prefetch_desc(0);
+  EXPECT_EQ(r.pop_avail(), head);
+  auto c = walk(r, head);
+  ASSERT_TRUE(c) << to_string(c.error());
+  EXPECT_EQ(c->readable_len, 64u);
+}
+
 TEST_F(SplitRingTest, AvailIndexJumpBreaksTheQueue) {
   SplitRing r = make();
   vq_.set_avail_idx(17);
