@@ -1378,19 +1378,26 @@ INSTANTIATE_TEST_SUITE_P(, TapRxTest, ::testing::Bool(), rx_checksum_name);
 // ---------------------------------------------------------------------------------------------
 // net_af_packet with two queue pairs.
 
-class AfPacketTest : public KernelTest {};
+class AfPacketTest : public KernelTest {
+ protected:
+  // In the child: a new netns with the veth pair pmdveth0 (for net_af_packet) and pmdveth1
+  // (10.20.0.1/24, the kernel's side), both up; the MAC of pmdveth0, or nullopt on failure.
+  std::optional<Mac> veth_pair() {
+    if (!enter_netns() || !ip("link add pmdveth0 type veth peer name pmdveth1") ||
+        !ip("link set pmdveth0 up") || !ip("link set pmdveth1 up") ||
+        !ip("addr add 10.20.0.1/24 dev pmdveth1")) {
+      return std::nullopt;
+    }
+    return interface_mac("pmdveth0");
+  }
+};
 
 // 22.11's af_packet joins its queue sockets in a PACKET_FANOUT_HASH group: the kernel hashes
 // each flow to one socket. Flows sent from the peer veth must spread over both queues, every
 // packet of a flow on the same queue; the RssConfig finds no RSS or RETA and is ignored.
 TEST_F(AfPacketTest, FanoutSpreadsFlowsOverTwoQueues) {
   run_in_child([&] {
-    ASSERT_TRUE(enter_netns());
-    ASSERT_TRUE(ip("link add pmdveth0 type veth peer name pmdveth1"));
-    ASSERT_TRUE(ip("link set pmdveth0 up"));
-    ASSERT_TRUE(ip("link set pmdveth1 up"));
-    ASSERT_TRUE(ip("addr add 10.20.0.1/24 dev pmdveth1"));
-    const auto mac0 = interface_mac("pmdveth0");
+    const auto mac0 = veth_pair();
     ASSERT_TRUE(mac0.has_value());
     ASSERT_TRUE(ip(fmt::format("neigh add 10.20.0.2 lladdr {} dev pmdveth1 nud permanent",
                                mac_string(*mac0))));
@@ -1465,12 +1472,7 @@ TEST_F(AfPacketTest, FanoutSpreadsFlowsOverTwoQueues) {
 // peer byte for byte, each completing through tx_poll.
 TEST_F(AfPacketTest, PlainFramesReachTheVethPeerWithoutACopy) {
   run_in_child([&] {
-    ASSERT_TRUE(enter_netns());
-    ASSERT_TRUE(ip("link add pmdveth0 type veth peer name pmdveth1"));
-    ASSERT_TRUE(ip("link set pmdveth0 up"));
-    ASSERT_TRUE(ip("link set pmdveth1 up"));
-    ASSERT_TRUE(ip("addr add 10.20.0.1/24 dev pmdveth1"));
-    const auto mac0 = interface_mac("pmdveth0");
+    const auto mac0 = veth_pair();
     const auto mac1 = interface_mac("pmdveth1");
     ASSERT_TRUE(mac0.has_value() && mac1.has_value());
     std::optional<Eal> eal;
