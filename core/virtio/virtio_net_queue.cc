@@ -192,11 +192,14 @@ void VirtioNetQueue::refill_rx() noexcept {
       continue;
     }
     rx_held_[head] = 1;
+    // The mapping is kept only for a single-buffer chain: write_packet's fast path writes the
+    // whole capacity through it, which for a longer chain spans buffers the first does not.
+    const bool single = chain->buffers.size() == 1;
     posted_.push_back(PostedChain{.head = head,
                                   .capacity = chain->writable_len,
                                   .gpa = chain->buffers[0].gpa,
-                                  .host = chain->buffers[0].host,
-                                  .single_buffer = chain->buffers.size() == 1});
+                                  .host = single ? chain->buffers[0].host : nullptr,
+                                  .single_buffer = single});
     posted_capacity_ += chain->writable_len;
     // The buffer's first lines (header and a small frame) are written soon, and were last
     // touched by the guest, which read the previous packet's header: take them now.

@@ -413,6 +413,32 @@ INSTANTIATE_TEST_SUITE_P(Features, ReceivePathsTest,
                                            bit(feature::kGuestCsum) | bit(feature::kMrgRxbuf)),
                          [](const auto& p) { return "Features" + std::to_string(p.param); });
 
+// A receive chain of two buffers, the first just big enough for the header: its capacity covers
+// the frame, but the first buffer's mapping does not, so the frame must go to the second buffer
+// and not past the end of the first (the guest chose where that is).
+TEST_F(VirtioNetQueueTest, TwoBufferReceiveChainIsWrittenBufferByBuffer) {
+  start(kBase);
+  const uint64_t first = kRxData;
+  const uint64_t second = kRxData + 0x8000;
+  std::vector<Buf> bufs = {{first, kHdr, true}, {second, 2048, true}};
+  std::memset(m_.host(first + kHdr), 0x5a, 64);  // what lies past the first buffer
+  const uint16_t head = rxq_.post(bufs);
+  q_->poll();
+  const auto frame = pattern(100);
+  ASSERT_TRUE(scripted_->deliver(*q_, frame));
+  q_->poll();
+  auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, head);
+  EXPECT_EQ(used[0].len, kHdr + 100);
+  EXPECT_EQ(std::vector<uint8_t>(m_.host(second), m_.host(second) + 100), frame);
+  EXPECT_EQ(std::vector<uint8_t>(m_.host(first + kHdr), m_.host(first + kHdr) + 64),
+            std::vector<uint8_t>(64, 0x5a));
+  VirtioNetHdr hdr;
+  std::memcpy(&hdr, m_.host(first), kHdr);
+  EXPECT_EQ(hdr.num_buffers, 1);
+}
+
 TEST_F(VirtioNetQueueTest, FastReceivePathReportsWhatItWroteToTheDirtyLog) {
   RecordingDirtyLog log;
   m_.mutable_mem().set_dirty_log(&log);
