@@ -80,6 +80,11 @@ class GuestMemory {
     return nullptr;
   }
 
+  // Whether the host range [host, host + len) lies wholly inside one region's mapping: how the
+  // vhost-user glue checks ring parts, which rte_vhost hands over as host pointers. False for
+  // len 0 at an address no region holds, and for a range that wraps.
+  bool contains_host(const uint8_t* host, uint64_t len) const noexcept;
+
   // Succeeds if every byte of [gpa, gpa + len) is mapped (always, for len 0).
   Access<void> check_range(uint64_t gpa, uint64_t len) const noexcept;
 

@@ -208,7 +208,13 @@ std::expected<Plan, OffloadError> plan_segments(std::span<const uint8_t> frame,
   const size_t largest = std::min(p.mss, p.payload_len);
   const size_t ip_len = (l.ipv4 ? l.l3_len : l.l3_len - IPV6_MIN_HEADER_LEN) + l.l4_len + largest;
   if (ip_len > UINT16_MAX) return fail(OffloadError::kSegmentTooLarge);
+  // The guest-TX translation's bounds (virtio/net_header.h, after Linux's TCP_MIN_MSS and
+  // UDP_MAX_SEGMENTS), checked again for metadata from anywhere else: a tiny MSS would make
+  // every byte of a 64 KB frame its own packet.
+  const bool tso = f.offload_tcp_segmentation();
+  if (tso && p.mss < virtio::kMinTcpGsoSize) return fail(OffloadError::kSegmentSizeTooSmall);
   const size_t count = p.payload_len == 0 ? 1 : (p.payload_len + p.mss - 1) / p.mss;
+  if (!tso && count > virtio::kMaxUdpGsoSegments) return fail(OffloadError::kTooManySegments);
   if (count > UINT32_MAX) return fail(OffloadError::kSegmentTooLarge);
   p.count = static_cast<uint32_t>(count);
   return p;
@@ -230,6 +236,10 @@ std::string_view to_string(OffloadError e) noexcept {
       return "segmentation without TSO or USO";
     case OffloadError::kMaxSegmentSizeZero:
       return "TSO/USO with max_segment_size 0";
+    case OffloadError::kSegmentSizeTooSmall:
+      return "TSO with max_segment_size below 88";
+    case OffloadError::kTooManySegments:
+      return "USO into more than 128 datagrams";
     case OffloadError::kMetadataPastEnd:
       return "header lengths past the end of the frame";
     case OffloadError::kFrameTooShort:
@@ -282,6 +292,10 @@ std::string_view to_key(OffloadError e) noexcept {
       return "not_segmentation";
     case OffloadError::kMaxSegmentSizeZero:
       return "max_segment_size_zero";
+    case OffloadError::kSegmentSizeTooSmall:
+      return "segment_size_too_small";
+    case OffloadError::kTooManySegments:
+      return "too_many_segments";
     case OffloadError::kMetadataPastEnd:
       return "metadata_past_end";
     case OffloadError::kFrameTooShort:

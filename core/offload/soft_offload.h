@@ -27,6 +27,9 @@
 //      - USO (IPv4/IPv6): separate UDP datagrams, not IP fragments, each of max_segment_size
 //        payload bytes (the last may be shorter), with its own UDP length and checksum, IPv4
 //        total length, id + index and header checksum, or IPv6 payload length.
+//      Segment counts are bounded as on guest TX (virtio/net_header.h): TSO needs
+//      max_segment_size >= 88 (kSegmentSizeTooSmall), USO at most 128 datagrams
+//      (kTooManySegments); a 64 KB frame makes at most 745 segments.
 //      A frame whose payload fits in one segment is emitted as one segment: itself, with its
 //      checksums filled. Segmentation always fills the checksums (unless SegmentOptions says
 //      the NIC will), whether or not the checksum flags are set: the segments are new packets.
@@ -58,6 +61,8 @@ enum class OffloadError : uint8_t {
   kBothSegmentations,     // offload_tcp_segmentation and offload_udp_segmentation both set
   kNotSegmentation,       // segment() on a metadata asking for neither TSO nor USO
   kMaxSegmentSizeZero,    // TSO/USO with max_segment_size 0
+  kSegmentSizeTooSmall,   // TSO with max_segment_size below virtio::kMinTcpGsoSize (88)
+  kTooManySegments,       // USO into more than virtio::kMaxUdpGsoSegments (128) datagrams
   kMetadataPastEnd,       // l2_len + l3_len (+ l4_len) runs past the end of the frame
   kFrameTooShort,         // the frame ends inside its own headers
   kBadIpv4Header,         // version != 4, IHL < 5, or total length shorter than the headers
@@ -76,7 +81,7 @@ enum class OffloadError : uint8_t {
   kOutputTooSmall,            // the output span cannot hold the result (insert_vlan)
   kSinkStopped,               // the SegmentSink returned false
 };
-inline constexpr size_t kOffloadErrorCount = 23;
+inline constexpr size_t kOffloadErrorCount = 25;
 
 std::string_view to_string(OffloadError e) noexcept;
 // A short snake_case name for OffloadError counters in telemetry, e.g. "both_ip_versions".

@@ -19,7 +19,7 @@ struct GuestErrorCounts {
 GuestErrorCounts snapshot_guest_errors(const VirtioNetQueueStats& stats);
 
 // Appends one line per error kind that grew from `before` to `now`, e.g.
-// "guest tx ring: descriptor chain longer than the ring (loop?): +3 (7 total)". A default
+// "guest tx ring: descriptor chain longer than its ring or table (loop?): +3 (7 total)". A default
 // (empty) `before` counts as all zeros.
 void describe_guest_errors(const GuestErrorCounts& before, const GuestErrorCounts& now,
                            std::vector<std::string>& lines);

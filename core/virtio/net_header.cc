@@ -178,6 +178,10 @@ std::string_view to_string(HeaderError e) noexcept {
       return "gso_type without NEEDS_CSUM";
     case HeaderError::kGsoSizeZero:
       return "gso_type with gso_size 0";
+    case HeaderError::kGsoSizeTooSmall:
+      return "TCP gso_size below 88 (Linux's TCP_MIN_MSS)";
+    case HeaderError::kGsoTooManySegments:
+      return "UDP gso_size that needs more than 128 segments";
     case HeaderError::kGsoWithoutHeaders:
       return "gso_type on a frame without IP and TCP/UDP headers";
     case HeaderError::kGsoProtocolMismatch:
@@ -220,6 +224,10 @@ std::string_view to_key(HeaderError e) noexcept {
       return "gso_without_needs_csum";
     case HeaderError::kGsoSizeZero:
       return "gso_size_zero";
+    case HeaderError::kGsoSizeTooSmall:
+      return "gso_size_too_small";
+    case HeaderError::kGsoTooManySegments:
+      return "gso_too_many_segments";
     case HeaderError::kGsoWithoutHeaders:
       return "gso_without_headers";
     case HeaderError::kGsoProtocolMismatch:
@@ -293,6 +301,11 @@ std::expected<TxMetadata, HeaderError> parse_tx_offloads(const VirtioNetHdr& hdr
     // VIRTIO_NET_HDR_F_NEEDS_CSUM bit in flags and MUST set gso_size to indicate the desired MSS."
     if (!needs_csum) return std::unexpected(HeaderError::kGsoWithoutNeedsCsum);
     if (hdr.gso_size == 0) return std::unexpected(HeaderError::kGsoSizeZero);
+    // The MSS decides how many packets one frame becomes: TCP's is at least kMinTcpGsoSize
+    // (Linux's TCP_MIN_MSS, net_header.h), whatever the frame's length.
+    if (gso_base != kGsoUdpL4 && hdr.gso_size < kMinTcpGsoSize) {
+      return std::unexpected(HeaderError::kGsoSizeTooSmall);
+    }
   }
 
   // "If VIRTIO_NET_F_CSUM is not negotiated, the driver MUST set flags to zero."
@@ -336,6 +349,12 @@ std::expected<TxMetadata, HeaderError> parse_tx_offloads(const VirtioNetHdr& hdr
   const uint32_t headers_len = uint32_t{h.l4_offset} + h.l4_len;
   if (gso && has(features, feature::kGuestHdrlen) && hdr.hdr_len != headers_len) {
     return std::unexpected(HeaderError::kGsoHdrLenMismatch);
+  }
+  // UDP: at most kMaxUdpGsoSegments datagrams, Linux's check for GSO_UDP_L4 (net_header.h):
+  // "if (skb->len - p_off > gso_size * UDP_MAX_SEGMENTS) return -EINVAL;". The headers were parsed
+  // from the first frame_len bytes, so headers_len <= frame_len.
+  if (gso && !tcp && frame_len - headers_len > uint32_t{hdr.gso_size} * kMaxUdpGsoSegments) {
+    return std::unexpected(HeaderError::kGsoTooManySegments);
   }
 
   const bool ipv4 = h.l3 == L3Protocol::Ipv4;

@@ -21,6 +21,8 @@
 //      filled in the IPv4 header checksum. The caller fills id, segment_count, len and vlan.
 //   4. TSO/USO results guarantee transport_header_offset + l4_len <= frame_len, but the payload may
 //      be empty or no longer than max_segment_size; backends must then send the frame unsegmented.
+//      They also bound the segment count, as Linux does (see kMinTcpGsoSize): TSO has
+//      max_segment_size >= 88, USO a payload of at most 128 * max_segment_size bytes.
 //      VIRTIO_NET_HDR_GSO_ECN (TCP with CWR set) is accepted with HOST_ECN but not reported:
 //      TxMetadata has no bit for it, and segmenters clear CWR after the first segment anyway.
 //
@@ -61,6 +63,8 @@ enum class HeaderError : uint8_t {
   kGsoEcnNotNegotiated,  // the ECN bit without HOST_ECN
   kGsoWithoutNeedsCsum,  // a GSO type without NEEDS_CSUM (the spec's driver MUST)
   kGsoSizeZero,          // a GSO type with gso_size 0
+  kGsoSizeTooSmall,      // TCPV4/TCPV6 with gso_size below kMinTcpGsoSize
+  kGsoTooManySegments,   // UDP_L4 whose payload needs more than kMaxUdpGsoSegments segments
   kGsoWithoutHeaders,    // a GSO type on a frame with no parseable IP + TCP/UDP headers
   kGsoProtocolMismatch,  // e.g. TCPV4 on an IPv6 or a UDP frame, UDP_L4 on a TCP frame
   kGsoHdrLenMismatch,    // GUEST_HDRLEN negotiated and hdr_len != the parsed header length
@@ -69,7 +73,22 @@ enum class HeaderError : uint8_t {
   kRxGsoBadMetadata,      // ... has unknown protocols or header lengths that do not add up
   kRxGsoChecksumInvalid,  // ... has checksums that were not validated
 };
-inline constexpr size_t kHeaderErrorCount = 18;
+inline constexpr size_t kHeaderErrorCount = 20;
+
+// The bounds on guest segmentation requests, Linux's own: one 64 KB frame may not become tens of
+// thousands of segments (gso_size 1), which would let a guest make the device send 1,000 times the
+// packets it was handed. parse_tx_offloads refuses what is outside them, and offload::segment
+// refuses the same TxMetadata from any other caller.
+//   - TCP: gso_size >= TCP_MIN_MSS. include/net/tcp.h: "Minimal accepted MSS. It is (60+60+8) -
+//     (20+20)." #define TCP_MIN_MSS 88U, the smallest MSS a Linux socket can be set to
+//     (TCP_MAXSEG: "if (val && (val < TCP_MIN_MSS || val > MAX_TCP_WINDOW)) return -EINVAL").
+//     A 64 KB frame then makes at most 745 segments.
+//   - UDP: at most UDP_MAX_SEGMENTS (include/linux/udp.h: #define UDP_MAX_SEGMENTS (1 << 7UL))
+//     segments, as Linux's virtio_net_hdr_to_skb checks for VIRTIO_NET_HDR_GSO_UDP_L4:
+//     "if (skb->len - p_off > gso_size * UDP_MAX_SEGMENTS) return -EINVAL;" (p_off: where the
+//     payload starts). Linux's own UDP_SEGMENT sends are bounded the same way.
+inline constexpr uint16_t kMinTcpGsoSize = 88;
+inline constexpr uint32_t kMaxUdpGsoSegments = 128;
 
 std::string_view to_string(HeaderError e) noexcept;
 // A short snake_case name for HeaderError counters in telemetry, e.g. "frame_too_short".

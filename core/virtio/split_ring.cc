@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstring>
@@ -44,7 +45,7 @@ std::string_view to_string(RingError e) noexcept {
     case RingError::kNextOutOfRange:
       return "descriptor next index out of range";
     case RingError::kChainTooLong:
-      return "descriptor chain longer than the ring (loop?)";
+      return "descriptor chain longer than its ring or table (loop?)";
     case RingError::kIndirectNotNegotiated:
       return "indirect descriptor without INDIRECT_DESC";
     case RingError::kIndirectNested:
@@ -118,6 +119,23 @@ Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemo
   if (misaligned(a.desc, 16) || misaligned(a.avail, 2) || misaligned(a.used, 4)) {
     return make_error(Errc::kInvalidArgument, "ring part misaligned (desc 16, avail 2, used 4)");
   }
+  // 2.7: each part, with its event word where EVENT_IDX puts one, for the size in force. rte_vhost
+  // hands over host pointers that it translated once (and keeps after a failed length check, or
+  // across a later SET_VRING_NUM), so they are checked here, at every start, against the regions
+  // this ring's memory holds: a part that runs past its region would have the device read heads
+  // from, and write used elements to, whatever is mapped next.
+  const bool event_idx = has(features, feature::kRingEventIdx);
+  const size_t event_word = event_idx ? 2 : 0;
+  const size_t desc_bytes = sizeof(VirtqDesc) * size_t{a.size};
+  const size_t avail_bytes = kRingEntriesOffset + size_t{2} * a.size + event_word;
+  const size_t used_bytes = kRingEntriesOffset + sizeof(VirtqUsedElem) * a.size + event_word;
+  if (!mem.contains_host(a.desc, desc_bytes) || !mem.contains_host(a.avail, avail_bytes) ||
+      !mem.contains_host(a.used, used_bytes)) {
+    return make_error(Errc::kInvalidArgument,
+                      fmt::format("ring of size {} does not lie in guest memory (descriptor table "
+                                  "{} B, avail ring {} B, used ring {} B, each in one region)",
+                                  a.size, desc_bytes, avail_bytes, used_bytes));
+  }
   SplitRing r;
   r.desc_ = a.desc;
   r.avail_ = a.avail;
@@ -127,7 +145,7 @@ Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemo
   r.last_avail_idx_ = last_avail_idx;
   r.used_idx_ = used_idx;
   r.signalled_used_idx_ = used_idx;
-  r.event_idx_ = has(features, feature::kRingEventIdx);
+  r.event_idx_ = event_idx;
   r.indirect_ = has(features, feature::kRingIndirectDesc);
   return r;
 }
@@ -168,10 +186,21 @@ std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
   uint64_t readable = 0;
   uint64_t writable = 0;
   size_t n = 0;
-  // 2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the Queue Size of the
-  // device." Indirect descriptors count too, so this also bounds loops.
-  for (uint32_t visited = 0;; ++visited) {
-    if (visited >= size_) return std::unexpected(RingError::kChainTooLong);
+  // Two bounds make every walk finite, and refuse loops:
+  //   - The ring's descriptors, the one that refers to an indirect table included: at most size_.
+  //     2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the Queue Size of the
+  //     device."
+  //   - An indirect table's: at most its own entries, "struct virtq_desc desc[len / 16]"
+  //     (2.7.5.3), and at most size_, the same sentence read for the chain inside one table, as
+  //     DPDK's vhost reads it (it refuses tables longer than the ring). A longer table is
+  //     accepted, as QEMU accepts it, but its chain is walked for size_ descriptors at most: a
+  //     hostile table costs size_ reads, not 32768, and a whole walk at most 2 * size_.
+  // Zero-length descriptors take no scratch entry, so only these bounds stop a loop of them.
+  uint32_t limit = size_;
+  uint32_t visited = 0;
+  for (;;) {
+    if (visited == limit) return std::unexpected(RingError::kChainTooLong);
+    ++visited;
     VirtqDesc d = load_desc(table, index);
     if (d.flags & kDescFIndirect) {
       // 2.7.5.3.1: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the
@@ -190,6 +219,8 @@ std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
       table_len = d.len / sizeof(VirtqDesc);
       index = 0;
       in_indirect = true;
+      limit = std::min<uint32_t>(table_len, size_);
+      visited = 0;
       continue;
     }
     if (d.len > 0) {
@@ -203,6 +234,8 @@ std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
       if (host == nullptr && !mem_->check_range(d.addr, d.len)) {
         return std::unexpected(RingError::kBufferOutOfMemory);
       }
+      // A chain of more buffers than the caller's scratch holds (a ring-sized scratch holds a
+      // ring-sized table, not direct buffers as well) fails here, before any write past it.
       if (n == scratch.size()) return std::unexpected(RingError::kChainTooLong);
       scratch[n++] = ChainBuffer{d.addr, d.len, w, host};
       (w ? writable : readable) += d.len;

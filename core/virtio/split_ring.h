@@ -30,7 +30,8 @@ enum class RingError : uint8_t {
   kAvailIndexJump,         // avail idx moved more than the ring size past what was consumed
   kHeadOutOfRange,         // an available head index >= ring size
   kNextOutOfRange,         // a `next` index past the (direct or indirect) table
-  kChainTooLong,           // more descriptors than the ring size: a loop, or a violation
+  kChainTooLong,           // a loop: more descriptors than the ring (or, in an indirect table,
+                           // than the table or the ring), or more buffers than the scratch holds
   kIndirectNotNegotiated,  // INDIRECT without VIRTIO_F_RING_INDIRECT_DESC
   kIndirectNested,         // INDIRECT inside an indirect table
   kIndirectWithNext,       // INDIRECT and NEXT on the same descriptor
@@ -71,8 +72,9 @@ class SplitRing {
  public:
   SplitRing() = default;
 
-  // Checks sizes and alignment. `last_avail_idx` and `used_idx` are the indexes to resume from
-  // (0 for a new ring). `features` are the negotiated ones (INDIRECT_DESC, EVENT_IDX matter).
+  // Checks sizes, alignment, and that each ring part lies inside one region of `mem` for this size.
+  // `last_avail_idx` and `used_idx` are the indexes to resume from (0 for a new ring). `features`
+  // are the negotiated ones (INDIRECT_DESC, EVENT_IDX matter).
   static Result<SplitRing> create(const SplitRingAddresses& addresses, const GuestMemory& mem,
                                   uint64_t features, uint16_t last_avail_idx, uint16_t used_idx);
 
@@ -91,8 +93,11 @@ class SplitRing {
   // returns. Call only for entries avail_count() covers; the head is masked into the table.
   void prefetch_desc(uint16_t ahead) const noexcept;
 
-  // Walks the chain at `head` into `scratch` (which should hold size() entries; a chain that
-  // needs more fails with kChainTooLong). Every buffer is checked against guest memory.
+  // Walks the chain at `head` into `scratch` (which should hold size() entries: enough for any
+  // chain in the ring, or in one indirect table at its head; a chain of more buffers fails with
+  // kChainTooLong, nothing is written past the scratch). The ring's descriptors are bounded by
+  // size(), an indirect table's by its own length and size(). Every buffer is checked against
+  // guest memory.
   std::expected<Chain, RingError> walk(uint16_t head,
                                        std::span<ChainBuffer> scratch) const noexcept;
 

@@ -45,6 +45,8 @@ std::string_view to_string(DropReason r) noexcept {
       return "rx completed without a header";
     case DropReason::kRxCannotDeliver:
       return "coalesced rx packet the guest cannot take";
+    case DropReason::kRxOverMtu:
+      return "rx packet longer than the guest's MTU";
     case DropReason::kCount:
       break;
   }
@@ -71,6 +73,8 @@ std::string_view to_key(DropReason e) noexcept {
       return "rx_header_not_written";
     case DropReason::kRxCannotDeliver:
       return "rx_cannot_deliver";
+    case DropReason::kRxOverMtu:
+      return "rx_over_mtu";
     case DropReason::kCount:
       break;
   }
@@ -81,6 +85,7 @@ VirtioNetQueue::VirtioNetQueue(const VirtioNetQueueConfig& c)
     : mem_(c.mem),
       features_(c.features),
       mergeable_(has(c.features, feature::kMrgRxbuf)),
+      max_plain_len_(c.mtu != 0 ? uint32_t{c.mtu} + kMtuL2Overhead : UINT32_MAX),
       rx_vring_index_(c.rx_vring_index),
       tx_vring_index_(c.tx_vring_index),
       notifier_(c.notifier) {}
@@ -291,15 +296,23 @@ uint32_t VirtioNetQueue::capacity(RxId id) const noexcept {
   return static_cast<uint32_t>(std::min<uint64_t>(bytes, UINT32_MAX));
 }
 
+void VirtioNetQueue::drop_rx(Slot& slot, DropReason reason) noexcept {
+  if (slot.dropped) return;
+  stats_.drops[static_cast<size_t>(reason)].increment();
+  slot.dropped = true;
+  slot.header_written = false;
+}
+
 void VirtioNetQueue::write_data(RxId id, std::span<const uint8_t> data) noexcept {
   if (id.value >= slots_.size() || slots_[id.value].state == SlotState::kFree) {
     stats_.backend_errors.increment();
     return;
   }
   Slot& slot = slots_[id.value];
+  if (slot.dropped) return;
   uint64_t end = uint64_t{kHdrLen} + slot.data_len + data.size();
   if (!bind(slot, end)) {
-    stats_.drops[static_cast<size_t>(DropReason::kRxNoBuffers)].increment();
+    drop_rx(slot, DropReason::kRxNoBuffers);
     return;
   }
   write_slot(slot, kHdrLen + slot.data_len, data);
@@ -312,15 +325,23 @@ void VirtioNetQueue::write_header(RxId id, const RxMetadata& metadata) noexcept 
     return;
   }
   Slot& slot = slots_[id.value];
+  if (slot.dropped) return;
   if (!bind(slot, kHdrLen)) {
-    stats_.drops[static_cast<size_t>(DropReason::kRxNoBuffers)].increment();
+    drop_rx(slot, DropReason::kRxNoBuffers);
     return;
   }
   uint16_t num_buffers = mergeable_ ? slot.chains : 1;
   auto hdr = make_rx_header(metadata, features_, num_buffers);
   if (!hdr) {
-    stats_.drops[static_cast<size_t>(DropReason::kRxCannotDeliver)].increment();
-    slot.header_written = false;
+    drop_rx(slot, DropReason::kRxCannotDeliver);
+    return;
+  }
+  // 5.1.6.3.1: "If VIRTIO_NET_F_MTU is negotiated, the device MUST NOT pass received packets that
+  // exceed mtu (plus low level ethernet header length) size with gso_type NONE or ECN to the
+  // driver." That is every frame here without GSO, coalesced ones that fit one segment included
+  // (make_rx_header never sets ECN). The length is what write_data wrote.
+  if (hdr->gso_type == kGsoNone && slot.data_len > max_plain_len_) {
+    drop_rx(slot, DropReason::kRxOverMtu);
     return;
   }
   write_slot(slot, 0, std::span(reinterpret_cast<const uint8_t*>(&*hdr), kHdrLen));
@@ -330,24 +351,37 @@ void VirtioNetQueue::write_header(RxId id, const RxMetadata& metadata) noexcept 
 void VirtioNetQueue::write_packet(RxId id, const RxMetadata& metadata,
                                   std::span<const uint8_t> data) noexcept {
   static_assert(std::endian::native == std::endian::little, "virtio 1.x headers are little-endian");
-  if (id.value < slots_.size() && slots_[id.value].state == SlotState::kPosted &&
-      metadata.gso_size == 0 && !posted_.empty()) {
-    const PostedChain c = posted_.front();
-    const uint64_t total = kHdrLen + uint64_t{data.size()};
-    if (c.host != nullptr && c.capacity >= total) {
-      Slot& slot = slots_[id.value];
-      bind(slot, total);  // exactly this chain
-      if (!data.empty()) std::memcpy(c.host + kHdrLen, data.data(), data.size());
-      // The header as two stores: flags (gso_type, hdr_len, gso_size, csum_start 0), then
-      // csum_offset 0 and num_buffers 1. Built in registers, not read back from a struct.
-      const uint64_t first = rx_plain_flags(metadata, features_);
-      const uint32_t second = uint32_t{1} << 16;
-      std::memcpy(c.host, &first, sizeof(first));
-      std::memcpy(c.host + sizeof(first), &second, sizeof(second));
-      if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
-      slot.data_len = static_cast<uint32_t>(data.size());
-      slot.header_written = true;
+  if (metadata.gso_size == 0) {
+    // A plain frame over the MTU (5.1.6.3.1, see write_header) is dropped before any chain is
+    // bound: the guest's buffers stay posted for the next one. Without an MTU the bound is
+    // UINT32_MAX, and this is the one compare the fast path pays for it.
+    if (data.size() > max_plain_len_) [[unlikely]] {
+      if (id.value < slots_.size() && slots_[id.value].state != SlotState::kFree) {
+        drop_rx(slots_[id.value], DropReason::kRxOverMtu);
+      } else {
+        stats_.backend_errors.increment();
+      }
       return;
+    }
+    if (id.value < slots_.size() && slots_[id.value].state == SlotState::kPosted &&
+        !posted_.empty()) {
+      const PostedChain c = posted_.front();
+      const uint64_t total = kHdrLen + uint64_t{data.size()};
+      if (c.host != nullptr && c.capacity >= total) {
+        Slot& slot = slots_[id.value];
+        bind(slot, total);  // exactly this chain
+        if (!data.empty()) std::memcpy(c.host + kHdrLen, data.data(), data.size());
+        // The header as two stores: flags (gso_type, hdr_len, gso_size, csum_start 0), then
+        // csum_offset 0 and num_buffers 1. Built in registers, not read back from a struct.
+        const uint64_t first = rx_plain_flags(metadata, features_);
+        const uint32_t second = uint32_t{1} << 16;
+        std::memcpy(c.host, &first, sizeof(first));
+        std::memcpy(c.host + sizeof(first), &second, sizeof(second));
+        if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
+        slot.data_len = static_cast<uint32_t>(data.size());
+        slot.header_written = true;
+        return;
+      }
     }
   }
   write_data(id, data);
@@ -392,7 +426,7 @@ void VirtioNetQueue::complete_rx() noexcept {
         stats_.guest_rx_packets.increment();
         stats_.guest_rx_bytes.add(slot.data_len);
         stats_.guest_rx_merged_buffers.add(slot.chains - 1u);
-      } else {
+      } else if (!slot.dropped) {  // a drop was counted when it happened
         stats_.drops[static_cast<size_t>(DropReason::kRxHeaderNotWritten)].increment();
       }
       uint16_t head = slot.first_head;
@@ -404,8 +438,10 @@ void VirtioNetQueue::complete_rx() noexcept {
         rx_held_[head] = 0;
       }
     } else {
-      --unbound_posted_slots_;  // handed back unwritten: nothing was consumed
-      stats_.drops[static_cast<size_t>(DropReason::kRxHeaderNotWritten)].increment();
+      --unbound_posted_slots_;  // handed back unwritten (or dropped unwritten): nothing consumed
+      if (!slot.dropped) {
+        stats_.drops[static_cast<size_t>(DropReason::kRxHeaderNotWritten)].increment();
+      }
     }
     slot = Slot{};
     free_slots_.push_back(id);

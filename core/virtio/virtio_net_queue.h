@@ -57,6 +57,7 @@ enum class DropReason : uint8_t {
   kRxReadableBuffer,    // a device-readable descriptor in a receive chain
   kRxHeaderNotWritten,  // the backend completed a receive without writing it
   kRxCannotDeliver,     // a coalesced receive the guest cannot take (no GUEST_TSO/USO)
+  kRxOverMtu,           // a receive that would go out without GSO, longer than MTU + 18
   kCount,
 };
 
@@ -95,6 +96,10 @@ struct VirtioNetQueueConfig {
   uint16_t rx_vring_index = 0;  // for GuestNotifier::notify
   uint16_t tx_vring_index = 1;
   GuestNotifier* notifier = nullptr;  // may be null (no notifications)
+  // The MTU the device offered, when the guest negotiated VIRTIO_NET_F_MTU (virtio_net_config
+  // mtu); 0 when it did not, and receives are then bounded only by the guest's buffers. See
+  // VirtioNetQueue::kMtuL2Overhead.
+  uint16_t mtu = 0;
 };
 
 class VirtioNetQueue final : public BufferAccess {
@@ -103,6 +108,9 @@ class VirtioNetQueue final : public BufferAccess {
   static constexpr size_t kRxPollBurst = 32;     // receives completed per pass
   static constexpr size_t kPrefixBytes = 256;    // frame bytes parsed for offload translation
   static constexpr size_t kMaxTxSegments = 255;  // TxMetadata::segment_count is a u8
+  // With an MTU, the longest frame delivered without GSO is mtu + this: the Ethernet header and
+  // one 802.1Q tag (Linux's ETH_HLEN + VLAN_HLEN).
+  static constexpr uint32_t kMtuL2Overhead = 18;
 
   static Result<std::unique_ptr<VirtioNetQueue>> create(const VirtioNetQueueConfig& config,
                                                         std::unique_ptr<Queue> backend);
@@ -133,7 +141,9 @@ class VirtioNetQueue final : public BufferAccess {
   void write_header(RxId id, const RxMetadata& metadata) noexcept override;
   // A plain frame (no GSO) that fits the next posted chain, a single mapped buffer, is written
   // straight to its mapping: header and data in one pass. Anything else: write_data, then
-  // write_header.
+  // write_header. A plain frame longer than the MTU allows is dropped before anything is written
+  // (kRxOverMtu); write_header drops one written through write_data, and a coalesced frame that
+  // goes out without GSO, the same way.
   void write_packet(RxId id, const RxMetadata& metadata,
                     std::span<const uint8_t> data) noexcept override;
 
@@ -155,6 +165,7 @@ class VirtioNetQueue final : public BufferAccess {
     uint64_t capacity = 0;  // writable bytes of the bound chains (several may pass 4 GiB)
     uint32_t data_len = 0;  // packet bytes written after the header
     bool header_written = false;
+    bool dropped = false;  // counted as a drop: later writes are ignored, nothing is delivered
   };
 
   explicit VirtioNetQueue(const VirtioNetQueueConfig& config);
@@ -173,11 +184,14 @@ class VirtioNetQueue final : public BufferAccess {
   // Copies the first out.size() bytes of a chain's buffers into `out`; returns how many.
   size_t gather(std::span<const ChainBuffer> buffers, std::span<uint8_t> out) const noexcept;
   void drop_tx(uint16_t head, DropReason reason) noexcept;
+  // Counts a receive as dropped, once; its bound chains (if any) go back unused on completion.
+  void drop_rx(Slot& slot, DropReason reason) noexcept;
   void count_ring_error(bool rx, RingError e) noexcept;
 
   const GuestMemory* mem_;
   uint64_t features_;
   bool mergeable_;
+  uint32_t max_plain_len_;  // longest frame delivered without GSO: mtu + 18, or no limit
   SplitRing rx_;
   SplitRing tx_;
   uint16_t rx_vring_index_;

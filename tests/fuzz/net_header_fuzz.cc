@@ -97,6 +97,8 @@ void check_tx(const VirtioNetHdr& hdr, std::span<const uint8_t> prefix, uint32_t
   }
   if (f.offload_udp_segmentation()) require(base == kGsoUdpL4 && has(features, feature::kHostUso));
   if (hdr.gso_type & kGsoEcn) require(has(features, feature::kHostEcn));
+  // Segment counts bounded as Linux bounds them (net_header.h).
+  if (f.offload_tcp_segmentation()) require(m.max_segment_size >= kMinTcpGsoSize);
   // Offsets lie inside the frame and the prefix, and agree with the header and with the parser.
   require(m.l2_len >= ETHERNET_HEADER_LEN);
   require(m.l3_len >= (f.is_ipv4() ? IPV4_MIN_HEADER_LEN : IPV6_MIN_HEADER_LEN));
@@ -109,6 +111,9 @@ void check_tx(const VirtioNetHdr& hdr, std::span<const uint8_t> prefix, uint32_t
   require(headers_end <= frame_len && headers_end <= prefix.size());
   require(uint32_t{hdr.csum_start} + hdr.csum_offset + 2 <= frame_len);
   if (segmenting && has(features, feature::kGuestHdrlen)) require(hdr.hdr_len == headers_end);
+  if (f.offload_udp_segmentation()) {
+    require(frame_len - headers_end <= size_t{m.max_segment_size} * kMaxUdpGsoSegments);
+  }
   auto parsed = parse_frame_headers(prefix.first(std::min<size_t>(prefix.size(), frame_len)));
   require(parsed.has_value());
   require(parsed->l2_len == m.l2_len && parsed->l3_len == m.l3_len && parsed->l4_len == m.l4_len &&

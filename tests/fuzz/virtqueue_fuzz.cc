@@ -65,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fill_ring(in, rxq, m);
   fill_ring(in, txq, m);
   uint64_t features = bit(feature::kVersion1) | (in.take<uint64_t>() & ~bit(feature::kVersion1));
+  const uint16_t mtu = (in.take<uint8_t>() & 1) ? 1500 : 0;
 
   // Every chain the walker accepts is inside guest memory and readable-before-writable.
   auto ring = SplitRing::create(txq.addresses(), m.mem(), features, 0, 0);
@@ -94,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.features = features;
   c.rx_ring = rxq.addresses();
   c.tx_ring = txq.addresses();
+  c.mtu = mtu;
   auto q = VirtioNetQueue::create(c, std::move(queues[0]));
   require(q.has_value());
   for (int pass = 0; pass < 3; ++pass) (*q)->poll();
@@ -101,11 +103,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (*q)->drain();
 
   // What came back: ids are heads the guest could have posted, and RX lengths fit the ring's
-  // writable capacity for that head as the device saw it (at most the whole region).
+  // writable capacity for that head as the device saw it (at most the whole region). The loopback
+  // delivers plain frames only: with an MTU and one chain per frame, none is longer than it allows.
+  const bool one_chain = !has(features, feature::kMrgRxbuf);
   for (auto* ring_q : {&rxq, &txq}) {
     for (const auto& e : ring_q->drain_used()) {
       require(e.id < kSize);
       require(e.len <= kMemSize);
+      if (ring_q == &rxq && mtu != 0 && one_chain) {
+        require(e.len <= sizeof(VirtioNetHdr) + mtu + VirtioNetQueue::kMtuL2Overhead);
+      }
     }
   }
   return 0;

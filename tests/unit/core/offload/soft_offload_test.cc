@@ -355,10 +355,42 @@ TEST(Segment, Ipv4OptionsTcpOptionsAndVlanTags) {
   };
   for (const auto& s : specs) {
     const BuiltFrame f = testing::build_frame(s);
-    for (uint16_t mss : {1u, 7u, 536u, 1448u, 9000u}) {
+    for (uint16_t mss : {88u, 536u, 1448u, 9000u}) {
       SCOPED_TRACE(::testing::Message() << "l2 " << f.l3 << " l4 " << f.l4 << " mss " << mss);
       const TxMetadata m = testing::with_segmentation(f.meta, mss);
       check_segments(f, m, collect(f.bytes, m));
+    }
+  }
+}
+
+// segment() refuses what parse_tx_offloads refuses, for callers that build TxMetadata themselves:
+// TSO below Linux's TCP_MIN_MSS (88), USO into more than UDP_MAX_SEGMENTS (128) datagrams.
+TEST(Segment, RefusesTinySegments) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6);
+    const BuiltFrame tcp = testing::build_frame({.ipv6 = v6, .payload = 60000});
+    for (uint16_t mss : {1u, 87u}) {
+      const TxMetadata m = testing::with_segmentation(tcp.meta, mss);
+      EXPECT_EQ(count_segments(tcp.bytes, m), std::unexpected(OffloadError::kSegmentSizeTooSmall));
+      EXPECT_EQ(collect(tcp.bytes, m).result, std::unexpected(OffloadError::kSegmentSizeTooSmall));
+    }
+    const TxMetadata at_min = testing::with_segmentation(tcp.meta, 88);
+    check_segments(tcp, at_min, collect(tcp.bytes, at_min));
+    EXPECT_EQ(count_segments(tcp.bytes, at_min), (60000 + 87) / 88);
+
+    for (uint16_t mss : {1u, 8u, 500u}) {
+      SCOPED_TRACE(mss);
+      const BuiltFrame edge =
+          testing::build_frame({.ipv6 = v6, .udp = true, .payload = 128u * mss});
+      const TxMetadata m = testing::with_segmentation(edge.meta, mss);
+      const Collected c = collect(edge.bytes, m);
+      check_segments(edge, m, c);
+      EXPECT_EQ(c.segments.size(), 128u);
+      const BuiltFrame over =
+          testing::build_frame({.ipv6 = v6, .udp = true, .payload = 128u * mss + 1});
+      const TxMetadata m2 = testing::with_segmentation(over.meta, mss);
+      EXPECT_EQ(count_segments(over.bytes, m2), std::unexpected(OffloadError::kTooManySegments));
+      EXPECT_EQ(collect(over.bytes, m2).result, std::unexpected(OffloadError::kTooManySegments));
     }
   }
 }
@@ -543,7 +575,8 @@ TEST(BadInput, EveryErrorKind) {
     const bool checksum_error =
         want != OffloadError::kNotSegmentation && want != OffloadError::kMaxSegmentSizeZero &&
         want != OffloadError::kBothSegmentations && want != OffloadError::kHeadersTooLong &&
-        want != OffloadError::kSegmentTooLarge;
+        want != OffloadError::kSegmentTooLarge && want != OffloadError::kSegmentSizeTooSmall &&
+        want != OffloadError::kTooManySegments;
     if (!seg || checksum_error) {
       Bytes copy = frame;
       auto r = apply_checksums(copy, m);
@@ -573,6 +606,10 @@ TEST(BadInput, EveryErrorKind) {
                OffloadError::kMaxSegmentSizeZero);
   expect_error("uso mss 0", udp6.bytes, testing::with_segmentation(udp6.meta, 0),
                OffloadError::kMaxSegmentSizeZero);
+  expect_error("tso mss 87", tcp4.bytes, testing::with_segmentation(tcp4.meta, 87),
+               OffloadError::kSegmentSizeTooSmall);
+  expect_error("uso into 129 datagrams", udp6.bytes,
+               testing::with_segmentation(udp6.meta, 3000 / 129), OffloadError::kTooManySegments);
 
   TxMetadata past = m;
   past.l3_len = 60000;

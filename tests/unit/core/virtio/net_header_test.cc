@@ -654,6 +654,58 @@ TEST(TxOffloadErrors, GsoSizeZero) {
             HeaderError::kGsoSizeZero);
 }
 
+// gso_size 1 would turn a 64 KB frame into 65,000 segments. TCP segmentation needs gso_size >=
+// Linux's TCP_MIN_MSS (88), for IPv4 and IPv6 alike, whatever the frame's length.
+TEST(TxOffloadErrors, TcpGsoSizeBelowTheMinimumMss) {
+  for (uint16_t size : {uint16_t{1}, uint16_t{87}}) {
+    SCOPED_TRACE(size);
+    EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, size, 34, 16), tcp4(60000), kAllHost),
+              HeaderError::kGsoSizeTooSmall);
+    EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv6, size, 54, 16), tcp6(60000), kAllHost),
+              HeaderError::kGsoSizeTooSmall);
+    EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4 | kGsoEcn, size, 34, 16), tcp4(50), kAllHost),
+              HeaderError::kGsoSizeTooSmall);
+  }
+  EXPECT_EQ(kMinTcpGsoSize, 88);
+  auto m4 = offloads(gso_hdr(kGsoTcpv4, 88, 34, 16), tcp4(60000), kAllHost);
+  ASSERT_TRUE(m4.has_value()) << to_string(m4.error());
+  EXPECT_EQ(m4->max_segment_size, 88);
+  auto m6 = offloads(gso_hdr(kGsoTcpv6, 88, 54, 16), tcp6(60000), kAllHost);
+  ASSERT_TRUE(m6.has_value()) << to_string(m6.error());
+  EXPECT_EQ(m6->max_segment_size, 88);
+  // gso_size 0 keeps its own kind.
+  EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 0, 34, 16), tcp4(5000), kAllHost),
+            HeaderError::kGsoSizeZero);
+}
+
+// UDP segmentation is bounded as Linux bounds it: a payload that needs more than 128
+// (UDP_MAX_SEGMENTS) segments of gso_size bytes is refused; 128 is fine.
+TEST(TxOffloadErrors, UdpGsoNeedingMoreThan128Segments) {
+  EXPECT_EQ(kMaxUdpGsoSegments, 128u);
+  for (uint16_t size : {uint16_t{1}, uint16_t{8}, uint16_t{87}, uint16_t{1472}}) {
+    SCOPED_TRACE(size);
+    const size_t edge = size_t{128} * size;
+    auto ok4 = offloads(gso_hdr(kGsoUdpL4, size, 34, 6), udp4(edge), kAllHost);
+    ASSERT_TRUE(ok4.has_value()) << to_string(ok4.error());
+    EXPECT_EQ(ok4->max_segment_size, size);
+    EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, size, 34, 6), udp4(edge + 1), kAllHost),
+              HeaderError::kGsoTooManySegments);
+    auto ok6 = offloads(gso_hdr(kGsoUdpL4, size, 54, 6), udp6(edge), kAllHost);
+    ASSERT_TRUE(ok6.has_value()) << to_string(ok6.error());
+    EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, size, 54, 6), udp6(edge + 1), kAllHost),
+              HeaderError::kGsoTooManySegments);
+  }
+  // A 60 KB datagram in 1-byte segments: 60,000 of them.
+  EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, 1, 34, 6), udp4(60000), kAllHost),
+            HeaderError::kGsoTooManySegments);
+  // The payload is what follows the UDP header, wherever the IP header ends.
+  auto opts = FrameBuilder().eth(0x0800, {0x8100}).ipv4(kUdp, 40).udp().payload(128 * 10).build();
+  EXPECT_TRUE(offloads(gso_hdr(kGsoUdpL4, 10, 78, 6), opts, kAllHost).has_value());
+  opts.push_back(0);
+  EXPECT_EQ(offload_error(gso_hdr(kGsoUdpL4, 10, 78, 6), opts, kAllHost),
+            HeaderError::kGsoTooManySegments);
+}
+
 TEST(TxOffloadErrors, GsoWithoutHeaders) {
   auto arp = FrameBuilder().eth(0x0806).payload(100).build();
   EXPECT_EQ(offload_error(gso_hdr(kGsoTcpv4, 1448, 34, 16), arp, kAllHost),
@@ -695,6 +747,15 @@ TEST(HeaderError, EveryValueHasItsOwnName) {
   EXPECT_EQ(names.size(), kHeaderErrorCount);
   EXPECT_EQ(to_string(static_cast<HeaderError>(kHeaderErrorCount)), "unknown header error");
   EXPECT_EQ(static_cast<size_t>(HeaderError::kRxGsoChecksumInvalid) + 1, kHeaderErrorCount);
+  std::set<std::string_view> keys;
+  for (size_t i = 0; i < kHeaderErrorCount; ++i) {
+    std::string_view key = to_key(static_cast<HeaderError>(i));
+    EXPECT_NE(key, "unknown") << i;
+    keys.insert(key);
+  }
+  EXPECT_EQ(keys.size(), kHeaderErrorCount);
+  EXPECT_EQ(to_key(HeaderError::kGsoSizeTooSmall), "gso_size_too_small");
+  EXPECT_EQ(to_key(HeaderError::kGsoTooManySegments), "gso_too_many_segments");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -57,6 +57,51 @@ TEST_F(SplitRingTest, CreateRefusesBadGeometry) {
   EXPECT_TRUE(SplitRing::create(a, m_.mem(), 0, 0, 0));
 }
 
+// Every ring part must lie inside one region for the size in force, with its event word where
+// EVENT_IDX puts one: a used ring that starts inside guest memory but runs past its end, a ring
+// whose size was raised after its addresses were checked, and the 2 bytes of an event word.
+TEST_F(SplitRingTest, CreateRefusesRingPartsThatRunPastGuestMemory) {
+  const uint64_t evt = kAllFeatures | bit(feature::kRingEventIdx);
+  auto at = [&](uint64_t gpa) { return m_.host(gpa); };
+  const uint64_t end = m_.end();
+  SplitRingAddresses a = vq_.addresses();  // size 16: used ring 4 + 128 (+ 2) bytes
+  a.used = at(end - 1024);
+  EXPECT_TRUE(SplitRing::create(a, m_.mem(), evt, 0, 0));
+  a.used = at(end - 132);  // exactly the ring without its event word
+  EXPECT_TRUE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+  EXPECT_FALSE(SplitRing::create(a, m_.mem(), evt, 0, 0));
+  a.used = at(end - 128);
+  EXPECT_FALSE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+
+  a = vq_.addresses();
+  a.avail = at(end - 36);  // 4 + 2 * 16 bytes
+  EXPECT_TRUE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+  EXPECT_FALSE(SplitRing::create(a, m_.mem(), evt, 0, 0));
+  a.desc = at(end - 256);  // 16 * 16 bytes
+  EXPECT_TRUE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+  a.desc = at(end - 240);
+  EXPECT_FALSE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+
+  // The same addresses, checked again for a larger size (SET_VRING_NUM after SET_VRING_ADDR).
+  a = vq_.addresses();
+  a.used = at(end - 4096);
+  a.size = 256;
+  EXPECT_TRUE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+  a.size = 32768;
+  EXPECT_FALSE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+
+  // Not in guest memory at all, and a part that crosses from one region into the next.
+  uint8_t outside[4096 + 16];
+  a = vq_.addresses();
+  a.used = outside + (16 - reinterpret_cast<uintptr_t>(outside) % 16);
+  EXPECT_FALSE(SplitRing::create(a, m_.mem(), kAllFeatures, 0, 0));
+  TestMemory two(0x100000, 1 << 20, 1 << 19);
+  FakeVirtqueue vq(two, 0x100000, 16);
+  a = vq.addresses();
+  a.used = two.host(0x100000 + (1 << 19) - 64);
+  EXPECT_FALSE(SplitRing::create(a, two.mem(), kAllFeatures, 0, 0));
+}
+
 TEST_F(SplitRingTest, WalksADirectChainReadableThenWritable) {
   SplitRing r = make();
   std::vector<Buf> bufs = {{kData, 12, false},
@@ -220,6 +265,139 @@ TEST_F(IndirectTableTest, LoopInsideTheTableIsBounded) {
   EXPECT_EQ(c.error(), RingError::kChainTooLong);
 }
 
+TEST_F(IndirectTableTest, ZeroLengthLoopInsideTheTableIsBounded) {
+  // Zero-length descriptors take no scratch entry: only the walk's own bound stops this loop.
+  write_table({{kData, 0, kDescFNext, 1}, {kData, 0, kDescFNext, 0}});
+  vq_.set_desc(0, {kTable, 32, kDescFIndirect, 0});
+  SplitRing r = make();
+  auto c = walk(r, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kChainTooLong);
+}
+
+// The bounds of a walk: the descriptors of the ring (the one that refers to an indirect table
+// included) by the ring size, those of an indirect table by the table and the ring size, and the
+// buffers by the caller's scratch.
+class ChainBoundsTest : public SplitRingTest {
+ protected:
+  // An indirect table at kTable of `entries` descriptors of `len` bytes each, entry i chained to
+  // `next(i)` (no NEXT on the entry where next(i) is past the table).
+  template <class Next>
+  void write_table(uint32_t entries, uint32_t len, Next next) {
+    for (uint32_t i = 0; i < entries; ++i) {
+      const uint32_t n = next(i);
+      const VirtqDesc d{kData + 64 * (i % 1024), len, n < entries ? kDescFNext : uint16_t{0},
+                        static_cast<uint16_t>(n < entries ? n : 0)};
+      std::memcpy(m_.host(kTable) + size_t{16} * i, &d, 16);
+    }
+  }
+  static uint32_t following(uint32_t i) { return i + 1; }
+};
+
+TEST_F(ChainBoundsTest, IndirectTableOfExactlyTheRingSizeIsWalked) {
+  write_table(16, 100, following);
+  vq_.set_desc(0, {kTable, 16 * 16, kDescFIndirect, 0});
+  SplitRing r = make();
+  auto c = walk(r, 0);
+  ASSERT_TRUE(c) << to_string(c.error());
+  ASSERT_EQ(c->buffers.size(), 16u);  // exactly what a ring-sized scratch holds
+  EXPECT_EQ(c->readable_len, 16u * 100);
+  EXPECT_EQ(c->buffers[15].gpa, kData + 64 * 15);
+}
+
+TEST_F(ChainBoundsTest, IndirectTableOfRingSizePlusOneThatLoopsIsRefused) {
+  // 17 entries, the last one leading back to the first; once with buffers (the scratch fills up
+  // first) and once with zero-length entries (the visit bound stops it).
+  for (uint32_t len : {100u, 0u}) {
+    SCOPED_TRACE(len);
+    write_table(17, len, [](uint32_t i) { return (i + 1) % 17; });
+    vq_.set_desc(0, {kTable, 17 * 16, kDescFIndirect, 0});
+    SplitRing r = make();
+    auto c = walk(r, 0);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error(), RingError::kChainTooLong);
+  }
+}
+
+TEST_F(ChainBoundsTest, TableLongerThanTheRingWithAShortChainIsWalked) {
+  // The table bounds the next indexes, not the chain: entry 0 leads to entry 32767, the last.
+  write_table(kMaxQueueSize, 10, [](uint32_t i) { return i == 0 ? 32767u : i + 1; });
+  vq_.set_desc(0, {kTable, 16 * kMaxQueueSize, kDescFIndirect, 0});
+  SplitRing r = make();
+  auto c = walk(r, 0);
+  ASSERT_TRUE(c) << to_string(c.error());
+  ASSERT_EQ(c->buffers.size(), 2u);
+  EXPECT_EQ(c->buffers[1].gpa, kData + 64 * (32767 % 1024));
+}
+
+TEST_F(ChainBoundsTest, LongChainsInALargeTableFailCleanly) {
+  // A table of 32768 entries chained in order: the ring-sized scratch is full after 16 buffers.
+  write_table(kMaxQueueSize, 10, following);
+  vq_.set_desc(0, {kTable, 16 * kMaxQueueSize, kDescFIndirect, 0});
+  SplitRing r = make();
+  auto c = walk(r, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kChainTooLong);
+  // With zero-length entries nothing fills the scratch: a chain inside one table is bounded by
+  // the ring size too, so a hostile table costs at most 16 descriptor reads here, not 32768.
+  write_table(kMaxQueueSize, 0, following);
+  c = walk(r, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kChainTooLong);
+  // And a self-loop in the largest table.
+  write_table(kMaxQueueSize, 0, [](uint32_t) { return 5u; });
+  c = walk(r, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kChainTooLong);
+}
+
+TEST_F(ChainBoundsTest, DirectChainOfExactlyTheRingSizeWorksAndALongerOneIsRefused) {
+  for (uint16_t i = 0; i < 16; ++i) {
+    vq_.set_desc(i, {kData + 64 * i, 10, i < 15 ? kDescFNext : uint16_t{0},
+                     static_cast<uint16_t>(i < 15 ? i + 1 : 0)});
+  }
+  SplitRing r = make();
+  auto c = walk(r, 0);
+  ASSERT_TRUE(c) << to_string(c.error());
+  EXPECT_EQ(c->buffers.size(), 16u);
+  // In a table of 16 a 17th descriptor is a revisit: the last one leads back to the first.
+  // Zero-length, so that the ring bound and not the scratch stops it.
+  for (uint16_t i = 0; i < 16; ++i) {
+    vq_.set_desc(i, {kData, 0, kDescFNext, static_cast<uint16_t>((i + 1) % 16)});
+  }
+  c = walk(r, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kChainTooLong);
+}
+
+TEST_F(ChainBoundsTest, DirectDescriptorsThenARingSizedIndirectTable) {
+  // 2.7.5.3.2: "The device MUST handle the case of zero or more normal chained descriptors
+  // followed by a single descriptor with flags&VIRTQ_DESC_F_INDIRECT." Fifteen direct
+  // descriptors and the indirect one are sixteen of the ring; the table's sixteen its own.
+  for (uint16_t i = 0; i < 15; ++i) {
+    vq_.set_desc(i, {kData + 64 * i, 0, kDescFNext, static_cast<uint16_t>(i + 1)});
+  }
+  vq_.set_desc(15, {kTable, 16 * 16, kDescFIndirect, 0});
+  write_table(16, 100, following);
+  SplitRing r = make();
+  auto c = walk(r, 0);
+  ASSERT_TRUE(c) << to_string(c.error());
+  EXPECT_EQ(c->buffers.size(), 16u);
+  // With buffers in the direct descriptors too there are 31: more than a ring-sized scratch
+  // holds, which fails cleanly; a scratch large enough takes them all.
+  for (uint16_t i = 0; i < 15; ++i) {
+    vq_.set_desc(i, {kData + 64 * i, 10, kDescFNext, static_cast<uint16_t>(i + 1)});
+  }
+  c = walk(r, 0);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kChainTooLong);
+  std::vector<ChainBuffer> big(31);
+  c = r.walk(0, big);
+  ASSERT_TRUE(c) << to_string(c.error());
+  EXPECT_EQ(c->buffers.size(), 31u);
+  EXPECT_EQ(c->readable_len, 15u * 10 + 16u * 100);
+}
+
 TEST_F(SplitRingTest, HeadOutOfRangeBreaksTheQueue) {
   SplitRing r = make();
   vq_.make_available(16);
@@ -270,9 +448,12 @@ TEST_F(SplitRingTest, ScratchTooSmallIsAnErrorNotAnOverflow) {
 }
 
 TEST_F(SplitRingTest, ChainLargerThan4GiBIsRejected) {
-  // check_range only: a huge region whose host memory is never touched by the walk.
-  GuestMemoryRegion huge{0x1'0000'0000, 0x4'0000'0000, reinterpret_cast<uint8_t*>(0x1000)};
-  auto big = GuestMemory::create(std::span(&huge, 1));
+  // check_range only: a huge region whose host memory is never touched by the walk, beside the
+  // region that holds the rings.
+  const GuestMemoryRegion regions[] = {
+      {m_.gpa(), m_.end() - m_.gpa(), m_.host(m_.gpa())},
+      {0x1'0000'0000, 0x4'0000'0000, reinterpret_cast<uint8_t*>(0x1000)}};
+  auto big = GuestMemory::create(regions);
   ASSERT_TRUE(big);
   auto r = SplitRing::create(vq_.addresses(), *big, kAllFeatures, 0, 0);
   ASSERT_TRUE(r);

@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <numeric>
+#include <string>
+#include <tuple>
 #include <utility>
 
 #include "core/net_backend/loopback_endpoint.h"
@@ -145,7 +148,7 @@ class VirtioNetQueueTest : public ::testing::Test {
   // `split`: guest memory in two regions that touch at 0x100000 + split (fake_driver.h).
   explicit VirtioNetQueueTest(uint64_t split = 0) : m_{0x100000, 8 << 20, split} {}
 
-  void start(uint64_t features, std::unique_ptr<Queue> backend = nullptr) {
+  void start(uint64_t features, std::unique_ptr<Queue> backend = nullptr, uint16_t mtu = 0) {
     if (!backend) {
       auto s = std::make_unique<ScriptedQueue>();
       scripted_ = s.get();
@@ -159,6 +162,7 @@ class VirtioNetQueueTest : public ::testing::Test {
     c.rx_vring_index = 0;
     c.tx_vring_index = 1;
     c.notifier = &notifier_;
+    c.mtu = mtu;
     auto q = VirtioNetQueue::create(c, std::move(backend));
     ASSERT_TRUE(q) << q.error().message;
     q_ = std::move(*q);
@@ -188,6 +192,24 @@ class VirtioNetQueueTest : public ::testing::Test {
       std::vector<Buf> bufs = {{gpa, size, true}};
       rx_heads_gpa_[rxq_.post(bufs)] = gpa;
     }
+  }
+
+  // Guest RX: one single-buffer chain of `size` bytes at `gpa`.
+  void post_rx_at(uint64_t gpa, uint32_t size) {
+    std::vector<Buf> bufs = {{gpa, size, true}};
+    rx_heads_gpa_[rxq_.post(bufs)] = gpa;
+  }
+
+  // The frame bytes of a used RX element (after its header).
+  std::vector<uint8_t> payload_of(const VirtqUsedElem& e) {
+    auto b = rx_bytes(e);
+    return std::vector<uint8_t>(b.begin() + kHdr, b.end());
+  }
+
+  uint64_t total_drops() const {
+    uint64_t n = 0;
+    for (const Counter& c : q_->stats().drops) n += c.get();
+    return n;
   }
 
   // Reads back what the device wrote for a used RX element.
@@ -726,6 +748,63 @@ TEST(VirtioNetQueueHugeChain, MergedCapacityPastFourGiBDoesNotWrap) {
   EXPECT_FALSE(scripted->deliver(**q, pattern(64)));
 }
 
+// An indirect table of exactly the ring size is a legal chain: on rings of 16, a transmit of a
+// header and 15 frame buffers in one table, and a receive into 16 buffers in one table, whose
+// buffers fill the ring-sized scratch the queue walks them into.
+TEST(VirtioNetQueueIndirect, RingSizedIndirectTablesAreUsed) {
+  TestMemory m(0x100000, 4 << 20);
+  FakeVirtqueue rxq(m, 0x100000, 16);
+  FakeVirtqueue txq(m, 0x108000, 16);
+  auto s = std::make_unique<ScriptedQueue>();
+  ScriptedQueue* scripted = s.get();
+  VirtioNetQueueConfig c;
+  c.mem = &m.mem();
+  c.features = kBase | bit(feature::kMrgRxbuf);
+  c.rx_ring = rxq.addresses();
+  c.tx_ring = txq.addresses();
+  auto q = VirtioNetQueue::create(c, std::move(s));
+  ASSERT_TRUE(q);
+
+  const auto frame = pattern(1500);
+  VirtioNetHdr hdr{};
+  std::memcpy(m.host(kTxData), &hdr, kHdr);
+  std::memcpy(m.host(kTxData + 0x1000), frame.data(), frame.size());
+  std::vector<Buf> tx = {{kTxData, kHdr, false}};
+  for (uint32_t i = 0; i < 15; ++i) tx.push_back({kTxData + 0x1000 + 100 * i, 100, false});
+  txq.make_available(txq.add_indirect(kTxData + 0x8000, tx));
+
+  std::vector<Buf> rx;
+  for (uint32_t i = 0; i < 16; ++i) rx.push_back({kRxData + 0x1000 * i, 256, true});
+  const uint16_t rx_head = rxq.add_indirect(kRxData + 0x20000, rx);
+  rxq.make_available(rx_head);
+
+  (*q)->poll();
+  ASSERT_EQ(scripted->sent.size(), 1u);
+  EXPECT_EQ(scripted->sent[0].meta.segment_count, 15);
+  EXPECT_EQ(scripted->sent[0].frame, frame);
+  EXPECT_EQ(txq.drain_used().size(), 1u);
+
+  ASSERT_EQ(scripted->posted.size(), 1u);
+  EXPECT_EQ((*q)->capacity(scripted->posted.front()), 16u * 256 - kHdr);
+  const auto in = pattern(16 * 256 - kHdr, 3);
+  ASSERT_TRUE(scripted->deliver(**q, in));
+  (*q)->poll();
+  auto used = rxq.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, rx_head);
+  EXPECT_EQ(used[0].len, 16u * 256);
+  std::vector<uint8_t> got;
+  for (uint32_t i = 0; i < 16; ++i) {
+    const uint8_t* p = m.host(kRxData + 0x1000 * i);
+    got.insert(got.end(), p, p + 256);
+  }
+  EXPECT_EQ(std::vector<uint8_t>(got.begin() + kHdr, got.end()), in);
+  uint64_t errors = 0;
+  for (const Counter& e : (*q)->stats().tx_ring_errors) errors += e.get();
+  for (const Counter& e : (*q)->stats().rx_ring_errors) errors += e.get();
+  EXPECT_EQ(errors, 0u);
+}
+
 TEST_F(VirtioNetQueueTest, HeadMadeAvailableTwiceIsIgnored) {
   start(kBase);
   std::vector<Buf> bufs = {{kRxData, 2048, true}};
@@ -762,6 +841,136 @@ TEST_F(VirtioNetQueueTest, CoalescedReceiveForAGuestWithoutTsoIsDropped) {
   EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxCannotDeliver)].get(), 1u);
 }
 
+// VIRTIO_NET_F_MTU, 5.1.6.3.1: "the device MUST NOT pass received packets that exceed mtu (plus
+// low level ethernet header length) size with gso_type NONE or ECN to the driver." With mtu 1500
+// the longest plain frame delivered is 1518 bytes (Ethernet header and one VLAN tag). Longer ones
+// are dropped and counted once, whichever write path the backend takes: through write_packet no
+// guest buffer is consumed; through write_data and write_header the buffers written come back
+// with length 0. Parameters: MRG_RXBUF, and whether the backend calls write_packet.
+class MtuTest : public VirtioNetQueueTest,
+                public ::testing::WithParamInterface<std::tuple<bool, bool>> {};
+
+TEST_P(MtuTest, PlainFramesOverTheMtuAreDropped) {
+  const auto [mergeable, whole] = GetParam();
+  start(kBase | (mergeable ? bit(feature::kMrgRxbuf) : 0), nullptr, 1500);
+  // Room for 65000 bytes either way: four 64 KB chains, or forty of 2 KB to merge.
+  if (mergeable) {
+    post_rx(40, 2048);
+  } else {
+    for (uint64_t i = 0; i < 4; ++i) post_rx_at(0x400000 + i * 0x10000, 0x10000);
+  }
+  q_->poll();
+  const size_t over_1518 = whole ? 0 : 1;  // chains returned unused per dropped frame
+  const size_t over_65000 = whole ? 0 : (mergeable ? (65000 + kHdr + 2047) / 2048 : 1);
+
+  const auto fits = pattern(1518);
+  ASSERT_TRUE(scripted_->deliver(*q_, fits, {}, whole));
+  q_->poll();
+  auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].len, kHdr + 1518);
+  EXPECT_EQ(payload_of(used[0]), fits);
+
+  ASSERT_TRUE(scripted_->deliver(*q_, pattern(1519), {}, whole));
+  q_->poll();
+  used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), over_1518);
+  for (const auto& e : used) EXPECT_EQ(e.len, 0u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxOverMtu)].get(), 1u);
+
+  ASSERT_TRUE(scripted_->deliver(*q_, pattern(65000), {}, whole));
+  q_->poll();
+  used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), over_65000);
+  for (const auto& e : used) EXPECT_EQ(e.len, 0u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxOverMtu)].get(), 2u);
+  EXPECT_EQ(total_drops(), 2u) << "each drop is counted once, under rx_over_mtu";
+  EXPECT_EQ(q_->stats().guest_rx_packets.get(), 1u);
+  EXPECT_EQ(q_->stats().guest_rx_bytes.get(), 1518u);
+
+  // The guest's buffers are still there for the next frame.
+  const auto next = pattern(1500, 9);
+  ASSERT_TRUE(scripted_->deliver(*q_, next, {}, whole));
+  q_->poll();
+  used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(payload_of(used[0]), next);
+  EXPECT_EQ(to_key(DropReason::kRxOverMtu), "rx_over_mtu");
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, MtuTest, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& p) {
+                           return std::string(std::get<0>(p.param) ? "Mergeable" : "OneChain") +
+                                  (std::get<1>(p.param) ? "WritePacket" : "WriteDataAndHeader");
+                         });
+
+// Without an MTU (mtu 0) a plain frame is bounded only by the buffers.
+TEST_F(VirtioNetQueueTest, WithoutAnMtuLargePlainFramesAreDelivered) {
+  start(kBase);
+  post_rx_at(0x400000, 0x10000);
+  post_rx_at(0x410000, 0x10000);
+  q_->poll();
+  for (bool whole : {true, false}) {
+    const auto frame = pattern(65000, whole ? 1 : 2);
+    ASSERT_TRUE(scripted_->deliver(*q_, frame, {}, whole));
+    q_->poll();
+    auto used = rxq_.drain_used();
+    ASSERT_EQ(used.size(), 1u);
+    ASSERT_EQ(used[0].len, kHdr + 65000);
+    EXPECT_EQ(payload_of(used[0]), frame);
+  }
+  EXPECT_EQ(total_drops(), 0u);
+}
+
+// A coalesced frame the guest negotiated GUEST_TSO4 for is delivered with gso_type TCPV4: the MTU
+// bounds its segments, not the frame. One that fits a single segment is delivered as a plain
+// frame (gso_type NONE), and the MTU bounds it like one.
+TEST_F(VirtioNetQueueTest, CoalescedFramesAreNotBoundByTheMtu) {
+  start(kBase | bit(feature::kMrgRxbuf) | bit(feature::kGuestCsum) | bit(feature::kGuestTso4),
+        nullptr, 1500);
+  post_rx(40, 2048);
+  q_->poll();
+  RxMetadata meta{.ip_checksum = RxChecksumState::Good,
+                  .l4_checksum = RxChecksumState::Good,
+                  .l4_protocol = L4Protocol::Tcp,
+                  .l3_protocol = L3Protocol::Ipv4,
+                  .l2_len = 14,
+                  .l3_len = 20,
+                  .l4_len = 20,
+                  .gso_size = 1448};
+  const auto frame = tcp4_frame(65000);
+  for (bool whole : {true, false}) {
+    SCOPED_TRACE(whole);
+    if (!whole) {
+      post_rx(32, 2048);
+      q_->poll();
+    }
+    ASSERT_TRUE(scripted_->deliver(*q_, frame, meta, whole));
+    q_->poll();
+    auto used = rxq_.drain_used();
+    ASSERT_EQ(used.size(), (65000 + kHdr + 2047) / 2048);
+    VirtioNetHdr hdr;
+    std::memcpy(&hdr, rx_bytes(used[0]).data(), kHdr);
+    EXPECT_EQ(hdr.gso_type, kGsoTcpv4);
+    EXPECT_EQ(hdr.gso_size, 1448);
+    EXPECT_EQ(hdr.num_buffers, used.size());
+    size_t total = 0;
+    for (const auto& e : used) total += e.len;
+    EXPECT_EQ(total, kHdr + 65000);
+  }
+  EXPECT_EQ(total_drops(), 0u);
+  EXPECT_EQ(q_->stats().guest_rx_packets.get(), 2u);
+
+  // One segment's worth (payload <= gso_size) goes out with gso_type NONE: over the MTU, dropped.
+  RxMetadata one = meta;
+  one.gso_size = 9000;
+  ASSERT_TRUE(scripted_->deliver(*q_, tcp4_frame(14 + 20 + 20 + 9000), one));
+  q_->poll();
+  for (const auto& e : rxq_.drain_used()) EXPECT_EQ(e.len, 0u);
+  EXPECT_EQ(q_->stats().drops[static_cast<size_t>(DropReason::kRxOverMtu)].get(), 1u);
+  EXPECT_EQ(total_drops(), 1u);
+}
+
 TEST_F(VirtioNetQueueTest, GuestErrorsAreReportedOncePerSnapshot) {
   start(kBase);
   GuestErrorCounts before = snapshot_guest_errors(q_->stats());
@@ -775,7 +984,8 @@ TEST_F(VirtioNetQueueTest, GuestErrorsAreReportedOncePerSnapshot) {
   std::vector<std::string> lines;
   describe_guest_errors(before, now, lines);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], "guest tx ring: descriptor chain longer than the ring (loop?): +1 (1 total)");
+  EXPECT_EQ(lines[0],
+            "guest tx ring: descriptor chain longer than its ring or table (loop?): +1 (1 total)");
   EXPECT_EQ(lines[1], "dropped: device-writable buffer in a tx chain: +2 (2 total)");
   lines.clear();
   describe_guest_errors(now, snapshot_guest_errors(q_->stats()), lines);
