@@ -236,7 +236,7 @@ struct Offloads {
   bool checksum = true;  // IPv4/TCP/UDP checksum
   bool tso = true;       // TCP segmentation
   bool uso = true;       // UDP segmentation
-  bool vlan = true;      // VLAN insertion and stripping
+  bool vlan = true;      // VLAN insertion (guest TX); received tags always stay in the frame
   // Guest RX: merge received TCP/IPv4 segments into TSO frames (rte_gro) for guests that
   // negotiated GUEST_TSO4. Costs a header parse per received packet. Default false.
   bool gro = false;

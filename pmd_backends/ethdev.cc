@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <rte_gro.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -34,7 +35,40 @@ namespace {
 constexpr uint16_t kRxBurst = 32;
 constexpr uint16_t kTxBurst = 64;
 constexpr uint32_t kMbufCache = 64;
-constexpr size_t kMaxZeroCopyPieces = 4;  // guest buffers of a packet sent zero-copy
+constexpr size_t kMaxZeroCopyPieces = 4;               // guest buffers of a packet sent zero-copy
+constexpr uint32_t kMacsLen = 2 * RTE_ETHER_ADDR_LEN;  // the tags go back after these
+// The flags of an mbuf whose tags the PMD took out of the frame (into vlan_tci, vlan_tci_outer).
+constexpr uint64_t kStrippedTags = RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ_STRIPPED;
+
+// The tags a PMD stripped from an mbuf, in the order they go back after the MAC addresses.
+struct StrippedTags {
+  std::array<uint8_t, 2 * offload::kVlanTagLen> bytes{};
+  uint8_t len = 0;
+};
+
+// QINQ_STRIPPED: the outer tag was stripped (vlan_tci_outer); VLAN_STRIPPED as well: the inner
+// one too (vlan_tci). VLAN_STRIPPED alone: the one 802.1Q tag (vlan_tci).
+StrippedTags stripped_tags(const rte_mbuf* m) noexcept {
+  StrippedTags t;
+  auto put = [&t](uint16_t tpid, uint16_t tci) noexcept {
+    t.bytes[t.len + 0] = static_cast<uint8_t>(tpid >> 8);
+    t.bytes[t.len + 1] = static_cast<uint8_t>(tpid);
+    t.bytes[t.len + 2] = static_cast<uint8_t>(tci >> 8);
+    t.bytes[t.len + 3] = static_cast<uint8_t>(tci);
+    t.len += offload::kVlanTagLen;
+  };
+  // The mbuf does not say which outer TPID the NIC matched: 802.1ad's goes back.
+  if (m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED) put(RTE_ETHER_TYPE_QINQ, m->vlan_tci_outer);
+  if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) put(RTE_ETHER_TYPE_VLAN, m->vlan_tci);
+  return t;
+}
+
+// Copies `len` bytes of `m` from `off` to `dst` (rte_pktmbuf_read copies only across segments).
+void copy_out(const rte_mbuf* m, uint32_t off, uint32_t len, uint8_t* dst) noexcept {
+  if (len == 0) return;
+  const void* p = rte_pktmbuf_read(m, off, len, dst);
+  if (p != nullptr && p != dst) std::memcpy(dst, p, len);
+}
 
 class EthdevQueue final : public Queue {
  public:
@@ -77,16 +111,22 @@ class EthdevQueue final : public Queue {
 
   QueueResult<size_t> rx_poll(BufferAccess& pool, std::span<RxId> packets) noexcept override {
     size_t out = 0;
+    // One call takes at most packets.size() mbufs from the NIC, delivered or dropped: a guest
+    // whose buffers are too small for every frame must not hold the worker while the NIC has
+    // frames. Each delivered frame took at least one mbuf, so `out` stays within `packets`.
+    size_t taken = 0;
     std::array<rte_mbuf*, kRxBurst> mbufs;
-    while (out < packets.size() && posted_.size() > 0) {
+    while (taken < packets.size() && posted_.size() > 0) {
       // Never take more from the NIC than there are guest buffers: the rest waits in its ring.
-      const auto want =
-          static_cast<uint16_t>(std::min({size_t{kRxBurst}, packets.size() - out, posted_.size()}));
+      const auto want = static_cast<uint16_t>(
+          std::min({size_t{kRxBurst}, packets.size() - taken, posted_.size()}));
       const uint16_t got = rte_eth_rx_burst(port_, queue_, mbufs.data(), want);
+      taken += got;
       if (gro_) {
         out = deliver_coalesced(pool, std::span(mbufs.data(), got), packets, out);
       } else {
         for (uint16_t i = 0; i < got; ++i) {
+          reinsert_tags(mbufs[i]);
           out = deliver(pool, mbufs[i], metadata(mbufs[i]), packets, out);
         }
         if (got != 0) rte_pktmbuf_free_bulk(mbufs.data(), got);
@@ -139,37 +179,99 @@ class EthdevQueue final : public Queue {
     return rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, m->pkt_len);
   }
 
+  // Puts the tags the PMD stripped from `m` (if any) back into its first segment: into the
+  // headroom, the MAC addresses moved to the front, the STRIPPED flags cleared. Where the first
+  // segment cannot take them (data another mbuf may share, too little headroom, fewer than the
+  // MAC addresses' 12 bytes) the flags stay and deliver() puts the tags in as it copies the frame.
+  void reinsert_tags(rte_mbuf* m) noexcept {
+    // A PMD may strip tags though the port was not asked to: the guest needs them back.
+    if ((m->ol_flags & kStrippedTags) != 0) reinsert_stripped_tags(m);
+  }
+
+  // reinsert_tags() for an mbuf that has them (cold: kept out of the per-packet path).
+  [[gnu::cold]] void reinsert_stripped_tags(rte_mbuf* m) noexcept {
+    const StrippedTags t = stripped_tags(m);
+    if (!RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1 || m->data_len < kMacsLen ||
+        rte_pktmbuf_headroom(m) < t.len) {
+      return;
+    }
+    const uint8_t* old = rte_pktmbuf_mtod(m, const uint8_t*);
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, t.len));
+    std::memmove(p, old, kMacsLen);
+    std::memcpy(p + kMacsLen, t.bytes.data(), t.len);
+    m->ol_flags &= ~kStrippedTags;
+    stats_.rx_vlan_reinserted_.increment();
+  }
+
   // Copies `m` into the next posted guest buffer (the caller frees it); returns `out` plus one if
   // it was delivered (its RxId stored at packets[out]).
   size_t deliver(BufferAccess& pool, rte_mbuf* m, const RxMetadata& md, std::span<RxId> packets,
                  size_t out) noexcept {
+    if ((m->ol_flags & kStrippedTags) != 0) return deliver_with_tags(pool, m, md, packets, out);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     const RxId id = posted_.front();
-    if (pool.capacity(id) < len) {
-      stats_.rx_too_large_.increment();
-      stats_.rx_errors_.increment();
-      return out;  // the buffer stays posted for the next packet
-    }
-    if (rx_scratch_.size() < len) rx_scratch_.resize(len);  // chains beyond kMaxTxFrame: rare
+    if (too_large(pool, id, len)) return out;
     const auto* data =
         len == 0 ? nullptr
                  : static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, rx_scratch_.data()));
     pool.write_packet(id, md, std::span<const uint8_t>(data, data == nullptr ? 0 : len));
     if (md.vlan) stats_.rx_vlan_packets_.increment();
+    return delivered(id, packets, out);
+  }
+
+  // deliver() for an mbuf whose tags reinsert_tags could not put back: they go in after the MAC
+  // addresses as the frame is copied (through rx_scratch_), and the metadata carries no VLAN.
+  [[gnu::cold]] size_t deliver_with_tags(BufferAccess& pool, const rte_mbuf* m, RxMetadata md,
+                                         std::span<RxId> packets, size_t out) noexcept {
+    const StrippedTags tags = stripped_tags(m);
+    const uint32_t frame = rte_pktmbuf_pkt_len(m);
+    const uint32_t len = frame + tags.len;
+    const RxId id = posted_.front();
+    if (too_large(pool, id, len)) return out;
+    uint8_t* dst = rx_scratch_.data();
+    const uint32_t macs = std::min(frame, kMacsLen);
+    copy_out(m, 0, macs, dst);
+    std::memcpy(dst + macs, tags.bytes.data(), tags.len);
+    copy_out(m, macs, frame - macs, dst + macs + tags.len);
+    md.len = len;
+    md.vlan.reset();
+    pool.write_packet(id, md, std::span<const uint8_t>(dst, len));
+    stats_.rx_vlan_reinserted_.increment();
+    return delivered(id, packets, out);
+  }
+
+  // Whether a frame of `len` bytes is too long for buffer `id` (counted; the buffer stays posted
+  // for the next packet). If not, rx_scratch_ can hold it.
+  bool too_large(BufferAccess& pool, RxId id, uint32_t len) noexcept {
+    if (pool.capacity(id) < len) {
+      stats_.rx_too_large_.increment();
+      stats_.rx_errors_.increment();
+      return true;
+    }
+    if (rx_scratch_.size() < len) rx_scratch_.resize(len);  // chains beyond kMaxTxFrame: rare
+    return false;
+  }
+
+  // Buffer `id`, the next posted one, now holds a packet: stored at packets[out].
+  size_t delivered(RxId id, std::span<RxId> packets, size_t out) noexcept {
     stats_.rx_packets_.increment();
     posted_.pop_front();
     packets[out] = id;
     return out + 1;
   }
 
-  // Whether `m` may be merged: TCP/IPv4 (not a fragment) whose IPv4 and TCP checksums are good,
-  // checked here when the port did not. Sets packet_type and l2/l3/l4_len for rte_gro, and
-  // tso_segsz to the TCP payload length (rte_gro keeps the first segment's in a merged frame).
+  // Whether `m` may be merged: untagged TCP/IPv4 (not a fragment) whose IPv4 and TCP checksums
+  // are good, checked here when the port did not. Sets packet_type and l2/l3/l4_len for rte_gro,
+  // and tso_segsz to the TCP payload length (rte_gro keeps the first segment's in a merged frame).
   bool gro_candidate(rte_mbuf* m) noexcept {
+    // rte_gro's TCP/IPv4 flow key has no VLAN: the same flow on two VLANs would merge. So a frame
+    // with a tag in it, or one still stripped from it, is delivered as it is.
+    if ((m->ol_flags & kStrippedTags) != 0) return false;
     rte_net_hdr_lens hl{};
     const uint32_t ptype =
         rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
-    if (!RTE_ETH_IS_IPV4_HDR(ptype) || (ptype & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP) {
+    if ((ptype & RTE_PTYPE_L2_MASK) != RTE_PTYPE_L2_ETHER || !RTE_ETH_IS_IPV4_HDR(ptype) ||
+        (ptype & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP) {
       return false;
     }
     const uint32_t headers = hl.l2_len + hl.l3_len + hl.l4_len;
@@ -201,6 +303,7 @@ class EthdevQueue final : public Queue {
     std::array<rte_mbuf*, kRxBurst> merge;
     uint16_t n = 0;
     for (rte_mbuf* m : burst) {
+      reinsert_tags(m);
       if (gro_candidate(m)) {
         merge[n++] = m;
       } else {
@@ -614,9 +717,8 @@ class EthdevEndpoint final : public Endpoint {
     }
     // Frames longer than one mbuf arrive as chains instead of being dropped (a jumbo MTU).
     conf.rxmode.offloads |= info_.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER;
-    if (spec_.rx_vlan_strip) {
-      conf.rxmode.offloads |= info_.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
-    }
+    // No VLAN_STRIP or QINQ_STRIP: the guest needs its tags in the frame (virtio has no receive
+    // VLAN metadata), and a stripped tag would only be put back (reinsert_tags).
     if (!link_timer_) {
       // The PMD raises LSC interrupts: DPDK's interrupt thread calls on_lsc.
       conf.intr_conf.lsc = 1;
@@ -826,6 +928,7 @@ void EthdevQueueStats::for_each_counter(const CounterVisitor& visit) const {
       {"tx_prepare_failed", &tx_prepare_failed_},
       {"tx_ring_full", &tx_ring_full_},
       {"rx_too_large", &rx_too_large_},
+      {"rx_vlan_reinserted", &rx_vlan_reinserted_},
       {"rx_sw_checksum", &rx_sw_checksum_},
       {"rx_gro_frames", &rx_gro_frames_},
       {"rx_gro_merged", &rx_gro_merged_},

@@ -57,7 +57,6 @@ struct EthdevSpec {
   std::vector<uint8_t> rss_key;
   uint64_t rss_hash_functions = 0;
   bool hw_rx_checksum = true;  // ask the port for RX checksum validation
-  bool rx_vlan_strip = false;  // ask the port to strip 802.1Q tags into vlan_tci
   // Merge received TCP/IPv4 segments (rte_gro, within one burst) into coalesced frames, on queues
   // whose frontend accepts them (QueueConfig::accepts_coalesced_tcp4). Only segments whose
   // checksums are known good are merged (validated in software when the port does not).
@@ -89,6 +88,8 @@ class EthdevQueueStats final : public QueueCounters {
   Counter tx_zero_copy_;
   // Guest RX drops, each also counted in rx_errors_.
   Counter rx_too_large_;  // the packet is longer than the posted guest buffer
+  // Frames whose 802.1Q/802.1ad tags the PMD had stripped, put back into the frame for the guest.
+  Counter rx_vlan_reinserted_;
   // Guest RX coalescing (EthdevSpec::rx_gro).
   Counter rx_sw_checksum_;  // TCP/IPv4 segments whose checksums were validated in software
   Counter rx_gro_frames_;   // coalesced frames delivered (each counted once in rx_packets_)
