@@ -31,6 +31,7 @@
 #include "daemon/service/logging.h"
 #include "daemon/service/systemd_notify.h"
 #include "daemon/telemetry/telemetry_commands.h"
+#include "daemon/vhost_user/guest_fault.h"
 #include "daemon/workers/worker_pool.h"
 #include "pmd_backends/eal.h"
 
@@ -283,6 +284,12 @@ int run(int argc, char** argv) {
     fmt::print(stderr, "pmdnetd: logging: {}\n", r.error().message);
     return 2;
   }
+  // A write to a socket or pipe whose reader is gone (a front-end's call fd, a vhost-user reply
+  // to a closed connection) must fail with EPIPE, not end the daemon.
+  ::signal(SIGPIPE, SIG_IGN);
+  // Guest memory that its front-end truncates under a running port faults (SIGBUS); that port
+  // breaks, the daemon lives (daemon/vhost_user/guest_fault.h).
+  vhost_user::install_guest_fault_handler();
   // Signals are taken by the control loop through a signalfd; blocked before EAL starts its
   // threads, so that they inherit the mask and never take them.
   sigset_t signals;

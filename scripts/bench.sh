@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench.sh: the end-to-end benchmark (issue 6). One guest traffic generator against two
+# scripts/bench.sh: the end-to-end benchmark. One guest traffic generator against two
 # systems under test (SUT), measured alternately in one run (A B A B ..., one pair per round):
 #   A: pmdnetd, one vhost-user port with a dpdk backend on net_null0, its busy worker pinned;
 #   B: dpdk-testpmd with net_vhost0 and net_null0, io forwarding (the csum engine with GSO for

@@ -266,6 +266,9 @@ Result<PortPage> parse_port_page(const Json& value) {
   p.refused_connections = r.u64("refused_connections");
   p.session_starts = r.u64("session_starts");
   p.session_stops = r.u64("session_stops");
+  p.start_errors = r.u64("start_errors");
+  p.refused_messages = r.u64("refused_messages");
+  p.guest_memory_faults = r.u64("guest_memory_faults");
   auto page = read_page(r, "queue_pairs", "/pmdnet/port");
   if (!page) return std::unexpected(page.error());
   out.page = *page;

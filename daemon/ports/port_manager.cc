@@ -88,7 +88,6 @@ EthdevSpec ethdev_spec(const config::Port& port) {
   s.hw_tso = b.offloads.tso;
   s.hw_uso = b.offloads.uso;
   s.hw_vlan = b.offloads.vlan;
-  s.rx_vlan_strip = b.offloads.vlan;
   s.rx_gro = b.offloads.gro;
   s.tx_zero_copy = b.tx_zero_copy;
   s.rss_key = b.rss.key;
@@ -292,6 +291,9 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.refused_connections = port->vhost->refused_connections();
     s.session_starts = port->vhost->session_starts();
     s.session_stops = port->vhost->session_stops();
+    s.start_errors = port->vhost->start_errors();
+    s.refused_messages = port->vhost->refused_messages();
+    s.guest_memory_faults = port->vhost->guest_memory_faults();
     s.queue_pairs = port->vhost->queue_pair_snapshots();
     for (auto& qp : s.queue_pairs)
       qp.worker_lcore = static_cast<int32_t>(port->scheduler->lcore_of(qp.index));

@@ -46,6 +46,12 @@ struct PortSnapshot {
   uint64_t refused_connections = 0;
   uint64_t session_starts = 0;  // times the queue pairs were started
   uint64_t session_stops = 0;
+  // What a front-end got refused: queue pair starts (a ring outside guest memory, a call fd that
+  // is not an eventfd, ...), messages (a memory table past its files' ends, unread replies), and
+  // sessions broken by a fault in their guest memory.
+  uint64_t start_errors = 0;
+  uint64_t refused_messages = 0;
+  uint64_t guest_memory_faults = 0;
   std::vector<QueuePairSnapshot> queue_pairs;  // running pairs only, by index
   bool operator==(const PortSnapshot&) const = default;
 };

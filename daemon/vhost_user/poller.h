@@ -1,7 +1,8 @@
 // Poller: one thread that runs poll() passes over the targets it has been handed, and the
 // lock-free handshake (WorkAssignment) by which a control thread hands it a new set of targets and
 // learns that the old set is no longer touched. rte_vhost's callbacks use it to attach and detach
-// queue pairs (DESIGN.md traps 4 and 5); issue 5's pinned workers reuse WorkAssignment.
+// queue pairs (daemon/README.md, rte_vhost traps 4 and 5); pmdnetd's pinned workers reuse
+// WorkAssignment.
 //
 // Handshake, for one worker:
 //   1. The control side (one thread at a time; callers serialise) publishes a new target list:

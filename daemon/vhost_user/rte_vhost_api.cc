@@ -42,6 +42,20 @@ class RteVhostApi final : public VhostApi {
     return regions;
   }
 
+  Result<std::vector<std::span<uint8_t>>> memory_mappings(int vid) override {
+    rte_vhost_memory* mem = nullptr;
+    if (rte_vhost_get_mem_table(vid, &mem) != 0 || mem == nullptr) {
+      return make_error(Errc::kDevice, fmt::format("vid {}: no memory table", vid));
+    }
+    std::vector<std::span<uint8_t>> mappings;
+    for (uint32_t i = 0; i < mem->nregions; ++i) {
+      const rte_vhost_mem_region& r = mem->regions[i];
+      mappings.emplace_back(static_cast<uint8_t*>(r.mmap_addr), r.mmap_size);
+    }
+    std::free(mem);  // NOLINT(cppcoreguidelines-no-malloc): rte_vhost allocated it with malloc
+    return mappings;
+  }
+
   Result<VringInfo> vring(int vid, uint16_t vring_index) override {
     rte_vhost_vring v{};
     if (rte_vhost_get_vhost_vring(vid, vring_index, &v) != 0) {

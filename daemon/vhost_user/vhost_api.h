@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/base/result.h"
@@ -31,6 +32,9 @@ class VhostApi {
   virtual Result<uint64_t> negotiated_features(int vid) = 0;
   // rte_vhost_get_mem_table: the regions as {gpa, size, host}.
   virtual Result<std::vector<GuestMemoryRegion>> mem_table(int vid) = 0;
+  // Where rte_vhost mapped each region's file (rte_vhost_mem_region's mmap_addr, mmap_size): what
+  // a fault in guest memory is recovered over (guest_fault.h).
+  virtual Result<std::vector<std::span<uint8_t>>> memory_mappings(int vid) = 0;
   // rte_vhost_get_vhost_vring.
   virtual Result<VringInfo> vring(int vid, uint16_t vring_index) = 0;
   // rte_vhost_get_vring_base / rte_vhost_set_vring_base (split rings: no wrap counters).

@@ -10,6 +10,8 @@
 #include <cstdio>
 
 #include "core/virtio/virtio_defs.h"
+#include "daemon/vhost_user/call_fd.h"
+#include "daemon/vhost_user/guest_fault.h"
 
 namespace pmdnet::vhost_user {
 
@@ -67,12 +69,7 @@ class VhostSession::Pair final : public PollTarget {
 };
 
 void VhostSession::Notifier::notify(uint16_t vring_index) noexcept {
-  const int fd = callfds_[vring_index % kMaxVrings];
-  if (fd < 0) return;
-  const uint64_t one = 1;
-  // An eventfd write fails only if the counter would overflow, i.e. the guest has not read it
-  // for 2^64 - 1 notifications; nothing to do about that.
-  (void)::write(fd, &one, sizeof(one));
+  notify_call_fd(callfds_[vring_index % kMaxVrings]);  // an eventfd, non-blocking (start())
 }
 
 VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint, PollScheduler& poller,
@@ -85,6 +82,21 @@ VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint, PollSched
       log_(api, vid) {}
 
 VhostSession::~VhostSession() { shutdown(); }
+
+bool VhostSession::guest_memory_faulted() const noexcept {
+  return vhost_user::guest_memory_faulted(this);
+}
+
+void VhostSession::protect_mappings() {
+  auto mappings = api_.memory_mappings(vid_);
+  if (!mappings) {
+    unregister_guest_mappings(this);
+    return;
+  }
+  if (!register_guest_mappings(this, *mappings)) {
+    log_warning(vid_, "too many guest mappings in this process: faults in them are not recovered");
+  }
+}
 
 std::vector<uint16_t> VhostSession::running_pairs() const {
   std::vector<uint16_t> out;
@@ -156,6 +168,11 @@ void VhostSession::before_message(const QuiesceAction& action) {
     }
     case Kind::kStopAll:
       stop_all();
+      unregister_guest_mappings(this);  // rte_vhost unmaps them next
+      break;
+    case Kind::kMtu:
+      if (action.mtu != mtu_ && !pairs_.empty()) stop_all();  // restarted with the new limit
+      mtu_ = action.mtu;
       break;
     case Kind::kPauseAll:
       pause();
@@ -180,6 +197,7 @@ void VhostSession::after_message(const QuiesceAction& action) {
   if (action.kind == Kind::kStopAll) {
     // SET_MEM_TABLE and ADD_MEM_REG leave a table; RESET_OWNER and REM_MEM_REG may not.
     mem_table_set_ = true;
+    protect_mappings();
   }
   if (action.kind == Kind::kFeatures && paused_) {
     // A LOG_ALL-only change on a running set: switch logging while the poller is parked.
@@ -205,6 +223,7 @@ void VhostSession::restart() {
 
 void VhostSession::shutdown() {
   stop_all();
+  unregister_guest_mappings(this);
   shut_down_ = true;
 }
 
@@ -240,6 +259,7 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   }
   auto memory = GuestMemory::create(*regions);
   if (!memory) return std::unexpected(memory.error());
+  protect_mappings();
   features_ = *negotiated;
   memory_ = std::move(*memory);
   const bool log_all = virtio::has(features_, f::kLogAll);
@@ -274,6 +294,13 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
       return make_error(Errc::kDevice,
                         fmt::format("cannot read vrings {} and {}", rx_index, tx_index));
     }
+    // The front-end chose these fds: a worker must never block or take SIGPIPE writing to them.
+    for (const auto& [index, fd] : {std::pair{rx_index, rx->callfd}, {tx_index, tx->callfd}}) {
+      if (auto ok = prepare_call_fd(fd); !ok) {
+        return make_error(Errc::kInvalidArgument,
+                          fmt::format("vring {}: {}", index, ok.error().message));
+      }
+    }
     virtio::VirtioNetQueueConfig config{
         .mem = &memory_,
         .features = features_,
@@ -284,6 +311,8 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
         .rx_vring_index = rx_index,
         .tx_vring_index = tx_index,
         .notifier = &notifier_,
+        // 5.1.6.3.1: with VIRTIO_NET_F_MTU, no plain frame past the MTU reaches the guest.
+        .mtu = virtio::has(features_, f::kMtu) ? mtu_ : uint16_t{0},
     };
     auto queue = virtio::VirtioNetQueue::create(config, std::move(backends[i]));
     if (!queue) {

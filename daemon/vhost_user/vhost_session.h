@@ -23,6 +23,12 @@
 //      (trap 3). destroy_device and shutdown() return only after all of that.
 //   6. After destroy_device or GET_VRING_BASE the session stays halted until a vring becomes
 //      ready again or new_device fires, so a stopping guest is not restarted under its feet.
+//   7. What the front-end hands over is checked at every start, never trusted from rte_vhost:
+//      each ring part must lie in one region of the memory table for the ring size in force
+//      (SplitRing::create), and each call fd must be an eventfd, made non-blocking (call_fd.h).
+//      A start that fails those checks leaves the pair stopped and counts a start error. The
+//      memory table's mappings are registered for fault recovery (guest_fault.h) from the
+//      moment it is set until it is replaced or the session ends.
 #pragma once
 
 #include <array>
@@ -89,6 +95,11 @@ class VhostSession {
   uint64_t features() const noexcept { return features_; }              // control thread only
   const virtio::VirtioNetQueue* queue(uint16_t pair) const;             // control thread only
   const VhostSessionStats& stats() const noexcept { return stats_; }
+  // Whether a fault in this session's guest memory was recovered (guest_fault.h): the front-end
+  // shrank a file under its mapping. The port then breaks the session.
+  bool guest_memory_faulted() const noexcept;
+  // The MTU the front-end set (NET_SET_MTU), 0 when none. Control thread only.
+  uint16_t mtu() const noexcept { return mtu_; }
 
  private:
   class Pair;
@@ -114,6 +125,8 @@ class VhostSession {
   };
 
   std::vector<uint16_t> ready_pairs() const;
+  // Registers the current memory table's mappings for fault recovery.
+  void protect_mappings();
   void reconcile();
   Result<void> start(const std::vector<uint16_t>& pairs);
   void stop_all();
@@ -134,6 +147,7 @@ class VhostSession {
   bool shut_down_ = false;
 
   uint64_t features_ = 0;
+  uint16_t mtu_ = 0;
   GuestMemory memory_;
   Log log_;
   Notifier notifier_;

@@ -1,11 +1,15 @@
 // The vhost-user message header and the few payloads pmdnet inspects, defined from the public
 // vhost-user specification (QEMU docs/interop/vhost-user.rst), and the pure function that decides
-// what the datapath must do before rte_vhost handles a message (DESIGN.md trap 4).
+// what the datapath must do before rte_vhost handles a message (docs: daemon/README.md).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <vector>
+
+#include "core/base/result.h"
 
 namespace pmdnet::vhost_user {
 
@@ -63,6 +67,18 @@ struct VhostVringAddr {
 };
 static_assert(sizeof(VhostVringAddr) == 40);
 
+// "Memory region description" and "Multiple Memory regions description" (SET_MEM_TABLE): the
+// region count, padding, then up to 8 regions, each with one fd sent alongside.
+struct VhostUserMemoryRegion {
+  uint64_t guest_phys_addr;
+  uint64_t memory_size;
+  uint64_t userspace_addr;
+  uint64_t mmap_offset;
+};
+static_assert(sizeof(VhostUserMemoryRegion) == 32);
+inline constexpr size_t kVhostMaxMemRegions = 8;  // VHOST_MEMORY_BASELINE_NREGIONS
+inline constexpr size_t kMemTableHeaderSize = 8;  // nregions, padding
+
 // SET_VRING_KICK/CALL/ERR carry a u64: bits 0-7 the vring index, bit 8 "no fd".
 inline constexpr uint64_t kVringIndexMask = 0xff;
 
@@ -80,10 +96,12 @@ struct QuiesceAction {
     kPauseAll,      // SET_LOG_BASE: the dirty log is about to be remapped; park the poller (no
                     // drain) and let it go on afterwards
     kFeatures,      // SET_FEATURES: `features` are about to be negotiated
+    kMtu,           // NET_SET_MTU: the guest's MTU is `mtu` (it bounds what guest RX delivers)
   };
   Kind kind = Kind::kNone;
   uint32_t vring = 0;
   uint64_t features = 0;
+  uint16_t mtu = 0;
 
   bool operator==(const QuiesceAction&) const = default;
 };
@@ -93,5 +111,18 @@ struct QuiesceAction {
 // then refuses the message itself). A pure function over untrusted bytes: it never reads past
 // `msg`.
 QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept;
+
+// The regions of a SET_MEM_TABLE message (header, then payload), or nullopt when the payload is
+// shorter than its region count needs or names more than 8 regions. A pure function over
+// untrusted bytes: it never reads past `msg`.
+std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(
+    std::span<const uint8_t> msg);
+
+// Checks each region of a memory table against the file it maps (the fds sent with the message,
+// in order): a regular file whose size covers mmap_offset + memory_size, so that no access to
+// the mapping can run past the file's end (SIGBUS). One fd per region. fstat only; the message
+// and the fds are left as they are.
+Result<void> check_mem_table_files(std::span<const VhostUserMemoryRegion> regions,
+                                   std::span<const int> fds);
 
 }  // namespace pmdnet::vhost_user

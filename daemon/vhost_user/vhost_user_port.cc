@@ -18,6 +18,7 @@
 #include <span>
 
 #include "daemon/vhost_user/rte_vhost_api.h"
+#include "daemon/vhost_user/vhost_user_msg.h"
 
 namespace pmdnet::vhost_user {
 
@@ -51,15 +52,46 @@ VhostUserPort* find_port(int vid) {
   return it == registry().end() ? nullptr : it->second;
 }
 
-// rte_vhost hands pre/post_msg_handle its struct vhu_msg_context, whose first member is the
-// packed VhostUserMsg (header + payload union). DPDK 22.11's payload union is at least 264 bytes
-// (the memory table), so reading 12 + min(size, 256) bytes stays inside it.
+// rte_vhost hands pre/post_msg_handle its struct vhu_msg_context (lib/vhost/vhost_user.h, which
+// is not installed): the packed VhostUserMsg (12-byte header, then a 632-byte payload union in
+// DPDK 22.11, its largest member the crypto session parameters), then the fds that came with the
+// message and their count. rte_vhost has refused a size past the union before calling us.
+struct __attribute__((packed)) RteVhuMsgContext {
+  uint8_t msg[kVhostUserHeaderSize + 632];
+  int fds[kVhostMaxMemRegions];
+  int fd_num;
+};
+static_assert(sizeof(RteVhuMsgContext) == 680);
+
 std::span<const uint8_t> message_bytes(const void* msg) {
-  const auto* bytes = static_cast<const uint8_t*>(msg);
+  const auto* ctx = static_cast<const RteVhuMsgContext*>(msg);
   VhostUserMsgHeader header;
-  std::memcpy(&header, bytes, sizeof(header));
-  const size_t payload = header.size < 256 ? header.size : 256;
-  return {bytes, kVhostUserHeaderSize + payload};
+  std::memcpy(&header, ctx->msg, sizeof(header));
+  const size_t payload = std::min<size_t>(header.size, sizeof(ctx->msg) - kVhostUserHeaderSize);
+  return {ctx->msg, kVhostUserHeaderSize + payload};
+}
+
+// The fds that came with the message (copied out: the packed layout leaves them unaligned in
+// principle).
+std::vector<int> message_fds(const void* msg) {
+  RteVhuMsgContext ctx;
+  std::memcpy(&ctx, msg, sizeof(ctx));
+  const int n = std::clamp(ctx.fd_num, 0, static_cast<int>(kVhostMaxMemRegions));
+  std::vector<int> fds(static_cast<size_t>(n));
+  std::memcpy(fds.data(), reinterpret_cast<const uint8_t*>(msg) + offsetof(RteVhuMsgContext, fds),
+              fds.size() * sizeof(int));
+  return fds;
+}
+
+// A message refused in pre_msg_handle is not handled further, and its fds are not closed by
+// rte_vhost: they are ours to close.
+void close_message_fds(void* msg) {
+  for (int fd : message_fds(msg)) {
+    if (fd >= 0) ::close(fd);
+  }
+  const int none = 0;
+  std::memcpy(static_cast<uint8_t*>(msg) + offsetof(RteVhuMsgContext, fd_num), &none,
+              sizeof(none));
 }
 
 }  // namespace
@@ -88,9 +120,12 @@ struct PortCallbacks {
   static void destroy_connection(int vid) {
     if (VhostUserPort* port = find_port(vid)) port->on_destroy_connection(vid);
   }
-  // Returning NOT_HANDLED lets rte_vhost handle (pre) or finish (post) the message itself.
+  // Returning NOT_HANDLED lets rte_vhost handle (pre) or finish (post) the message itself; ERR
+  // refuses it (rte_vhost then drops the connection, or answers a failure when the front-end
+  // asked for a reply).
   static rte_vhost_msg_result pre_msg_handle(int vid, void* msg) {
-    if (VhostUserPort* port = find_port(vid)) port->on_message(vid, msg, true);
+    VhostUserPort* port = find_port(vid);
+    if (port != nullptr && !port->on_message(vid, msg, true)) return RTE_VHOST_MSG_RESULT_ERR;
     return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
   }
   static rte_vhost_msg_result post_msg_handle(int vid, void* msg) {
@@ -129,9 +164,23 @@ void VhostUserPort::run_reporter() {
   while (!reporter_wake_.wait_for(lock, options_.error_report_period,
                                   [this] { return reporter_stop_; })) {
     lock.unlock();
+    break_faulted_session();
     report_guest_errors();
     lock.lock();
   }
+}
+
+bool VhostUserPort::break_faulted_session() {
+  std::lock_guard lock(control_mutex_);
+  if (!session_ || shutting_down_ || !session_->guest_memory_faulted()) return false;
+  spdlog::error("{}: guest memory faulted (its file shrank under the mapping): the port stops and "
+                "the connection is closed",
+                options_.socket_path);
+  session_->shutdown();
+  conn_.shut_down();
+  faults_.fetch_add(1, std::memory_order_relaxed);
+  publish_counters();
+  return true;
 }
 
 std::vector<std::string> VhostUserPort::report_guest_errors() {
@@ -347,15 +396,36 @@ void VhostUserPort::publish_counters() {
                   std::memory_order_relaxed);
     stops_.store(session_->stats().stops.load(std::memory_order_relaxed) + dead_stops_,
                  std::memory_order_relaxed);
+    start_errors_.store(
+        session_->stats().start_errors.load(std::memory_order_relaxed) + dead_start_errors_,
+        std::memory_order_relaxed);
   }
 }
 
 int VhostUserPort::on_new_connection(int vid) {
   std::lock_guard lock(control_mutex_);
-  if (shutting_down_ || session_) {
+  if (shutting_down_) {
     refused_.fetch_add(1, std::memory_order_relaxed);
-    if (session_) spdlog::warn("{}: refused a second guest connection", options_.socket_path);
     return -1;  // rte_vhost closes the connection
+  }
+  ConnectionSocket conn = ConnectionSocket::find(
+      options_.socket_path, options_.mode == VhostUserMode::kClient, session_ ? &conn_ : nullptr);
+  if (session_ && conn_.valid() && conn_.peer_gone()) {
+    // The old front-end closed, and rte_vhost, which serves every socket from one thread, has
+    // yet to see it: the old session ends now, before the new one starts.
+    spdlog::info("{}: the previous connection is gone; replacing it", options_.socket_path);
+    retire_session();
+  }
+  if (session_) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("{}: refused a second guest connection", options_.socket_path);
+    return -1;
+  }
+  if (!conn.valid()) {
+    spdlog::warn("{}: the connection's socket was not found; it has no message timeouts",
+                 options_.socket_path);
+  } else if (auto ok = conn.set_timeouts(kMessageTimeout); !ok) {
+    spdlog::warn("{}: {}", options_.socket_path, ok.error().message);
   }
   if (rte_vhost_extern_callback_register(vid, &PortCallbacks::kExternOps, nullptr) != 0) {
     refused_.fetch_add(1, std::memory_order_relaxed);
@@ -365,6 +435,7 @@ int VhostUserPort::on_new_connection(int vid) {
       vid, *api_, endpoint_, scheduler_,
       VhostSessionOptions{.max_queue_pairs = options_.max_queue_pairs,
                           .numa_socket = options_.numa_socket});
+  conn_ = std::move(conn);
   connections_.fetch_add(1, std::memory_order_relaxed);
   connected_.store(true, std::memory_order_release);
   spdlog::info("{}: guest connected", options_.socket_path);
@@ -375,12 +446,18 @@ int VhostUserPort::on_new_connection(int vid) {
 void VhostUserPort::on_destroy_connection(int vid) {
   std::lock_guard lock(control_mutex_);
   if (!session_ || session_->vid() != vid) return;
-  // Before rte_vhost unmaps the guest's memory (vhost_destroy_device follows this callback).
+  retire_session();
+}
+
+void VhostUserPort::retire_session() {
+  // Before rte_vhost unmaps the guest's memory (vhost_destroy_device follows destroy_connection).
   session_->shutdown();
   publish_counters();
   dead_starts_ += session_->stats().starts.load(std::memory_order_relaxed);
   dead_stops_ += session_->stats().stops.load(std::memory_order_relaxed);
+  dead_start_errors_ += session_->stats().start_errors.load(std::memory_order_relaxed);
   session_.reset();
+  conn_ = ConnectionSocket();  // rte_vhost has closed, or is about to close, its own fd
   connected_.store(false, std::memory_order_release);
   running_pairs_.store(0, std::memory_order_release);
   spdlog::info("{}: guest disconnected", options_.socket_path);
@@ -420,11 +497,16 @@ int VhostUserPort::on_features_changed(int vid, uint64_t features) {
   return 0;
 }
 
-void VhostUserPort::on_message(int vid, const void* msg, bool before) {
+bool VhostUserPort::on_message(int vid, void* msg, bool before) {
   std::lock_guard lock(control_mutex_);
   VhostSession* s = session_for(vid);
-  if (s == nullptr) return;
+  if (s == nullptr) return true;
   if (before) {
+    if (auto ok = admit_message(msg); !ok) {
+      refused_messages_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("{}: message refused: {}", options_.socket_path, ok.error().message);
+      return false;
+    }
     pending_action_ = classify_message(message_bytes(msg));
     s->before_message(pending_action_);
   } else {
@@ -432,6 +514,34 @@ void VhostUserPort::on_message(int vid, const void* msg, bool before) {
     pending_action_ = {};
   }
   publish_counters();
+  return true;
+}
+
+Result<void> VhostUserPort::admit_message(void* msg) {
+  if (const auto unread = conn_.unread_bytes(); unread && *unread > kMaxUnreadReplyBytes) {
+    // Replies pile up unread: the front-end floods requests. Its next reply would block
+    // rte_vhost's only thread, so the connection ends here.
+    conn_.shut_down();
+    return make_error(Errc::kState,
+                      fmt::format("{} bytes of replies left unread; closing the connection",
+                                  *unread));
+  }
+  const std::span<const uint8_t> bytes = message_bytes(msg);
+  VhostUserMsgHeader header;
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  if (header.request == static_cast<uint32_t>(VhostUserRequest::kSetMemTable)) {
+    // rte_vhost maps each region for its whole size, whatever the file's: an access past the
+    // file's end would raise SIGBUS. Refused before anything is stopped or mapped, so a running
+    // guest keeps its old table.
+    auto regions = parse_mem_table(bytes);
+    Result<void> ok = regions ? check_mem_table_files(*regions, message_fds(msg))
+                              : make_error(Errc::kMalformed, "malformed memory table");
+    if (!ok) {
+      close_message_fds(msg);
+      return make_error(ok.error().code, "SET_MEM_TABLE: " + ok.error().message);
+    }
+  }
+  return {};
 }
 
 }  // namespace pmdnet::vhost_user

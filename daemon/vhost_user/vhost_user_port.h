@@ -6,7 +6,12 @@
 //      mode, or client mode with reconnect), sets our feature and protocol-feature lists, the
 //      device callbacks, and starts it. Any failure unwinds what was done and unregisters.
 //   2. Each connection becomes a VhostSession (one at a time; a second concurrent connection is
-//      refused). The session's message pre/post handlers are installed on new_connection.
+//      refused unless the first one's peer has already gone). The session's message pre/post
+//      handlers are installed on new_connection, and the connection's socket is found and given
+//      message timeouts (connection_socket.h).
+//   2a. Every message passes admit_message before rte_vhost sees it: a front-end that leaves its
+//      replies unread is cut off, and a memory table that maps past a file's end is refused.
+//      Guest memory that faults later (guest_fault.h) breaks the session on the reporter thread.
 //   3. rte_vhost's callbacks arrive on its vhost-events thread (or, in client mode, the thread
 //      that connects); they are serialised by the port's control mutex, which the poller never
 //      takes. The scheduler (pmdnetd's workers, or a Poller thread of the port's own) runs the
@@ -30,6 +35,7 @@
 #include "core/net_backend/endpoint.h"
 #include "core/virtio/guest_error_report.h"
 #include "daemon/telemetry/snapshot.h"
+#include "daemon/vhost_user/connection_socket.h"
 #include "daemon/vhost_user/features.h"
 #include "daemon/vhost_user/poller.h"
 #include "daemon/vhost_user/vhost_api.h"
@@ -82,6 +88,14 @@ class VhostUserPort {
   uint64_t refused_connections() const noexcept { return refused_.load(std::memory_order_relaxed); }
   uint64_t session_starts() const noexcept { return starts_.load(std::memory_order_relaxed); }
   uint64_t session_stops() const noexcept { return stops_.load(std::memory_order_relaxed); }
+  // Queue pair starts refused (ring, call fd, backend), over every session of the port.
+  uint64_t start_errors() const noexcept { return start_errors_.load(std::memory_order_relaxed); }
+  // Messages refused before rte_vhost handled them (a bad memory table, unread replies).
+  uint64_t refused_messages() const noexcept {
+    return refused_messages_.load(std::memory_order_relaxed);
+  }
+  // Sessions broken because their guest memory faulted.
+  uint64_t guest_memory_faults() const noexcept { return faults_.load(std::memory_order_relaxed); }
 
   // Restarts the running queue pairs with fresh backend queues (EndpointAction::RestartRequired).
   void restart_queues();
@@ -105,7 +119,15 @@ class VhostUserPort {
   void on_destroy_device(int vid);
   int on_vring_state_changed(int vid, uint16_t vring_index, bool enable);
   int on_features_changed(int vid, uint64_t features);
-  void on_message(int vid, const void* msg, bool before);
+  // False: the message is refused (pre_msg_handle only).
+  bool on_message(int vid, void* msg, bool before);
+  // The checks a message passes before rte_vhost sees it: the front-end reads its replies, and a
+  // memory table maps no file past its end.
+  Result<void> admit_message(void* msg);
+  // Stops the session and forgets it and its connection socket. Under control_mutex_.
+  void retire_session();
+  // Breaks the session whose guest memory faulted (guest_fault.h); true if it did.
+  bool break_faulted_session();
 
   // The session of `vid`, or nullptr (a stale vid, or shutting down). Under control_mutex_.
   VhostSession* session_for(int vid);
@@ -124,9 +146,11 @@ class VhostUserPort {
   bool shutting_down_ = false;
   bool owns_registration_ = false;  // the socket path is registered (rte_vhost and registry) by us
   std::unique_ptr<VhostSession> session_;
+  ConnectionSocket conn_;  // the session's connection (a duplicate), when it was found
   QuiesceAction pending_action_;  // classified in pre_msg_handle, used again in post
   uint64_t dead_starts_ = 0;      // counters of sessions that are gone
   uint64_t dead_stops_ = 0;
+  uint64_t dead_start_errors_ = 0;
 
   // Guest error reporting: the last snapshot per running queue, and the thread that reports.
   std::map<const virtio::VirtioNetQueue*, virtio::GuestErrorCounts> reported_;
@@ -140,6 +164,9 @@ class VhostUserPort {
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> starts_{0};
   std::atomic<uint64_t> stops_{0};
+  std::atomic<uint64_t> refused_messages_{0};
+  std::atomic<uint64_t> start_errors_{0};
+  std::atomic<uint64_t> faults_{0};
 };
 
 }  // namespace pmdnet::vhost_user

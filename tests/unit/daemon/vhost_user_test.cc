@@ -3,6 +3,7 @@
 // guest driver builds in test memory.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -165,6 +166,15 @@ TEST(ClassifyMessage, MemoryLogAndFeatures) {
   EXPECT_EQ(classify_message(message(VhostUserRequest::kGetFeatures, nullptr, 0)), QuiesceAction{});
 }
 
+TEST(ClassifyMessage, NetSetMtuCarriesTheMtu) {
+  const uint64_t mtu = 1500;
+  QuiesceAction want{Kind::kMtu, 0, 0};
+  want.mtu = 1500;
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kNetSetMtu, &mtu, 8)), want);
+  const uint64_t huge = 70000;
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kNetSetMtu, &huge, 8)), QuiesceAction{});
+}
+
 TEST(ClassifyMessage, TruncatedInputIsNone) {
   const VhostVringState state{3, 0};
   auto m = message(VhostUserRequest::kGetVringBase, &state, 8);
@@ -192,6 +202,11 @@ class FakeVhostApi final : public VhostApi {
   Result<std::vector<GuestMemoryRegion>> mem_table(int) override {
     ++mem_table_calls;
     return regions;
+  }
+  Result<std::vector<std::span<uint8_t>>> memory_mappings(int) override {
+    std::vector<std::span<uint8_t>> out;
+    for (const GuestMemoryRegion& r : regions) out.emplace_back(r.host, r.size);
+    return out;
   }
   Result<VringInfo> vring(int, uint16_t index) override {
     auto it = vrings.find(index);
@@ -510,6 +525,74 @@ TEST_F(VhostSessionTest, LogAllOnlyFeatureChangePausesAndLogs) {
   session_->before_message({Kind::kFeatures, 0, with_log | bit(f::kRingEventIdx)});
   EXPECT_EQ(session_->running_queue_pairs(), 0u);
   EXPECT_EQ(session_->stats().stops.load(), stops + 1);
+}
+
+// A call fd the front-end chose that is not an eventfd (a pipe: writes would block once it is
+// full, and raise SIGPIPE once its reader is gone) keeps the pair from starting.
+TEST_F(VhostSessionTest, ACallFdThatIsNotAnEventfdKeepsThePairStopped) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  api_.vrings[1].callfd = p[1];
+  make_session(1);
+  connect(0, 1);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+  // SET_VRING_CALL with an eventfd: the pair is reconfigured and starts.
+  api_.vrings[1].callfd = callfds_[1];
+  const QuiesceAction call{Kind::kRestartVring, 1, 0};
+  session_->before_message(call);
+  session_->after_message(call);
+  EXPECT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_NE(fcntl(callfds_[1], F_GETFL) & O_NONBLOCK, 0);
+  session_.reset();
+  close(p[0]);
+  close(p[1]);
+}
+
+// rte_vhost keeps ring addresses whose used ring runs past the end of a region (its length check
+// fails, the pointer stays); pmdnet checks every part against its own region table.
+TEST_F(VhostSessionTest, ARingThatRunsPastGuestMemoryIsRefused) {
+  // The guest TX ring's used ring 1 KiB past the end of the only region.
+  const uint64_t used_bytes = 4 + 8 * kRingSize;
+  api_.vrings[1].addresses.used = mem_.host(mem_.end() - used_bytes + 1024);
+  make_session(1);
+  connect(0, 1);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+}
+
+// SET_VRING_NUM changes the size without rte_vhost translating the addresses again: the running
+// pair stops, and its restart checks the rings for the new size.
+TEST_F(VhostSessionTest, ARingSizeRaisedAfterTheCheckIsCheckedAgain) {
+  api_.vrings[1].addresses.used = mem_.host(mem_.end() - 4096);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  api_.vrings[1].addresses.size = 32768;
+  const QuiesceAction num{Kind::kRestartVring, 1, 0};
+  session_->before_message(num);
+  session_->after_message(num);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+}
+
+// NET_SET_MTU on a running set: the pairs restart, so that guest RX applies the new limit.
+TEST_F(VhostSessionTest, NetSetMtuRestartsThePairsWithTheNewLimit) {
+  api_.features |= bit(f::kMtu);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  QuiesceAction mtu{Kind::kMtu, 0, 0};
+  mtu.mtu = 1500;
+  session_->before_message(mtu);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  session_->after_message(mtu);
+  EXPECT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_EQ(session_->mtu(), 1500);
+  EXPECT_EQ(session_->stats().stops.load(), 1u);
+  session_->before_message(mtu);  // the same MTU again: nothing to restart
+  session_->after_message(mtu);
+  EXPECT_EQ(session_->stats().stops.load(), 1u);
 }
 
 TEST_F(VhostSessionTest, ShutdownStopsForGood) {

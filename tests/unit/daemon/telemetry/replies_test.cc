@@ -225,6 +225,9 @@ TEST(PortReplyTest, EveryFieldAndEachQueuePair) {
   EXPECT_EQ(u64_of(*d, "refused_connections"), 1u);
   EXPECT_EQ(u64_of(*d, "session_starts"), 3u);
   EXPECT_EQ(u64_of(*d, "session_stops"), 2u);
+  EXPECT_EQ(u64_of(*d, "start_errors"), 4u);
+  EXPECT_EQ(u64_of(*d, "refused_messages"), 5u);
+  EXPECT_EQ(u64_of(*d, "guest_memory_faults"), 6u);
   EXPECT_EQ(u64_of(*d, "queue_pairs"), 2u);
   EXPECT_EQ(u64_of(*d, "first"), 0u);
   EXPECT_EQ(u64_of(*d, "next"), 2u);

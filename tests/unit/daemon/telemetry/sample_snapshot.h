@@ -84,6 +84,9 @@ inline PortSnapshot sample_port(std::string name, uint32_t queue_pairs, uint64_t
   p.refused_connections = 1;
   p.session_starts = 3;
   p.session_stops = 2;
+  p.start_errors = 4;
+  p.refused_messages = 5;
+  p.guest_memory_faults = 6;
   for (uint32_t i = 0; i < queue_pairs; ++i) {
     p.queue_pairs.push_back(sample_queue_pair(i, static_cast<int32_t>(1 + i % 2), seed));
   }
