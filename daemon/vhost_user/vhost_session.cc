@@ -88,6 +88,9 @@ bool VhostSession::guest_memory_faulted() const noexcept {
 }
 
 void VhostSession::protect_mappings() {
+  // A fault already recovered keeps its mark (registering again would clear it) until the port
+  // breaks the session; that mapping cannot fault again.
+  if (guest_memory_faulted()) return;
   auto mappings = api_.memory_mappings(vid_);
   if (!mappings) {
     unregister_guest_mappings(this);

@@ -102,8 +102,10 @@ std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(
     return std::nullopt;
   }
   std::vector<VhostUserMemoryRegion> regions(nregions);
-  std::memcpy(regions.data(), msg.data() + kVhostUserHeaderSize + kMemTableHeaderSize,
-              sizeof(VhostUserMemoryRegion) * nregions);
+  if (nregions > 0) {
+    std::memcpy(regions.data(), msg.data() + kVhostUserHeaderSize + kMemTableHeaderSize,
+                sizeof(VhostUserMemoryRegion) * nregions);
+  }
   return regions;
 }
 

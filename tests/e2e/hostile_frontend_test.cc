@@ -43,7 +43,6 @@ class HostileFrontendTest : public DaemonTest {
         << out << "\npmdnetd said:\n"
         << daemon_->output();
     EXPECT_THAT(out, HasSubstr("lost=0 corrupt=0"));
-    if (std::getenv("PMDNET_E2E_VERBOSE") != nullptr) std::printf("good guest: %s\n", out.c_str());
   }
   void expect_daemon_alive() {
     ASSERT_FALSE(daemon_->wait(milliseconds(0)).has_value())

@@ -99,8 +99,10 @@ std::vector<uint8_t> mem_table_message(const std::vector<VhostUserMemoryRegion>&
   const VhostUserMsgHeader h{static_cast<uint32_t>(VhostUserRequest::kSetMemTable), 1, size};
   std::memcpy(m.data(), &h, sizeof(h));
   std::memcpy(m.data() + kVhostUserHeaderSize, &nregions, sizeof(nregions));
-  std::memcpy(m.data() + kVhostUserHeaderSize + kMemTableHeaderSize, regions.data(),
-              32 * regions.size());
+  if (!regions.empty()) {
+    std::memcpy(m.data() + kVhostUserHeaderSize + kMemTableHeaderSize, regions.data(),
+                32 * regions.size());
+  }
   return m;
 }
 
