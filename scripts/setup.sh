@@ -13,7 +13,7 @@ PACKAGES=(
   # pmdnetctl parses the telemetry replies with nlohmann::json
   nlohmann-json3-dev
   # tests and benchmarks; scripts/bench.sh draws its chart with matplotlib (bench/e2e/report.py)
-  libgtest-dev libgmock-dev googletest libbenchmark-dev python3-matplotlib
+  libgtest-dev libgmock-dev googletest libbenchmark-dev python3-matplotlib stress-ng
   # clang tools and the libFuzzer / sanitizer runtime
   clang clang-format clang-tidy libclang-rt-dev
   # coverage-guided fuzzing with g++ (afl-g++-fast): scripts/fuzz.sh
