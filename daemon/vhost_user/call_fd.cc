@@ -31,9 +31,9 @@ Result<void> prepare_call_fd(int fd) {
   }
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
-    return make_error(Errc::kInvalidArgument,
-                      fmt::format("call fd {} cannot be made non-blocking: {}", fd,
-                                  std::strerror(errno)));
+    return make_error(
+        Errc::kInvalidArgument,
+        fmt::format("call fd {} cannot be made non-blocking: {}", fd, std::strerror(errno)));
   }
   return {};
 }

@@ -61,7 +61,8 @@ ConnectionSocket& ConnectionSocket::operator=(ConnectionSocket&& o) noexcept {
 ConnectionSocket ConnectionSocket::find(const std::string& path, bool client_mode,
                                         const ConnectionSocket* other) {
   struct stat other_st {};
-  const bool have_other = other != nullptr && other->valid() && ::fstat(other->fd(), &other_st) == 0;
+  const bool have_other =
+      other != nullptr && other->valid() && ::fstat(other->fd(), &other_st) == 0;
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return {};
   const int dir_fd = ::dirfd(dir);
@@ -90,8 +91,8 @@ ConnectionSocket ConnectionSocket::find(const std::string& path, bool client_mod
     const std::string local_path = unix_path(local, local_len);
     // Server mode: accepted on `path`, so named after it. Client mode: connected to `path` from
     // an unnamed socket (the listener's own accepted end, in this process too, is named).
-    const bool match = client_mode ? unix_path(peer, peer_len) == path && local_path != path
-                                   : local_path == path;
+    const bool match =
+        client_mode ? unix_path(peer, peer_len) == path && local_path != path : local_path == path;
     if (!match || hung_up(fd)) continue;
     if (best < 0 || st.st_ino > best_ino) {  // inode numbers grow: the newest socket
       best = fd;

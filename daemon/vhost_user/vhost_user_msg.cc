@@ -87,8 +87,7 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
 
 namespace pmdnet::vhost_user {
 
-std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(
-    std::span<const uint8_t> msg) {
+std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(std::span<const uint8_t> msg) {
   VhostUserMsgHeader header;
   if (msg.size() < kVhostUserHeaderSize) return std::nullopt;
   std::memcpy(&header, msg.data(), sizeof(header));
@@ -112,9 +111,9 @@ std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(
 Result<void> check_mem_table_files(std::span<const VhostUserMemoryRegion> regions,
                                    std::span<const int> fds) {
   if (fds.size() != regions.size()) {
-    return make_error(Errc::kInvalidArgument,
-                      fmt::format("memory table of {} regions came with {} fds", regions.size(),
-                                  fds.size()));
+    return make_error(
+        Errc::kInvalidArgument,
+        fmt::format("memory table of {} regions came with {} fds", regions.size(), fds.size()));
   }
   for (size_t i = 0; i < regions.size(); ++i) {
     const VhostUserMemoryRegion& r = regions[i];
@@ -125,8 +124,8 @@ Result<void> check_mem_table_files(std::span<const VhostUserMemoryRegion> region
     }
     if (!S_ISREG(st.st_mode)) {
       return make_error(Errc::kInvalidArgument,
-                        fmt::format("region {}: fd {} is not a regular file (mode {:o})", i,
-                                    fds[i], st.st_mode & S_IFMT));
+                        fmt::format("region {}: fd {} is not a regular file (mode {:o})", i, fds[i],
+                                    st.st_mode & S_IFMT));
     }
     const uint64_t file_size = static_cast<uint64_t>(st.st_size);
     if (r.memory_size == 0 || r.mmap_offset > file_size ||

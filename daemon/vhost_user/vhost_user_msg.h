@@ -115,8 +115,7 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept;
 // The regions of a SET_MEM_TABLE message (header, then payload), or nullopt when the payload is
 // shorter than its region count needs or names more than 8 regions. A pure function over
 // untrusted bytes: it never reads past `msg`.
-std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(
-    std::span<const uint8_t> msg);
+std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(std::span<const uint8_t> msg);
 
 // Checks each region of a memory table against the file it maps (the fds sent with the message,
 // in order): a regular file whose size covers mmap_offset + memory_size, so that no access to

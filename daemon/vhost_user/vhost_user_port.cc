@@ -90,8 +90,7 @@ void close_message_fds(void* msg) {
     if (fd >= 0) ::close(fd);
   }
   const int none = 0;
-  std::memcpy(static_cast<uint8_t*>(msg) + offsetof(RteVhuMsgContext, fd_num), &none,
-              sizeof(none));
+  std::memcpy(static_cast<uint8_t*>(msg) + offsetof(RteVhuMsgContext, fd_num), &none, sizeof(none));
 }
 
 }  // namespace
@@ -173,9 +172,10 @@ void VhostUserPort::run_reporter() {
 bool VhostUserPort::break_faulted_session() {
   std::lock_guard lock(control_mutex_);
   if (!session_ || shutting_down_ || !session_->guest_memory_faulted()) return false;
-  spdlog::error("{}: guest memory faulted (its file shrank under the mapping): the port stops and "
-                "the connection is closed",
-                options_.socket_path);
+  spdlog::error(
+      "{}: guest memory faulted (its file shrank under the mapping): the port stops and "
+      "the connection is closed",
+      options_.socket_path);
   session_->shutdown();
   conn_.shut_down();
   faults_.fetch_add(1, std::memory_order_relaxed);
@@ -522,9 +522,9 @@ Result<void> VhostUserPort::admit_message(void* msg) {
     // Replies pile up unread: the front-end floods requests. Its next reply would block
     // rte_vhost's only thread, so the connection ends here.
     conn_.shut_down();
-    return make_error(Errc::kState,
-                      fmt::format("{} bytes of replies left unread; closing the connection",
-                                  *unread));
+    return make_error(
+        Errc::kState,
+        fmt::format("{} bytes of replies left unread; closing the connection", *unread));
   }
   const std::span<const uint8_t> bytes = message_bytes(msg);
   VhostUserMsgHeader header;

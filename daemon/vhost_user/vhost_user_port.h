@@ -146,7 +146,7 @@ class VhostUserPort {
   bool shutting_down_ = false;
   bool owns_registration_ = false;  // the socket path is registered (rte_vhost and registry) by us
   std::unique_ptr<VhostSession> session_;
-  ConnectionSocket conn_;  // the session's connection (a duplicate), when it was found
+  ConnectionSocket conn_;         // the session's connection (a duplicate), when it was found
   QuiesceAction pending_action_;  // classified in pre_msg_handle, used again in post
   uint64_t dead_starts_ = 0;      // counters of sessions that are gone
   uint64_t dead_stops_ = 0;

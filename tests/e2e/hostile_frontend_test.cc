@@ -3,9 +3,9 @@
 // on net_virtio_user) uses another port ("good") on the same worker. Whatever the bad front-end
 // sends, the daemon must live, touch no memory outside the guest's, and keep the good port
 // forwarding and its control plane answering.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 

@@ -45,8 +45,8 @@ inline constexpr size_t kNetHdrLen = 12;  // virtio_net_hdr with num_buffers (VE
 class VhostFrontend {
  public:
   struct Options {
-    uint64_t mem_size = 2 << 20;     // the memfd's size
-    uint64_t region_size = 0;        // what SET_MEM_TABLE claims (0: mem_size)
+    uint64_t mem_size = 2 << 20;  // the memfd's size
+    uint64_t region_size = 0;     // what SET_MEM_TABLE claims (0: mem_size)
     uint16_t ring_size = 16;
     uint64_t features = kFeatureVersion1;
   };
@@ -196,8 +196,9 @@ class VhostFrontend {
     struct {
       uint32_t index, flags;
       uint64_t desc, used, avail, log;
-    } addr{static_cast<uint32_t>(v), 0, uaddr(desc_gpa(v)),
-           used_override ? *used_override : uaddr(used_gpa(v)), uaddr(avail_gpa(v)), 0};
+    } addr{static_cast<uint32_t>(v), 0,
+           uaddr(desc_gpa(v)),       used_override ? *used_override : uaddr(used_gpa(v)),
+           uaddr(avail_gpa(v)),      0};
     if (!send(kSetVringAddr, &addr, sizeof(addr))) return false;
     const int call = call_fd >= 0 ? call_fd : call_[v];
     return send_u64(kSetVringCall, static_cast<uint64_t>(v), std::span(&call, 1)) &&

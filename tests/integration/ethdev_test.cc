@@ -1317,9 +1317,10 @@ TEST_F(EthdevVlanTest, GroLeavesTaggedSegmentsUnmerged) {
   });
 }
 
-// net_af_packet can strip (RX_OFFLOAD_VLAN_STRIP): the port is not asked to, and a tagged frame from the kernel reaches the guest with its tag (the
-// kernel takes 802.1Q tags out of the frame; 22.11's af_packet puts them back unless told to
-// strip). In a network namespace of the child's own, on a veth pair.
+// net_af_packet can strip (RX_OFFLOAD_VLAN_STRIP): the port is not asked to, and a tagged frame
+// from the kernel reaches the guest with its tag (the kernel takes 802.1Q tags out of the
+// frame; 22.11's af_packet puts them back unless told to strip). In a network namespace of the
+// child's own, on a veth pair.
 TEST_F(EthdevVlanTest, PortIsNotConfiguredToStrip) {
   run_in_child([&] {
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET): " << std::strerror(errno);

@@ -201,7 +201,8 @@ class ConnectionSocketTest : public ::testing::Test {
     return {c, s};
   }
   static bool same_socket(int a, int b) {
-    struct stat sa {}, sb {};
+    struct stat sa {
+    }, sb{};
     return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino;
   }
   std::string path_;

@@ -1,9 +1,9 @@
 // Unit tests of daemon/vhost_user without a socket or DPDK: the offered feature lists, message
 // classification, and VhostSession driven through a fake VhostApi seam over rings that a fake
 // guest driver builds in test memory.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
