@@ -2,6 +2,8 @@
 // turned into a PacketError instead of the seed's panic.
 #include "core/net_backend/packet.h"
 
+#include <cstring>
+
 #include "core/guest_memory/guest_memory.h"
 #include "core/net_backend/buffer_access.h"
 
@@ -69,7 +71,9 @@ std::expected<void, PacketError> linearize(const GuestMemory& mem,
   out.resize(p->metadata->len);
   size_t offset = 0;
   for (const auto& s : p->segments) {
-    if (!mem.read_at(s.gpa, std::span(out).subspan(offset, s.len))) {
+    if (s.host != nullptr) {
+      std::memcpy(out.data() + offset, s.host, s.len);  // translated by the frontend
+    } else if (!mem.read_at(s.gpa, std::span(out).subspan(offset, s.len))) {
       segments = p->rest;
       return std::unexpected(PacketError::kGuestMemory);
     }

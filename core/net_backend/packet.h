@@ -226,6 +226,11 @@ struct TxSegment {
   std::optional<TxMetadata> head;  // the seed's TxSegmentType: Head(metadata) when set, else Tail
   uint64_t gpa = 0;                // guest address of this segment
   uint32_t len = 0;                // bytes
+  // Not in the seed: where [gpa, gpa + len) is mapped in this process, when the frontend has
+  // already translated it (inside one region of the BufferAccess's guest memory), else nullptr.
+  // Backends use it instead of looking the address up again, and fall back to guest_memory()
+  // without it. Valid for as long as the segment's packet is outstanding.
+  uint8_t* host = nullptr;
 
   static constexpr TxSegment make_head(const TxMetadata& m, uint64_t gpa, uint32_t len) noexcept {
     return TxSegment{m, gpa, len};

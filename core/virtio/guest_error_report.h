@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/virtio/virtio_net_queue.h"
+#include "core/virtio/net_queue_stats.h"
 
 namespace pmdnet::virtio {
 

@@ -36,74 +36,6 @@ VirtqDesc load_desc(const uint8_t* table, uint16_t index) noexcept {
 
 }  // namespace
 
-std::string_view to_string(RingError e) noexcept {
-  switch (e) {
-    case RingError::kAvailIndexJump:
-      return "avail index moved past the ring size";
-    case RingError::kHeadOutOfRange:
-      return "available head index out of range";
-    case RingError::kNextOutOfRange:
-      return "descriptor next index out of range";
-    case RingError::kChainTooLong:
-      return "descriptor chain longer than its ring or table (loop?)";
-    case RingError::kIndirectNotNegotiated:
-      return "indirect descriptor without INDIRECT_DESC";
-    case RingError::kIndirectNested:
-      return "nested indirect descriptor";
-    case RingError::kIndirectWithNext:
-      return "indirect descriptor with NEXT";
-    case RingError::kIndirectBadLength:
-      return "indirect table with a bad length";
-    case RingError::kIndirectOutOfMemory:
-      return "indirect table outside guest memory";
-    case RingError::kBufferOutOfMemory:
-      return "buffer outside guest memory";
-    case RingError::kReadableAfterWritable:
-      return "device-readable descriptor after a writable one";
-    case RingError::kChainTooLarge:
-      return "chain larger than 4 GiB";
-    case RingError::kHeadInUse:
-      return "head made available while the device holds it";
-    case RingError::kCount:
-      break;
-  }
-  return "unknown ring error";
-}
-
-std::string_view to_key(RingError e) noexcept {
-  switch (e) {
-    case RingError::kAvailIndexJump:
-      return "avail_index_jump";
-    case RingError::kHeadOutOfRange:
-      return "head_out_of_range";
-    case RingError::kNextOutOfRange:
-      return "next_out_of_range";
-    case RingError::kChainTooLong:
-      return "chain_too_long";
-    case RingError::kIndirectNotNegotiated:
-      return "indirect_not_negotiated";
-    case RingError::kIndirectNested:
-      return "indirect_nested";
-    case RingError::kIndirectWithNext:
-      return "indirect_with_next";
-    case RingError::kIndirectBadLength:
-      return "indirect_bad_length";
-    case RingError::kIndirectOutOfMemory:
-      return "indirect_out_of_memory";
-    case RingError::kBufferOutOfMemory:
-      return "buffer_out_of_memory";
-    case RingError::kReadableAfterWritable:
-      return "readable_after_writable";
-    case RingError::kChainTooLarge:
-      return "chain_too_large";
-    case RingError::kHeadInUse:
-      return "head_in_use";
-    case RingError::kCount:
-      break;
-  }
-  return "unknown";
-}
-
 Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemory& mem,
                                     uint64_t features, uint16_t last_avail_idx, uint16_t used_idx) {
   if (a.size == 0 || a.size > kMaxQueueSize || !std::has_single_bit(a.size)) {
@@ -147,6 +79,7 @@ Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemo
   r.signalled_used_idx_ = used_idx;
   r.event_idx_ = event_idx;
   r.indirect_ = has(features, feature::kRingIndirectDesc);
+  r.held_.assign(a.size, 0);
   return r;
 }
 
@@ -254,6 +187,7 @@ void SplitRing::push_used(uint32_t head, uint32_t len) noexcept {
   VirtqUsedElem e{head, len};
   std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * slot, &e, sizeof(e));
   ++used_idx_;
+  if (head < size_) held_[head] = 0;
 }
 
 void SplitRing::publish_used() noexcept {
@@ -280,7 +214,7 @@ bool SplitRing::needs_notification() noexcept {
 void SplitRing::suppress_kicks() noexcept {
   // Called every pass that popped something, so it writes only when the value must change: a
   // store, even of the same value, takes the cache line from the driver, which reads the flags
-  // (and used->idx beside them) on every refill (the 64-byte PVP loop: x1.16, docs/benchmarks.md).
+  // (and used->idx beside them) on every refill (docs/benchmarks.md has the PVP loop's figure).
   if (event_idx_) {
     // The driver kicks when its idx crosses avail_event; half the index space away, it will not
     // for 32768 buffers. Moved again once a quarter of that margin is used up. The poll loop
@@ -295,5 +229,28 @@ void SplitRing::suppress_kicks() noexcept {
     store_u16(used_, kUsedFNoNotify, std::memory_order_relaxed);
   }
 }
+
+bool SplitRing::enable_kicks() noexcept {
+  if (event_idx_) {
+    // 2.7.10: the driver kicks once its idx passes avail_event.
+    store_u16(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * size_, last_avail_idx_,
+              std::memory_order_relaxed);
+  } else {
+    store_u16(used_, 0, std::memory_order_relaxed);
+  }
+  // The request must be visible before avail->idx is read again, or a buffer the driver adds in
+  // between would find kicks still off and never be kicked for (Linux: virtio_mb).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return load_avail_idx() != last_avail_idx_;
+}
+
+void SplitRing::drain() noexcept {
+  for (size_t head = 0; head < held_.size(); ++head) {
+    if (held_[head]) push_used(static_cast<uint32_t>(head), 0);
+  }
+  publish_used();
+}
+
+void SplitRing::abandon() noexcept { std::fill(held_.begin(), held_.end(), 0); }
 
 }  // namespace pmdnet::virtio

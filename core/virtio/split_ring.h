@@ -1,18 +1,20 @@
 // SplitRing: the device side of one split virtqueue (virtio 1.2, 2.7) over memory shared with a
-// hostile guest. It pops available heads, walks descriptor chains (direct and indirect) into
-// validated guest buffers, publishes used elements, and decides when the guest needs a
-// notification (EVENT_IDX or NO_INTERRUPT). It owns the ring indexes; the vhost-user glue
-// restores and saves them (SET/GET_VRING_BASE).
+// hostile guest, the split layout of the Virtqueue seam (virtqueue.h). It pops available heads,
+// walks descriptor chains (direct and indirect) into validated guest buffers, keeps which heads
+// the device holds, publishes used elements, and decides when the guest needs a notification
+// (EVENT_IDX or NO_INTERRUPT). It owns the ring indexes; the vhost-user glue restores and saves
+// them (SET/GET_VRING_BASE).
 #pragma once
 
 #include <cstdint>
 #include <expected>
 #include <span>
-#include <string_view>
+#include <vector>
 
 #include "core/base/result.h"
 #include "core/guest_memory/guest_memory.h"
 #include "core/virtio/virtio_defs.h"
+#include "core/virtio/virtqueue.h"
 
 namespace pmdnet::virtio {
 
@@ -22,50 +24,6 @@ struct SplitRingAddresses {
   uint8_t* avail = nullptr;  // available ring, 2-byte aligned
   uint8_t* used = nullptr;   // used ring, 4-byte aligned
   uint16_t size = 0;         // a power of two, at most 32768
-};
-
-// What a guest can get wrong in a ring. The first two break the queue (nothing after them can be
-// trusted); the rest drop one chain, which goes back to the guest as used with length 0.
-enum class RingError : uint8_t {
-  kAvailIndexJump,         // avail idx moved more than the ring size past what was consumed
-  kHeadOutOfRange,         // an available head index >= ring size
-  kNextOutOfRange,         // a `next` index past the (direct or indirect) table
-  kChainTooLong,           // a loop: more descriptors than the ring (or, in an indirect table,
-                           // than the table or the ring), or more buffers than the scratch holds
-  kIndirectNotNegotiated,  // INDIRECT without VIRTIO_F_RING_INDIRECT_DESC
-  kIndirectNested,         // INDIRECT inside an indirect table
-  kIndirectWithNext,       // INDIRECT and NEXT on the same descriptor
-  kIndirectBadLength,      // indirect table length 0, not a multiple of 16, or too long
-  kIndirectOutOfMemory,    // indirect table not inside one guest memory region
-  kBufferOutOfMemory,      // a buffer not inside guest memory, or one whose range wraps
-  kReadableAfterWritable,  // a device-readable descriptor after a device-writable one
-  kChainTooLarge,          // buffer lengths adding up past 4 GiB
-  kHeadInUse,              // a head the device still holds, made available again (ignored)
-  kCount,
-};
-
-std::string_view to_string(RingError e) noexcept;
-// A short snake_case name for RingError counters in telemetry, e.g. "avail_index_jump".
-std::string_view to_key(RingError e) noexcept;
-constexpr bool breaks_queue(RingError e) noexcept {
-  return e == RingError::kAvailIndexJump || e == RingError::kHeadOutOfRange;
-}
-
-// One guest buffer of a chain, in chain order.
-struct ChainBuffer {
-  uint64_t gpa;
-  uint32_t len;
-  bool writable;            // device-writable (VIRTQ_DESC_F_WRITE)
-  uint8_t* host = nullptr;  // where the buffer is mapped, when inside one region (else nullptr)
-};
-
-// A walked descriptor chain. `buffers` points into the caller's scratch span. Zero-length
-// descriptors are skipped.
-struct Chain {
-  uint16_t head = 0;
-  std::span<const ChainBuffer> buffers;
-  uint32_t readable_len = 0;  // device-readable bytes (they come first)
-  uint32_t writable_len = 0;  // device-writable bytes
 };
 
 class SplitRing {
@@ -81,6 +39,7 @@ class SplitRing {
   uint16_t size() const noexcept { return size_; }
   uint16_t last_avail_idx() const noexcept { return last_avail_idx_; }
   uint16_t used_idx() const noexcept { return used_idx_; }
+  RingIndexes indexes() const noexcept { return {last_avail_idx_, used_idx_}; }
   bool event_idx() const noexcept { return event_idx_; }
 
   // Heads the driver made available that have not been popped, or kAvailIndexJump.
@@ -101,7 +60,31 @@ class SplitRing {
   std::expected<Chain, RingError> walk(uint16_t head,
                                        std::span<ChainBuffer> scratch) const noexcept;
 
+  // The Virtqueue seam's pop: pop_avail() and walk() of the next head into `scratch`, holding
+  // the head until push_used(). A chain that fails the walk without breaking the queue goes back
+  // to the guest as used with length 0 (unless its head is held), and a held head made available
+  // again is ignored (kHeadInUse).
+  std::expected<Chain, RingError> pop(std::span<ChainBuffer> scratch) noexcept {
+    const uint16_t head = pop_avail();
+    auto chain = walk(head, scratch);
+    if (!chain) {
+      if (!breaks_queue(chain.error()) && !held_[head]) push_used(head, 0);
+      return chain;
+    }
+    if (held_[head]) return std::unexpected(RingError::kHeadInUse);
+    held_[head] = 1;
+    return chain;
+  }
+  void prefetch(uint16_t ahead) const noexcept { prefetch_desc(ahead); }
+  // Walks a held head's chain again (the guest may have rewritten it: every check runs again).
+  std::expected<Chain, RingError> rewalk(uint16_t head,
+                                         std::span<ChainBuffer> scratch) const noexcept {
+    return walk(head, scratch);
+  }
+  bool held(uint16_t head) const noexcept { return head < size_ && held_[head] != 0; }
+
   // Writes a used element at the next used slot; not visible to the guest until publish_used().
+  // The head is no longer held.
   void push_used(uint32_t head, uint32_t len) noexcept;
 
   // Makes every pushed element visible (release store of used->idx).
@@ -115,6 +98,14 @@ class SplitRing {
   // Asks the guest not to kick us (we poll): NO_NOTIFY without EVENT_IDX; with EVENT_IDX, an
   // avail_event the guest will not cross for a long time.
   void suppress_kicks() noexcept;
+  // Asks the guest to kick again for new heads (clears NO_NOTIFY; with EVENT_IDX, avail_event at
+  // the next head), then looks once more: true if heads arrived before the guest could see that.
+  bool enable_kicks() noexcept;
+
+  // Returns every held head as used with length 0, and publishes.
+  void drain() noexcept;
+  // Forgets every held head without writing the ring.
+  void abandon() noexcept;
 
  private:
   uint16_t load_avail_idx() const noexcept;
@@ -129,6 +120,9 @@ class SplitRing {
   uint16_t signalled_used_idx_ = 0;  // used->idx when we last decided about notifying
   bool event_idx_ = false;
   bool indirect_ = false;
+  std::vector<uint8_t> held_;  // by head: popped and not yet returned
 };
+
+static_assert(Virtqueue<SplitRing>);
 
 }  // namespace pmdnet::virtio

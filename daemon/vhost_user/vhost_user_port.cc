@@ -224,32 +224,9 @@ std::vector<telemetry::QueuePairSnapshot> VhostUserPort::queue_pair_snapshots() 
     if (q == nullptr) continue;
     telemetry::QueuePairSnapshot snap;
     snap.index = pair;
-    const virtio::VirtioNetQueueStats& st = q->stats();
-    auto add = [&](std::string name, const Counter& c) {
-      snap.guest.push_back({std::move(name), c.get()});
-    };
-    add("guest_tx_packets", st.guest_tx_packets);
-    add("guest_tx_bytes", st.guest_tx_bytes);
-    add("guest_rx_packets", st.guest_rx_packets);
-    add("guest_rx_bytes", st.guest_rx_bytes);
-    add("guest_rx_merged_buffers", st.guest_rx_merged_buffers);
-    add("notifications", st.notifications);
-    add("backend_errors", st.backend_errors);
-    for (size_t i = 0; i < st.drops.size(); ++i) {
-      add(fmt::format("drop_{}", virtio::to_key(static_cast<virtio::DropReason>(i))), st.drops[i]);
-    }
-    for (size_t i = 0; i < st.tx_header_errors.size(); ++i) {
-      add(fmt::format("tx_header_{}", virtio::to_key(static_cast<virtio::HeaderError>(i))),
-          st.tx_header_errors[i]);
-    }
-    for (size_t i = 0; i < st.tx_ring_errors.size(); ++i) {
-      add(fmt::format("tx_ring_{}", virtio::to_key(static_cast<virtio::RingError>(i))),
-          st.tx_ring_errors[i]);
-    }
-    for (size_t i = 0; i < st.rx_ring_errors.size(); ++i) {
-      add(fmt::format("rx_ring_{}", virtio::to_key(static_cast<virtio::RingError>(i))),
-          st.rx_ring_errors[i]);
-    }
+    q->stats().for_each_counter([&](std::string_view name, uint64_t value) {
+      snap.guest.push_back({std::string(name), value});
+    });
     if (const Queue* backend = q->backend(); backend != nullptr) {
       if (const BackendQueueStats* bs = backend->queue_stats(); bs != nullptr) {
         bs->for_each_counter([&](std::string_view name, uint64_t value) {

@@ -560,6 +560,108 @@ TEST_F(SplitRingTest, SuppressKicksWritesOnlyWhatMustChange) {
   EXPECT_EQ(vq_.used_flags(), kUsedFNoNotify);
 }
 
+// The Virtqueue seam over the split layout: pop() walks and holds, push_used() releases, a bad
+// chain goes back used with length 0, and a held head made available again is ignored.
+TEST_F(SplitRingTest, PopHoldsAHeadUntilItIsUsed) {
+  SplitRing r = make();
+  uint16_t head = vq_.post(std::vector<Buf>{{kData, 64, false}});
+  ASSERT_EQ(r.avail_count(), 1);
+  auto c = r.pop(scratch_);
+  ASSERT_TRUE(c) << to_string(c.error());
+  EXPECT_EQ(c->head, head);
+  EXPECT_EQ(c->readable_len, 64u);
+  EXPECT_TRUE(r.held(head));
+  EXPECT_FALSE(r.held(static_cast<uint16_t>(head + 1)));
+  EXPECT_FALSE(r.held(1000));  // out of range: never held
+
+  auto again = r.rewalk(head, scratch_);  // the same chain, checked again
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->readable_len, 64u);
+
+  vq_.make_available(head);  // the driver offers the held head again
+  auto dup = r.pop(scratch_);
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error(), RingError::kHeadInUse);
+  EXPECT_EQ(r.used_idx(), 0);  // ignored, not returned
+  EXPECT_TRUE(r.held(head));
+
+  r.push_used(head, 0);
+  EXPECT_FALSE(r.held(head));
+  EXPECT_EQ(r.indexes().last_avail_idx, 2);
+  EXPECT_EQ(r.indexes().used_idx, 1);
+}
+
+TEST_F(SplitRingTest, PopReturnsABadChainUsedAndBreaksOnlyOnQueueErrors) {
+  SplitRing r = make(bit(feature::kVersion1));  // no INDIRECT_DESC
+  uint16_t head = vq_.add_indirect(kData + 0x10000, std::vector<Buf>{{kData, 64, false}});
+  vq_.make_available(head);
+  auto c = r.pop(scratch_);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), RingError::kIndirectNotNegotiated);
+  EXPECT_FALSE(r.held(head));
+  r.publish_used();
+  auto used = vq_.pop_used();
+  ASSERT_TRUE(used);
+  EXPECT_EQ(used->id, head);
+  EXPECT_EQ(used->len, 0u);
+
+  const uint16_t slot = vq_.avail_idx() % 16;  // the next avail entry names head 0xffff
+  std::memset(vq_.addresses().avail + 4 + 2 * slot, 0xff, 2);
+  vq_.set_avail_idx(static_cast<uint16_t>(vq_.avail_idx() + 1));
+  auto bad = r.pop(scratch_);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), RingError::kHeadOutOfRange);
+  EXPECT_TRUE(breaks_queue(bad.error()));
+  EXPECT_EQ(r.used_idx(), 1);  // nothing written for a queue-breaking error
+}
+
+TEST_F(SplitRingTest, DrainReturnsEveryHeldHeadAndAbandonWritesNothing) {
+  SplitRing r = make();
+  for (int i = 0; i < 3; ++i) vq_.post(std::vector<Buf>{{kData + 0x100u * i, 64, false}});
+  std::vector<uint16_t> heads;
+  for (int i = 0; i < 3; ++i) {
+    auto c = r.pop(scratch_);
+    ASSERT_TRUE(c);
+    heads.push_back(c->head);
+  }
+  r.push_used(heads[1], 0);
+  r.drain();  // heads[0] and heads[2], published
+  EXPECT_EQ(vq_.used_idx(), 3);
+  for (uint16_t h : heads) EXPECT_FALSE(r.held(h));
+
+  SplitRing s = make();
+  vq_.post(std::vector<Buf>{{kData, 64, false}});
+  auto c = s.pop(scratch_);
+  ASSERT_TRUE(c);
+  s.abandon();
+  EXPECT_FALSE(s.held(c->head));
+  EXPECT_EQ(s.used_idx(), 0);
+}
+
+TEST_F(SplitRingTest, EnableKicksAsksForKicksAndSeesWhatArrivedMeanwhile) {
+  SplitRing plain = make(kAllFeatures);
+  plain.suppress_kicks();
+  EXPECT_FALSE(plain.enable_kicks());
+  EXPECT_EQ(vq_.used_flags(), 0);
+  vq_.post(std::vector<Buf>{{kData, 64, false}});
+  EXPECT_TRUE(plain.enable_kicks());  // a buffer came: poll before sleeping
+  plain.suppress_kicks();
+  EXPECT_EQ(vq_.used_flags(), kUsedFNoNotify);
+
+  TestMemory m2;
+  FakeVirtqueue vq2(m2, kRing, 16);
+  auto evt = SplitRing::create(vq2.addresses(), m2.mem(),
+                               kAllFeatures | bit(feature::kRingEventIdx), 7, 0);
+  ASSERT_TRUE(evt);
+  vq2.set_avail_idx(7);
+  evt->suppress_kicks();
+  EXPECT_FALSE(evt->enable_kicks());
+  EXPECT_EQ(vq2.avail_event(), 7);
+  EXPECT_TRUE(vring_need_event(vq2.avail_event(), 8, 7));  // the next buffer is kicked for
+  evt->suppress_kicks();
+  EXPECT_EQ(vq2.avail_event(), static_cast<uint16_t>(7 + 0x8000));
+}
+
 TEST(VringNeedEvent, MatchesTheSpecFormula) {
   EXPECT_TRUE(vring_need_event(0, 1, 0));
   EXPECT_FALSE(vring_need_event(1, 1, 0));

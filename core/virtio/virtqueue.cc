@@ -1,0 +1,59 @@
+// RingError's names.
+#include "core/virtio/virtqueue.h"
+
+#include <array>
+#include <cstddef>
+
+namespace pmdnet::virtio {
+
+namespace {
+
+struct RingErrorName {
+  RingError error;
+  std::string_view key;
+  std::string_view text;
+};
+
+constexpr std::array<RingErrorName, static_cast<size_t>(RingError::kCount)> kRingErrorNames{{
+    {RingError::kAvailIndexJump, "avail_index_jump", "avail index moved past the ring size"},
+    {RingError::kHeadOutOfRange, "head_out_of_range", "available head index out of range"},
+    {RingError::kNextOutOfRange, "next_out_of_range", "descriptor next index out of range"},
+    {RingError::kChainTooLong, "chain_too_long",
+     "descriptor chain longer than its ring or table (loop?)"},
+    {RingError::kIndirectNotNegotiated, "indirect_not_negotiated",
+     "indirect descriptor without INDIRECT_DESC"},
+    {RingError::kIndirectNested, "indirect_nested", "nested indirect descriptor"},
+    {RingError::kIndirectWithNext, "indirect_with_next", "indirect descriptor with NEXT"},
+    {RingError::kIndirectBadLength, "indirect_bad_length", "indirect table with a bad length"},
+    {RingError::kIndirectOutOfMemory, "indirect_out_of_memory",
+     "indirect table outside guest memory"},
+    {RingError::kBufferOutOfMemory, "buffer_out_of_memory", "buffer outside guest memory"},
+    {RingError::kReadableAfterWritable, "readable_after_writable",
+     "device-readable descriptor after a writable one"},
+    {RingError::kChainTooLarge, "chain_too_large", "chain larger than 4 GiB"},
+    {RingError::kHeadInUse, "head_in_use", "head made available while the device holds it"},
+}};
+
+constexpr bool in_order() {
+  for (size_t i = 0; i < kRingErrorNames.size(); ++i) {
+    if (static_cast<size_t>(kRingErrorNames[i].error) != i || kRingErrorNames[i].key.empty()) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(in_order(), "one entry per RingError, in declaration order");
+
+}  // namespace
+
+std::string_view to_string(RingError e) noexcept {
+  const auto i = static_cast<size_t>(e);
+  return i < kRingErrorNames.size() ? kRingErrorNames[i].text : "unknown ring error";
+}
+
+std::string_view to_key(RingError e) noexcept {
+  const auto i = static_cast<size_t>(e);
+  return i < kRingErrorNames.size() ? kRingErrorNames[i].key : "unknown";
+}
+
+}  // namespace pmdnet::virtio

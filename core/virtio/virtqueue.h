@@ -1,0 +1,110 @@
+// The virtqueue seam: what a virtio-net queue needs from one ring layout, and the types every
+// layout shares (a walked chain and its buffers, the errors a guest can make in a ring, the ring
+// indexes that vhost-user saves and restores).
+//
+// A ring layout is a class that satisfies `Virtqueue`. The receive-slot pool, the transmit
+// translation and the poll pass are templates on it, so the data path makes no virtual call per
+// descriptor or per packet; SplitRing (split_ring.h) is the split layout of virtio 1.2, 2.7.
+//
+// The contract, for a ring driven by one thread:
+//   - Chains are named by an id below size() (split: the head descriptor's index). pop() hands
+//     out a validated chain, mapped buffer by buffer, and the ring holds its id until
+//     push_used(id, len) returns it. held(id) tells which ids are out.
+//   - An error that breaks_queue() makes the whole ring untrustworthy: the caller stops polling
+//     it. Any other error drops one chain, which pop() has already returned to the driver as used
+//     with length 0 (unless its id was held: a held id made available again is ignored).
+//   - Used elements become visible to the driver only at publish_used(); needs_notification()
+//     then says whether the driver asked to be told.
+//   - drain() returns every held chain as used with length 0 and publishes; abandon() forgets
+//     them without writing the ring (a broken ring is never written again).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <string_view>
+
+namespace pmdnet::virtio {
+
+// What a guest can get wrong in a ring. The first two break the queue (nothing after them can be
+// trusted); the rest drop one chain, which goes back to the guest as used with length 0.
+enum class RingError : uint8_t {
+  kAvailIndexJump,         // avail idx moved more than the ring size past what was consumed
+  kHeadOutOfRange,         // an available head index >= ring size
+  kNextOutOfRange,         // a `next` index past the (direct or indirect) table
+  kChainTooLong,           // a loop: more descriptors than the ring (or, in an indirect table,
+                           // than the table or the ring), or more buffers than the scratch holds
+  kIndirectNotNegotiated,  // INDIRECT without VIRTIO_F_RING_INDIRECT_DESC
+  kIndirectNested,         // INDIRECT inside an indirect table
+  kIndirectWithNext,       // INDIRECT and NEXT on the same descriptor
+  kIndirectBadLength,      // indirect table length 0, not a multiple of 16, or too long
+  kIndirectOutOfMemory,    // indirect table not inside one guest memory region
+  kBufferOutOfMemory,      // a buffer not inside guest memory, or one whose range wraps
+  kReadableAfterWritable,  // a device-readable descriptor after a device-writable one
+  kChainTooLarge,          // buffer lengths adding up past 4 GiB
+  kHeadInUse,              // a head the device still holds, made available again (ignored)
+  kCount,
+};
+
+std::string_view to_string(RingError e) noexcept;
+// A short snake_case name for RingError counters in telemetry, e.g. "avail_index_jump".
+std::string_view to_key(RingError e) noexcept;
+constexpr bool breaks_queue(RingError e) noexcept {
+  return e == RingError::kAvailIndexJump || e == RingError::kHeadOutOfRange;
+}
+
+// One guest buffer of a chain, in chain order.
+struct ChainBuffer {
+  uint64_t gpa;
+  uint32_t len;
+  bool writable;            // device-writable (VIRTQ_DESC_F_WRITE)
+  uint8_t* host = nullptr;  // where the buffer is mapped, when inside one region (else nullptr)
+};
+
+// A walked descriptor chain. `buffers` points into the caller's scratch span. Zero-length
+// descriptors are skipped.
+struct Chain {
+  uint16_t head = 0;  // the chain's id (split: its head descriptor)
+  std::span<const ChainBuffer> buffers;
+  uint32_t readable_len = 0;  // device-readable bytes (they come first)
+  uint32_t writable_len = 0;  // device-writable bytes
+};
+
+// Ring indexes to resume from, or that were reached (vhost-user SET/GET_VRING_BASE).
+struct RingIndexes {
+  uint16_t last_avail_idx = 0;
+  uint16_t used_idx = 0;
+};
+
+// What a virtio-net queue needs from a ring layout (see the contract above).
+template <class R>
+concept Virtqueue = requires(R& ring, const R& cring, std::span<ChainBuffer> scratch, uint16_t id,
+                             uint32_t len) {
+  { cring.size() } -> std::same_as<uint16_t>;
+  { cring.used_idx() } -> std::same_as<uint16_t>;
+  { cring.indexes() } -> std::same_as<RingIndexes>;
+  // Chains the driver made available that have not been popped, or kAvailIndexJump.
+  { cring.avail_count() } -> std::same_as<std::expected<uint16_t, RingError>>;
+  // The next available chain (call only while avail_count() > 0), validated against guest
+  // memory, its buffers in `scratch` (size() entries hold any chain of the ring). Holds its id.
+  { ring.pop(scratch) } -> std::same_as<std::expected<Chain, RingError>>;
+  // A hint: the descriptors of the chain `id` entries past the next pop() will be read soon.
+  cring.prefetch(id);
+  // A held chain walked again, with every check again (the driver may have changed it).
+  { cring.rewalk(id, scratch) } -> std::same_as<std::expected<Chain, RingError>>;
+  { cring.held(id) } -> std::same_as<bool>;
+  // Returns chain `id` to the driver with `len` bytes written; visible at publish_used().
+  ring.push_used(id, len);
+  ring.publish_used();
+  // After publish_used(): whether the driver asked to be notified of what was published.
+  { ring.needs_notification() } -> std::same_as<bool>;
+  // Asks the driver not to kick (the device polls), or to kick again; enable_kicks() returns
+  // true when chains arrived meanwhile (poll again before sleeping).
+  ring.suppress_kicks();
+  { ring.enable_kicks() } -> std::same_as<bool>;
+  ring.drain();
+  ring.abandon();
+};
+
+}  // namespace pmdnet::virtio
