@@ -30,7 +30,7 @@ void log_warning(int vid, fmt::format_string<Args...> format, Args&&... args) {
 // One running queue pair as the poller sees it: the VirtioNetQueue, plus used-ring dirty logging
 // while LOG_ALL is negotiated (VirtioNetQueue writes used rings through host pointers, not
 // GuestMemory::write_at, so those writes are logged here, the whole used ring once per pass).
-class VhostSession::Pair final : public PollTarget {
+class VhostSession::Pair final : public workers::PollTarget {
  public:
   Pair(uint16_t index, std::unique_ptr<virtio::VirtioNetQueue> queue, VhostApi& api, int vid,
        uint16_t rx_size, uint16_t tx_size)
@@ -72,8 +72,8 @@ void VhostSession::Notifier::notify(uint16_t vring_index) noexcept {
   notify_call_fd(callfds_[vring_index % kMaxVrings]);  // an eventfd, non-blocking (start())
 }
 
-VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint, PollScheduler& poller,
-                           VhostSessionOptions options)
+VhostSession::VhostSession(int vid, VhostApi& api, Endpoint& endpoint,
+                           workers::PollScheduler& poller, VhostSessionOptions options)
     : vid_(vid),
       api_(api),
       endpoint_(endpoint),
@@ -333,7 +333,7 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   // Nothing polls yet: the notifier and the running set can be written without a handshake.
   notifier_.callfds_ = callfds;
   pairs_ = std::move(started);
-  std::vector<PollTarget*> targets;
+  std::vector<workers::PollTarget*> targets;
   for (auto& p : pairs_) targets.push_back(p.get());
   poller_.set_targets(this, std::move(targets));
   paused_ = false;
@@ -381,7 +381,7 @@ void VhostSession::pause() {
 
 void VhostSession::resume() {
   if (!paused_) return;
-  std::vector<PollTarget*> targets;
+  std::vector<workers::PollTarget*> targets;
   for (auto& p : pairs_) targets.push_back(p.get());
   poller_.set_targets(this, std::move(targets));
   paused_ = false;

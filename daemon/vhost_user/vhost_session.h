@@ -40,9 +40,9 @@
 #include "core/guest_memory/guest_memory.h"
 #include "core/net_backend/endpoint.h"
 #include "core/virtio/virtio_net_queue.h"
-#include "daemon/vhost_user/poller.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_user_msg.h"
+#include "daemon/workers/poll_target.h"
 
 namespace pmdnet::vhost_user {
 
@@ -64,7 +64,7 @@ struct VhostSessionStats {
 
 class VhostSession {
  public:
-  VhostSession(int vid, VhostApi& api, Endpoint& endpoint, PollScheduler& poller,
+  VhostSession(int vid, VhostApi& api, Endpoint& endpoint, workers::PollScheduler& poller,
                VhostSessionOptions options);
   ~VhostSession();  // shutdown()
   VhostSession(const VhostSession&) = delete;
@@ -136,7 +136,7 @@ class VhostSession {
   const int vid_;
   VhostApi& api_;
   Endpoint& endpoint_;
-  PollScheduler& poller_;
+  workers::PollScheduler& poller_;
   const VhostSessionOptions options_;
 
   std::array<bool, kMaxVrings> ready_{};

@@ -152,9 +152,10 @@ VhostUserPort::VhostUserPort(VhostUserPortOptions options, Endpoint& endpoint)
     : options_(std::move(options)),
       endpoint_(endpoint),
       api_(make_rte_vhost_api()),
-      own_poller_(options_.scheduler == nullptr ? std::make_unique<Poller>(options_.poller)
-                                                : nullptr),
-      scheduler_(options_.scheduler != nullptr ? *options_.scheduler : *own_poller_) {
+      own_poll_thread_(options_.scheduler == nullptr
+                           ? std::make_unique<workers::PollThread>(options_.poll_thread)
+                           : nullptr),
+      scheduler_(options_.scheduler != nullptr ? *options_.scheduler : *own_poll_thread_) {
   if (options_.error_report_period.count() > 0) reporter_ = std::thread([this] { run_reporter(); });
 }
 
@@ -309,7 +310,7 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
     rte_vhost_driver_unregister(path.c_str());
     unregister_from_registry();
     port->owns_registration_ = false;  // undone here; the destructor must not do it again
-    if (port->own_poller_) port->own_poller_->stop();
+    if (port->own_poll_thread_) port->own_poll_thread_->stop();
     return make_error(Errc::kDevice, fmt::format("{}({}) failed", what, path));
   };
   // Setting the feature list turns off rte_vhost's built-in net device (trap 1).
@@ -354,7 +355,7 @@ VhostUserPort::~VhostUserPort() {
     session_.reset();
     connected_.store(false, std::memory_order_release);
   }
-  if (own_poller_) own_poller_->stop();
+  if (own_poll_thread_) own_poll_thread_->stop();
 }
 
 VhostSession* VhostUserPort::session_for(int vid) {

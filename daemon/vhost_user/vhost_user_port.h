@@ -14,10 +14,10 @@
 //      Guest memory that faults later (guest_fault.h) breaks the session on the reporter thread.
 //   3. rte_vhost's callbacks arrive on its vhost-events thread (or, in client mode, the thread
 //      that connects); they are serialised by the port's control mutex, which the poller never
-//      takes. The scheduler (pmdnetd's workers, or a Poller thread of the port's own) runs the
+//      takes. The scheduler (pmdnetd's workers, or a PollThread of the port's own) runs the
 //      session's queue pairs.
 //   4. The destructor stops the session (indexes written back), unregisters the socket, then stops
-//      its own poller if it has one. The Endpoint must outlive the port; Endpoint::stop is the
+//      its own PollThread if it has one. The Endpoint must outlive the port; Endpoint::stop is the
 //      owner's business.
 #pragma once
 
@@ -37,9 +37,10 @@
 #include "daemon/telemetry/snapshot.h"
 #include "daemon/vhost_user/connection_socket.h"
 #include "daemon/vhost_user/features.h"
-#include "daemon/vhost_user/poller.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_session.h"
+#include "daemon/workers/poll_target.h"
+#include "daemon/workers/poll_thread.h"
 
 namespace pmdnet::vhost_user {
 
@@ -58,9 +59,9 @@ struct VhostUserPortOptions {
   uint64_t disabled_features = 0;  // virtio feature bits withheld
   int numa_socket = QueueConfig::kAnySocket;
   // Where the queue pairs are polled (pmdnetd: its pinned workers); it must outlive the port.
-  // nullptr: the port runs a Poller thread of its own with `poller`.
-  PollScheduler* scheduler = nullptr;
-  PollerOptions poller;
+  // nullptr: the port runs a PollThread of its own with `poll_thread`.
+  workers::PollScheduler* scheduler = nullptr;
+  workers::PollThreadOptions poll_thread;
   // How often guest errors counted by the poll loop are logged (one line per kind and queue pair
   // per period at most: rate limiting without any cost on the fast path). 0: never.
   std::chrono::milliseconds error_report_period{1000};
@@ -139,8 +140,8 @@ class VhostUserPort {
   uint64_t features_ = 0;
   uint64_t protocol_features_ = 0;
   std::unique_ptr<VhostApi> api_;
-  std::unique_ptr<Poller> own_poller_;  // when options_.scheduler is nullptr
-  PollScheduler& scheduler_;
+  std::unique_ptr<workers::PollThread> own_poll_thread_;  // when options_.scheduler is nullptr
+  workers::PollScheduler& scheduler_;
 
   std::mutex control_mutex_;
   bool shutting_down_ = false;

@@ -2,11 +2,8 @@
 #include "daemon/workers/worker_pool.h"
 
 #include <fmt/format.h>
-#include <rte_cycles.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
-#include <sys/prctl.h>
-#include <time.h>
 
 #include <algorithm>
 
@@ -27,9 +24,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::start(std::vector<WorkerSpec> sp
       return make_error(Errc::kInvalidArgument,
                         fmt::format("worker lcore {} is listed twice", spec.lcore));
     }
-    auto w = std::make_unique<Worker>();
-    w->spec = spec;
-    pool->workers_.push_back(std::move(w));
+    pool->workers_.push_back(std::make_unique<Worker>(spec));
   }
   for (auto& w : pool->workers_) {
     if (int ret = rte_eal_remote_launch(&WorkerPool::run, w.get(), w->spec.lcore); ret != 0) {
@@ -45,7 +40,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::start(std::vector<WorkerSpec> sp
 WorkerPool::~WorkerPool() { stop_all(); }
 
 void WorkerPool::stop_all() noexcept {
-  for (auto& w : workers_) w->stop.store(true, std::memory_order_release);
+  for (auto& w : workers_) w->loop.stop();
   for (auto& w : workers_) {
     if (w->launched) (void)rte_eal_wait_lcore(w->spec.lcore);
     w->launched = false;
@@ -61,67 +56,32 @@ int WorkerPool::index_of_lcore(uint32_t lcore) const noexcept {
   return -1;
 }
 
-int WorkerPool::run(void* arg) noexcept {
-  auto& w = *static_cast<Worker*>(arg);
-  const bool adaptive = w.spec.idle == IdlePolicy::kAdaptive;
-  // The idle sleep must not be stretched by the default 50 us timer slack.
-  (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-  const timespec nap{0, long{kIdleSleepUs} * 1000};
-  uint32_t idle_passes = 0;
-  uint64_t last = rte_rdtsc();
-  while (!w.stop.load(std::memory_order_acquire)) {
-    size_t work = 0;
-    for (vhost_user::PollTarget* t : w.assignment.acquire()) work += t->poll();
-    w.passes.increment();
-    if (work != 0) {
-      idle_passes = 0;
-      const uint64_t now = rte_rdtsc();
-      w.packets.add(work);
-      w.busy_cycles.add(now - last);
-      last = now;
-      continue;
-    }
-    if (adaptive && ++idle_passes >= kIdlePassesBeforeSleep) (void)nanosleep(&nap, nullptr);
-    const uint64_t now = rte_rdtsc();
-    w.idle_cycles.add(now - last);
-    last = now;
-  }
-  w.assignment.worker_exited();
+int WorkerPool::run(void* worker) noexcept {
+  static_cast<Worker*>(worker)->loop.run();
   return 0;
 }
 
 void WorkerPool::set_targets(const void* owner, std::span<const Placement> placed) {
   std::lock_guard lock(control_mutex_);
   if (workers_.empty()) return;  // nothing polls (the config requires a worker)
-  std::vector<std::vector<vhost_user::PollTarget*>> next(workers_.size());
+  std::vector<std::vector<PollTarget*>> next(workers_.size());
   for (const Placement& p : placed) next[p.worker % workers_.size()].push_back(p.target);
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    Worker& w = *workers_[i];
-    const bool had = w.by_owner.contains(owner);
-    if (!had && next[i].empty()) continue;
-    if (next[i].empty()) {
-      w.by_owner.erase(owner);
-    } else {
-      w.by_owner[owner] = std::move(next[i]);
-    }
-    std::vector<vhost_user::PollTarget*> all;
-    for (const auto& [key, list] : w.by_owner) all.insert(all.end(), list.begin(), list.end());
-    w.queue_pairs.store(all.size(), std::memory_order_relaxed);
-    w.assignment.assign(std::move(all));  // returns once the loop let go of the old list
-  }
+  for (size_t i = 0; i < workers_.size(); ++i)
+    workers_[i]->loop.set_targets(owner, std::move(next[i]));
 }
 
 std::vector<telemetry::WorkerSnapshot> WorkerPool::snapshot() const {
   std::vector<telemetry::WorkerSnapshot> out;
   for (const auto& w : workers_) {
+    const PollCounters& c = w->loop.counters();
     out.push_back(telemetry::WorkerSnapshot{
         .lcore = w->spec.lcore,
         .idle = w->spec.idle == IdlePolicy::kBusy ? "busy" : "adaptive",
-        .busy_cycles = w->busy_cycles.get(),
-        .idle_cycles = w->idle_cycles.get(),
-        .passes = w->passes.get(),
-        .queue_pairs = w->queue_pairs.load(std::memory_order_relaxed),
-        .packets = w->packets.get(),
+        .busy_cycles = c.busy_cycles.get(),
+        .idle_cycles = c.idle_cycles.get(),
+        .passes = c.passes.get(),
+        .queue_pairs = w->loop.target_count(),
+        .packets = c.packets.get(),
     });
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.lcore < b.lcore; });
@@ -145,10 +105,10 @@ uint32_t PortScheduler::lcore_of(uint32_t pair) const noexcept {
   return pool_.lcore(worker_of(pair));
 }
 
-void PortScheduler::set_targets(const void* owner, std::vector<vhost_user::PollTarget*> targets) {
+void PortScheduler::set_targets(const void* owner, std::vector<PollTarget*> targets) {
   std::lock_guard lock(mutex_);
   std::vector<Placement> placed;
-  for (vhost_user::PollTarget* t : targets) placed.push_back({t, worker_of(t->queue_pair())});
+  for (PollTarget* t : targets) placed.push_back({t, worker_of(t->queue_pair())});
   pool_.set_targets(owner, placed);
   std::erase(owners_, owner);
   if (!targets.empty()) owners_.push_back(owner);

@@ -4,48 +4,37 @@
 // Lifecycle:
 //   1. After rte_eal_init (with the worker lcores in its lcore set), start() launches one loop on
 //      each worker lcore with rte_eal_remote_launch. It must be called from the main lcore.
-//   2. Each loop runs passes over the PollTargets assigned to it, picking up new assignments at
-//      the top of a pass through the WorkAssignment handshake (daemon/vhost_user/poller.h): no
-//      lock, allocation or syscall while there is traffic. Idle policy per worker: busy (pure
-//      polling) or adaptive (after kIdlePassesBeforeSleep empty passes, sleep kIdleSleepUs per
-//      pass with a 1 us timer slack, so traffic is seen within ~50 us).
+//   2. Each loop is a PollLoop (poll_loop.h): passes over the PollTargets assigned to it, new
+//      assignments picked up at the top of a pass through the WorkAssignment handshake
+//      (work_assignment.h), idle policy busy or adaptive per worker.
 //   3. set_targets(owner, placed) replaces one owner's targets on every worker they were or are
 //      on, and returns once none of those workers touches the targets that left.
 //   4. The destructor stops every loop and waits for its lcore (rte_eal_wait_lcore).
-// Per worker it counts passes, the TSC cycles of passes that moved packets (busy) and of those
-// that did not (idle), and the packets moved (the work the passes returned), so that
-// busy_cycles / packets is the worker's cost per packet (telemetry's cycles_per_packet).
+// Per worker it reports the loop's counters: passes, busy and idle TSC cycles, packets moved.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <span>
-#include <string>
 #include <vector>
 
-#include "core/base/counter.h"
 #include "core/base/result.h"
 #include "daemon/telemetry/snapshot.h"
-#include "daemon/vhost_user/poller.h"
+#include "daemon/workers/poll_loop.h"
+#include "daemon/workers/poll_target.h"
 
 namespace pmdnet::workers {
-
-enum class IdlePolicy : uint8_t { kBusy, kAdaptive };
 
 struct WorkerSpec {
   uint32_t lcore = 0;
   IdlePolicy idle = IdlePolicy::kAdaptive;
 };
 
-inline constexpr uint32_t kIdlePassesBeforeSleep = 256;
-inline constexpr uint32_t kIdleSleepUs = 20;
-
 // A target and the index (into the pool) of the worker that polls it.
 struct Placement {
-  vhost_user::PollTarget* target = nullptr;
+  PollTarget* target = nullptr;
   size_t worker = 0;
 };
 
@@ -69,16 +58,10 @@ class WorkerPool {
 
  private:
   struct alignas(64) Worker {
-    WorkerSpec spec;
-    vhost_user::WorkAssignment assignment;
-    std::atomic<bool> stop{false};
+    explicit Worker(WorkerSpec s) noexcept : spec(s), loop(s.idle) {}
+    const WorkerSpec spec;
+    PollLoop loop;
     bool launched = false;
-    Counter busy_cycles;
-    Counter idle_cycles;
-    Counter passes;
-    Counter packets;  // the sum of what poll() returned: packets moved, both directions
-    std::atomic<uint64_t> queue_pairs{0};
-    std::map<const void*, std::vector<vhost_user::PollTarget*>> by_owner;  // control side
   };
 
   WorkerPool() = default;
@@ -91,13 +74,13 @@ class WorkerPool {
 
 // One port's view of the pool: a PollScheduler that places queue pair p on the worker its
 // affinity names, else on worker (base + p) % size (base spreads ports over the workers).
-class PortScheduler final : public vhost_user::PollScheduler {
+class PortScheduler final : public PollScheduler {
  public:
   // `affinity`: queue pair -> worker index, for the pairs that have one.
   PortScheduler(WorkerPool& pool, std::map<uint32_t, size_t> affinity, size_t base);
   ~PortScheduler() override;
 
-  void set_targets(const void* owner, std::vector<vhost_user::PollTarget*> targets) override;
+  void set_targets(const void* owner, std::vector<PollTarget*> targets) override;
   // The lcore that polls (or would poll) queue pair `pair`.
   uint32_t lcore_of(uint32_t pair) const noexcept;
 

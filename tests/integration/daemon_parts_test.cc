@@ -36,7 +36,7 @@ using workers::PortScheduler;
 using workers::WorkerPool;
 
 // Counts its polls and remembers the lcore that ran the last one.
-class CountingTarget final : public vhost_user::PollTarget {
+class CountingTarget final : public workers::PollTarget {
  public:
   explicit CountingTarget(uint32_t pair = 0, size_t work = 0) : pair_(pair), work_(work) {}
   size_t poll() noexcept override {

@@ -399,7 +399,7 @@ class VhostUserIntegrationTest : public ::testing::Test {
     o.socket_path = socket_;
     o.mode = mode;
     o.max_queue_pairs = pairs;
-    o.poller.cpus = cpus_;
+    o.poll_thread.cpus = cpus_;
     return o;
   }
 

@@ -1,6 +1,6 @@
 // Unit tests of daemon/vhost_user without a socket or DPDK: the offered feature lists, message
 // classification, and VhostSession driven through a fake VhostApi seam over rings that a fake
-// guest driver builds in test memory.
+// guest driver builds in test memory, polled by a workers::PollThread.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,10 +18,10 @@
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/virtio/virtio_defs.h"
 #include "daemon/vhost_user/features.h"
-#include "daemon/vhost_user/poller.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_session.h"
 #include "daemon/vhost_user/vhost_user_msg.h"
+#include "daemon/workers/poll_thread.h"
 #include "tests/unit/core/virtio/fake_driver.h"
 
 namespace pmdnet::vhost_user {
@@ -32,6 +32,10 @@ using ::testing::ElementsAre;
 using virtio::bit;
 namespace f = virtio::feature;
 using Kind = QuiesceAction::Kind;
+using workers::IdlePolicy;
+using workers::PollTarget;
+using workers::PollThread;
+using workers::PollThreadOptions;
 
 // --- features ---------------------------------------------------------------------------------
 
@@ -354,7 +358,7 @@ class VhostSessionTest : public ::testing::Test {
   TestMemory mem_;
   FakeVhostApi api_;
   RecordingEndpoint endpoint_;
-  Poller poller_;
+  PollThread poller_;
   std::vector<std::unique_ptr<FakeVirtqueue>> rings_;
   int callfds_[4] = {-1, -1, -1, -1};
   uint64_t next_buffer_ = kBuffers;
@@ -605,7 +609,7 @@ TEST_F(VhostSessionTest, ShutdownStopsForGood) {
   EXPECT_EQ(session_->running_queue_pairs(), 0u);
 }
 
-// --- the poller handshake ----------------------------------------------------------------------
+// --- the poll thread handshake ------------------------------------------------------------------
 
 class CountingTarget final : public PollTarget {
  public:
@@ -616,8 +620,8 @@ class CountingTarget final : public PollTarget {
   std::atomic<uint64_t> polls{0};
 };
 
-TEST(Poller, AssignmentIsAcknowledgedAndOldTargetsAreLeftAlone) {
-  Poller poller(PollerOptions{.idle_passes_before_sleep = 0});
+TEST(PollThread, AssignmentIsAcknowledgedAndOldTargetsAreLeftAlone) {
+  PollThread poller(PollThreadOptions{.idle = IdlePolicy::kBusy});
   CountingTarget a;
   CountingTarget b;
   int owner = 0;
