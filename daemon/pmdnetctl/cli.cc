@@ -1,5 +1,6 @@
-// parse_ctl_args: pmdnetctl's command and options, with one error message per kind of bad
-// argument; the usage text; and the telemetry socket's candidate paths.
+// parse_ctl_args: pmdnetctl's options as a table for daemon/cli_options' scanner, its command,
+// and one error message per kind of bad argument; the usage text; and the telemetry socket's
+// candidate paths.
 #include "daemon/pmdnetctl/cli.h"
 
 #include <fmt/format.h>
@@ -11,10 +12,14 @@
 #include <cstdlib>
 #include <utility>
 
+#include "daemon/cli_options/cli_options.h"
+
 namespace pmdnet::ctl {
 namespace {
 
-enum class Flag : uint8_t {
+using cli_options::Argument;
+
+enum Flag : int {
   kFilePrefix,
   kSocket,
   kJson,
@@ -26,35 +31,28 @@ enum class Flag : uint8_t {
   kNumFlags,
 };
 
-struct FlagSpec {
-  Flag flag = Flag::kNumFlags;
-  std::string_view name;
-  bool takes_value = false;
-};
-
-constexpr std::array<FlagSpec, 10> kFlags{{
-    {Flag::kFilePrefix, "--file-prefix", true},
-    {Flag::kFilePrefix, "-f", true},
-    {Flag::kSocket, "--socket", true},
-    {Flag::kJson, "--json", false},
-    {Flag::kNonzero, "--nonzero", false},
-    {Flag::kInterval, "--interval", true},
-    {Flag::kCount, "--count", true},
-    {Flag::kHelp, "--help", false},
-    {Flag::kHelp, "-h", false},
-    {Flag::kVersion, "--version", false},
+constexpr std::array<cli_options::OptionSpec, 8> kOptions{{
+    {.id = kFilePrefix, .long_name = "file-prefix", .short_name = 'f', .takes_value = true},
+    {.id = kSocket, .long_name = "socket", .takes_value = true},
+    {.id = kJson, .long_name = "json"},
+    {.id = kNonzero, .long_name = "nonzero"},
+    {.id = kInterval, .long_name = "interval", .takes_value = true},
+    {.id = kCount, .long_name = "count", .takes_value = true},
+    {.id = kHelp, .long_name = "help", .short_name = 'h'},
+    {.id = kVersion, .long_name = "version"},
 }};
-
-const FlagSpec* find_flag(std::string_view name) {
-  for (const FlagSpec& spec : kFlags) {
-    if (spec.name == name) return &spec;
-  }
-  return nullptr;
-}
 
 std::unexpected<Error> usage_error(std::string message) {
   return make_error(Errc::kInvalidArgument, std::move(message));
 }
+
+// What pmdnetctl says about an argument the scanner refused; it names the option as written.
+constexpr cli_options::ErrorMessages kScanMessages{
+    .unknown_option = "unknown option '{name}'",
+    .duplicate = "option '{name}' given twice",
+    .unexpected_value = "option '{name}' takes no value",
+    .missing_value = "option '{name}' needs a value",
+};
 
 std::optional<Command> find_command(std::string_view word) {
   if (word == "info") return Command::kInfo;
@@ -90,64 +88,40 @@ bool valid_file_prefix(std::string_view prefix) {
 }  // namespace
 
 Result<CtlOptions> parse_ctl_args(std::span<const std::string_view> args) {
+  const cli_options::Scan scan = cli_options::scan_arguments(args, kOptions);
   CtlOptions options;
-  std::array<bool, static_cast<size_t>(Flag::kNumFlags)> seen{};
+  std::array<bool, kNumFlags> seen{};
   std::vector<std::string_view> positional;
 
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (!arg.starts_with('-') || arg == "-") {
-      positional.push_back(arg);
+  for (const Argument& arg : scan.arguments) {
+    if (arg.kind == Argument::Kind::kOperand) {
+      positional.push_back(arg.text);
       continue;
     }
-    std::string_view name = arg;
-    std::optional<std::string_view> inline_value;
-    if (arg.starts_with("--")) {
-      if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
-        name = arg.substr(0, eq);
-        inline_value = arg.substr(eq + 1);
-      }
-    }
-    const FlagSpec* spec = find_flag(name);
-    if (spec == nullptr) return usage_error(fmt::format("unknown option '{}'", name));
-    auto& was_seen = seen[static_cast<size_t>(spec->flag)];
-    if (was_seen) return usage_error(fmt::format("option '{}' given twice", name));
-    was_seen = true;
-
-    std::string_view value;
-    if (spec->takes_value) {
-      if (inline_value) {
-        value = *inline_value;
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return usage_error(fmt::format("option '{}' needs a value", name));
-      }
-      if (value.empty() || value.starts_with('-')) {
-        return usage_error(fmt::format("option '{}' needs a value, got '{}'", name, value));
-      }
-    } else if (inline_value) {
-      return usage_error(fmt::format("option '{}' takes no value", name));
+    seen[static_cast<size_t>(arg.id)] = true;
+    const std::string_view value = arg.value.value_or(std::string_view{});
+    if (arg.value && (value.empty() || value.starts_with('-'))) {
+      return usage_error(fmt::format("option '{}' needs a value, got '{}'", arg.name, value));
     }
 
-    switch (spec->flag) {
-      case Flag::kFilePrefix:
+    switch (static_cast<Flag>(arg.id)) {
+      case kFilePrefix:
         if (!valid_file_prefix(value)) {
           return usage_error(fmt::format(
               "bad --file-prefix '{}': 1 to 64 characters, no '/' and no whitespace", value));
         }
         options.file_prefix = std::string(value);
         break;
-      case Flag::kSocket:
+      case kSocket:
         options.socket = std::string(value);
         break;
-      case Flag::kJson:
+      case kJson:
         options.json = true;
         break;
-      case Flag::kNonzero:
+      case kNonzero:
         options.nonzero = true;
         break;
-      case Flag::kInterval: {
+      case kInterval: {
         double s = 0;
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
         if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(s) ||
@@ -157,7 +131,7 @@ Result<CtlOptions> parse_ctl_args(std::span<const std::string_view> args) {
         options.interval_s = s;
         break;
       }
-      case Flag::kCount: {
+      case kCount: {
         uint64_t n = 0;
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
         if (ec != std::errc() || end != value.data() + value.size()) {
@@ -167,19 +141,20 @@ Result<CtlOptions> parse_ctl_args(std::span<const std::string_view> args) {
         options.count = n;
         break;
       }
-      case Flag::kHelp:
+      case kHelp:
         options.help = true;
         break;
-      case Flag::kVersion:
+      case kVersion:
         options.version = true;
         break;
-      case Flag::kNumFlags:
+      case kNumFlags:
         break;
     }
   }
+  if (scan.error) return usage_error(cli_options::error_message(*scan.error, kScanMessages));
 
   if (options.help || options.version) return options;
-  if (seen[static_cast<size_t>(Flag::kFilePrefix)] && seen[static_cast<size_t>(Flag::kSocket)]) {
+  if (seen[kFilePrefix] && seen[kSocket]) {
     return usage_error("--file-prefix and --socket exclude each other");
   }
   if (positional.empty()) {
@@ -207,10 +182,10 @@ Result<CtlOptions> parse_ctl_args(std::span<const std::string_view> args) {
     options.port = std::string(positional[1]);
   }
   if (options.command != Command::kWatch) {
-    for (Flag f : {Flag::kInterval, Flag::kCount}) {
-      if (seen[static_cast<size_t>(f)]) {
+    for (Flag f : {kInterval, kCount}) {
+      if (seen[f]) {
         return usage_error(
-            fmt::format("--{} is only for 'watch'", f == Flag::kInterval ? "interval" : "count"));
+            fmt::format("--{} is only for 'watch'", f == kInterval ? "interval" : "count"));
       }
     }
   }
@@ -221,9 +196,7 @@ Result<CtlOptions> parse_ctl_args(std::span<const std::string_view> args) {
 }
 
 std::vector<std::string_view> ctl_arguments(int argc, const char* const* argv) {
-  std::vector<std::string_view> args;
-  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  return args;
+  return cli_options::program_arguments(argc, argv);
 }
 
 std::string ctl_usage_text() {

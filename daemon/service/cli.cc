@@ -1,15 +1,14 @@
-// parse_cli: pmdnetd's flags, table-driven, with one error message per kind of bad argument;
-// and the --help / --version texts.
+// parse_cli: pmdnetd's flags as a table for daemon/cli_options' scanner, what each one means, and
+// one error message per kind of bad argument; and the --help / --version texts.
 #include "daemon/service/cli.h"
 
 #include <fmt/format.h>
 
 #include <array>
-#include <cstddef>
-#include <cstdint>
 #include <utility>
 
 #include "config/names.h"
+#include "daemon/cli_options/cli_options.h"
 
 #ifndef PMDNET_VERSION
 #define PMDNET_VERSION "0.1.0"
@@ -18,29 +17,17 @@
 namespace pmdnet::service {
 namespace {
 
-enum class Flag : uint8_t { kConfig, kCheckConfig, kLogLevel, kVersion, kHelp, kCount };
+using cli_options::Argument;
 
-struct FlagSpec {
-  Flag flag = Flag::kCount;
-  std::string_view name;  // as written on the command line
-  bool takes_value = false;
-};
+enum Flag : int { kConfig, kCheckConfig, kLogLevel, kVersion, kHelp };
 
-constexpr std::array<FlagSpec, 6> kFlags{{
-    {Flag::kConfig, "--config", true},
-    {Flag::kCheckConfig, "--check-config", false},
-    {Flag::kLogLevel, "--log-level", true},
-    {Flag::kVersion, "--version", false},
-    {Flag::kHelp, "--help", false},
-    {Flag::kHelp, "-h", false},
+constexpr std::array<cli_options::OptionSpec, 5> kOptions{{
+    {.id = kConfig, .long_name = "config", .takes_value = true},
+    {.id = kCheckConfig, .long_name = "check-config"},
+    {.id = kLogLevel, .long_name = "log-level", .takes_value = true},
+    {.id = kVersion, .long_name = "version"},
+    {.id = kHelp, .long_name = "help", .short_name = 'h'},
 }};
-
-const FlagSpec* find_flag(std::string_view name) {
-  for (const FlagSpec& spec : kFlags) {
-    if (spec.name == name) return &spec;
-  }
-  return nullptr;
-}
 
 // "trace, debug, info, warn, error, critical, off".
 std::string level_names() {
@@ -56,89 +43,71 @@ std::unexpected<Error> cli_error(std::string message) {
   return make_error(Errc::kInvalidArgument, std::move(message));
 }
 
+// What pmdnetd says about an argument the scanner refused; it names the argument as written.
+constexpr cli_options::ErrorMessages kScanMessages{
+    .unknown_option = "unknown option '{text}'",
+    .duplicate = "duplicate option '{text}'",
+    .unexpected_value = "option '{name}' takes no value, got '{text}'",
+    .missing_value = "option '{name}' needs a value",
+};
+
+// The value of an option that takes one: non-empty, and, when it is a separate argument, not
+// something that looks like an option (`--config --check-config` forgot the path; refuse rather
+// than read a file named so). With '=' the value is taken as written.
+Result<std::string_view> checked_value(const Argument& arg) {
+  const std::string_view value = arg.value.value_or(std::string_view{});
+  if (!arg.inline_value && value.starts_with('-')) {
+    return cli_error(
+        fmt::format("option '{}' needs a value, got the option '{}'", arg.name, value));
+  }
+  if (value.empty()) return cli_error(fmt::format("option '{}' needs a non-empty value", arg.name));
+  return value;
+}
+
 }  // namespace
 
 Result<CliOptions> parse_cli(std::span<const std::string_view> args) {
+  const cli_options::Scan scan = cli_options::scan_arguments(args, kOptions);
   CliOptions options;
-  std::array<bool, static_cast<size_t>(Flag::kCount)> seen{};
-
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (!arg.starts_with('-') || arg == "-") {
+  for (const Argument& arg : scan.arguments) {
+    if (arg.kind == Argument::Kind::kOperand) {
       return cli_error(
-          fmt::format("unexpected argument '{}': pmdnetd takes no positional arguments", arg));
+          fmt::format("unexpected argument '{}': pmdnetd takes no positional arguments", arg.text));
     }
-
-    // Split "--name=value"; short options never carry an inline value.
-    std::string_view name = arg;
-    std::optional<std::string_view> inline_value;
-    if (arg.starts_with("--")) {
-      if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
-        name = arg.substr(0, eq);
-        inline_value = arg.substr(eq + 1);
-      }
-    }
-
-    const FlagSpec* spec = find_flag(name);
-    if (spec == nullptr) return cli_error(fmt::format("unknown option '{}'", arg));
-
-    bool& was_seen = seen[static_cast<size_t>(spec->flag)];
-    if (was_seen) return cli_error(fmt::format("duplicate option '{}'", arg));
-    was_seen = true;
-
-    std::string_view value;
-    if (!spec->takes_value) {
-      if (inline_value) {
-        return cli_error(fmt::format("option '{}' takes no value, got '{}'", name, arg));
-      }
-    } else if (inline_value) {
-      value = *inline_value;
-    } else {
-      if (i + 1 == args.size()) {
-        return cli_error(fmt::format("option '{}' needs a value", name));
-      }
-      value = args[++i];
-      // `--config --check-config` forgot the path; refuse rather than read a file named so.
-      if (value.starts_with('-')) {
-        return cli_error(
-            fmt::format("option '{}' needs a value, got the option '{}'", name, value));
-      }
-    }
-    if (spec->takes_value && value.empty()) {
-      return cli_error(fmt::format("option '{}' needs a non-empty value", name));
-    }
-
-    switch (spec->flag) {
-      case Flag::kConfig:
-        options.config_path = std::filesystem::path(value);
+    switch (static_cast<Flag>(arg.id)) {
+      case kConfig: {
+        const auto value = checked_value(arg);
+        if (!value) return std::unexpected(value.error());
+        options.config_path = std::filesystem::path(*value);
         break;
-      case Flag::kCheckConfig:
+      }
+      case kCheckConfig:
         options.check_config = true;
         break;
-      case Flag::kLogLevel:
-        options.log_level = config::from_string<config::LogLevel>(value);
+      case kLogLevel: {
+        const auto value = checked_value(arg);
+        if (!value) return std::unexpected(value.error());
+        options.log_level = config::from_string<config::LogLevel>(*value);
         if (!options.log_level) {
-          return cli_error(fmt::format("option '{}': unknown level '{}' (one of {})", name, value,
-                                       level_names()));
+          return cli_error(fmt::format("option '{}': unknown level '{}' (one of {})", arg.name,
+                                       *value, level_names()));
         }
         break;
-      case Flag::kVersion:
+      }
+      case kVersion:
         options.version = true;
         break;
-      case Flag::kHelp:
+      case kHelp:
         options.help = true;
-        break;
-      case Flag::kCount:
         break;
     }
   }
+  if (scan.error) return cli_error(cli_options::error_message(*scan.error, kScanMessages));
   return options;
 }
 
 std::vector<std::string_view> cli_arguments(int argc, const char* const* argv) {
-  std::vector<std::string_view> args;
-  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  return args;
+  return cli_options::program_arguments(argc, argv);
 }
 
 std::string usage_text() {

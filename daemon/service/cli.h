@@ -33,9 +33,10 @@ struct CliOptions {
 };
 
 // Parses pmdnetd's arguments, without the program name (argv[1..argc-1]). Pure: it reads nothing
-// but `args`. Every flag may appear once; a value is refused when empty or when it looks like an
-// option (starts with '-'). Errors: kInvalidArgument, with a one-line message that names the
-// offending argument (the caller prints it with usage and exits 2).
+// but `args`. Every flag may appear once, spelled in full; a value is refused when empty, or when
+// it is a separate argument that looks like an option (starts with '-'). Errors:
+// kInvalidArgument, with a one-line message that names the offending argument (the caller prints
+// it with usage and exits 2).
 Result<CliOptions> parse_cli(std::span<const std::string_view> args);
 
 // argv[1..argc-1] as string_views, for parse_cli. They point into argv.
