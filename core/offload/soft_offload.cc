@@ -7,20 +7,24 @@
 #include <cstring>
 #include <functional>
 
+#include "core/base/enum_names.h"
+#include "core/net/frame.h"
+#include "core/net/segmentation_limits.h"
 #include "core/offload/checksum.h"
-#include "core/virtio/net_header.h"
 
 namespace pmdnet::offload {
 
 namespace {
 
-constexpr uint8_t kIpProtoTcp = 6;
-constexpr uint8_t kIpProtoUdp = 17;
-constexpr uint8_t kIpProtoRouting = 43;
-constexpr uint8_t kIpProtoFragment = 44;
-constexpr size_t kUdpHeaderLen = 8;
-constexpr size_t kMacAddressesLen = 12;  // destination + source
-constexpr uint16_t kTpidVlan = 0x8100;
+using net::kEthernetHeaderLen;
+using net::kIpProtoFragment;
+using net::kIpProtoRouting;
+using net::kIpProtoTcp;
+using net::kIpProtoUdp;
+using net::kIpv6HeaderLen;
+using net::kMacAddressesLen;
+using net::kUdpHeaderLen;
+constexpr uint16_t kTpidVlan = net::kEtherTypeVlan;
 
 // Field offsets inside their headers.
 constexpr size_t kIpv4TotalLength = 2;
@@ -58,17 +62,47 @@ struct Layout {
   size_t dst_offset = 0;
 };
 
-OffloadError from_header_error(virtio::HeaderError e) noexcept {
-  switch (e) {
-    case virtio::HeaderError::kBadIpv4Header:
-      return OffloadError::kBadIpv4Header;
-    case virtio::HeaderError::kBadIpv6Header:
-      return OffloadError::kBadIpv6Header;
-    case virtio::HeaderError::kBadTcpHeader:
-      return OffloadError::kBadTcpHeader;
-    default:  // parse_frame_headers returns only these and kFrameTooShort
-      return OffloadError::kFrameTooShort;
-  }
+constexpr EnumNameTable<OffloadError, kOffloadErrorCount> kOffloadErrorNames{{
+    {OffloadError::kBothIpVersions, "both_ip_versions", "both is_ipv4 and is_ipv6"},
+    {OffloadError::kNoIpVersion, "no_ip_version", "offload without is_ipv4 or is_ipv6"},
+    {OffloadError::kBothL4Checksums, "both_l4_checksums", "both TCP and UDP checksum offload"},
+    {OffloadError::kBothSegmentations, "both_segmentations", "both TSO and USO"},
+    {OffloadError::kNotSegmentation, "not_segmentation", "segmentation without TSO or USO"},
+    {OffloadError::kMaxSegmentSizeZero, "max_segment_size_zero", "TSO/USO with max_segment_size 0"},
+    {OffloadError::kSegmentSizeTooSmall, "segment_size_too_small",
+     "TSO with max_segment_size below 88"},
+    {OffloadError::kTooManySegments, "too_many_segments", "USO into more than 128 datagrams"},
+    {OffloadError::kMetadataPastEnd, "metadata_past_end",
+     "header lengths past the end of the frame"},
+    {OffloadError::kFrameTooShort, "frame_too_short", "frame too short for its headers"},
+    {OffloadError::kBadIpv4Header, "bad_ipv4_header", "bad IPv4 header"},
+    {OffloadError::kBadIpv6Header, "bad_ipv6_header", "bad IPv6 header"},
+    {OffloadError::kBadTcpHeader, "bad_tcp_header", "bad TCP header"},
+    {OffloadError::kIpVersionMismatch, "ip_version_mismatch",
+     "is_ipv4/is_ipv6 does not match the frame"},
+    {OffloadError::kIpChecksumNotIpv4, "ip_checksum_not_ipv4",
+     "IP header checksum offload on a non-IPv4 frame"},
+    {OffloadError::kNotTcp, "not_tcp", "TCP offload on a frame without a TCP header"},
+    {OffloadError::kNotUdp, "not_udp", "UDP offload on a frame without a UDP header"},
+    {OffloadError::kHeaderLengthMismatch, "header_length_mismatch",
+     "header lengths do not match the frame"},
+    {OffloadError::kIpLengthMismatch, "ip_length_mismatch", "IP length does not match the frame"},
+    {OffloadError::kUdpLengthMismatch, "udp_length_mismatch",
+     "UDP length does not match the IP length"},
+    {OffloadError::kHeadersTooLong, "headers_too_long", "headers too long to segment"},
+    {OffloadError::kSegmentTooLarge, "segment_too_large",
+     "segment too large for its length fields"},
+    {OffloadError::kUnsupportedRoutingHeader, "unsupported_routing_header",
+     "IPv6 routing header with an unknown final destination"},
+    {OffloadError::kOutputTooSmall, "output_too_small", "output buffer too small"},
+    {OffloadError::kSinkStopped, "sink_stopped", "segment sink stopped"},
+}};
+static_assert(covers_in_order(kOffloadErrorNames) && has_distinct_keys(kOffloadErrorNames));
+
+// The OffloadError a frame the parser refuses is counted under.
+constexpr OffloadError offload_error(net::FrameError e) noexcept {
+  return net::map_frame_error(e, OffloadError::kFrameTooShort, OffloadError::kBadIpv4Header,
+                              OffloadError::kBadIpv6Header, OffloadError::kBadTcpHeader);
 }
 
 // The offset of the IPv6 pseudo-header's destination: RFC 8200 8.1, "If the IPv6 packet contains
@@ -79,7 +113,7 @@ std::expected<size_t, OffloadError> ipv6_final_destination(std::span<const uint8
                                                            const Layout& l) noexcept {
   const size_t end = l.l3_offset + l.l3_len;
   uint8_t next = frame[l.l3_offset + kIpv6NextHeader];
-  size_t at = l.l3_offset + IPV6_MIN_HEADER_LEN;
+  size_t at = l.l3_offset + kIpv6HeaderLen;
   while (at + 8 <= end) {
     const size_t len = next == kIpProtoFragment ? 8 : (size_t{frame[at + 1]} + 1) * 8;
     if (next == kIpProtoRouting && frame[at + 3] != 0) {  // Segments Left
@@ -120,23 +154,23 @@ std::expected<Layout, OffloadError> validate(std::span<const uint8_t> frame,
     return fail(OffloadError::kMetadataPastEnd);
   }
 
-  auto parsed = virtio::parse_frame_headers(frame);
-  if (!parsed) return fail(from_header_error(parsed.error()));
-  const virtio::FrameHeaders& h = *parsed;
-  if (h.l3 != (f.is_ipv4() ? L3Protocol::Ipv4 : L3Protocol::Ipv6)) {
+  auto parsed = net::parse_frame_headers(frame);
+  if (!parsed) return fail(offload_error(parsed.error()));
+  const net::FrameHeaders& h = *parsed;
+  if (h.l3 != (f.is_ipv4() ? net::L3Protocol::Ipv4 : net::L3Protocol::Ipv6)) {
     return fail(OffloadError::kIpVersionMismatch);
   }
   l.ipv4 = f.is_ipv4();
   if (f.offload_ip_header_checksum() && !l.ipv4) return fail(OffloadError::kIpChecksumNotIpv4);
-  if (want_tcp && h.l4 != L4Protocol::Tcp) return fail(OffloadError::kNotTcp);
-  if (want_udp && h.l4 != L4Protocol::Udp) return fail(OffloadError::kNotUdp);
+  if (want_tcp && h.l4 != net::L4Protocol::Tcp) return fail(OffloadError::kNotTcp);
+  if (want_udp && h.l4 != net::L4Protocol::Udp) return fail(OffloadError::kNotUdp);
 
   // The metadata must describe these headers. l4_len is required with TSO only (TxFlags), and
   // transport_header_offset is optional (0), as frontends other than virtio may leave them unset.
   const bool l4_len_ok =
       f.offload_tcp_segmentation()
           ? m.l4_len == h.l4_len
-          : m.l4_len == 0 || (h.l4 != L4Protocol::Unknown && m.l4_len == h.l4_len);
+          : m.l4_len == 0 || (h.l4 != net::L4Protocol::Unknown && m.l4_len == h.l4_len);
   if (m.l2_len != h.l2_len || m.l3_len != h.l3_len || !l4_len_ok ||
       (m.transport_header_offset != 0 && m.transport_header_offset != h.l4_offset)) {
     return fail(OffloadError::kHeaderLengthMismatch);
@@ -206,15 +240,15 @@ std::expected<Plan, OffloadError> plan_segments(std::span<const uint8_t> frame,
   // The largest segment's IPv4 total length, or IPv6 payload length (which also bounds the UDP
   // length), must fit in its 16-bit field.
   const size_t largest = std::min(p.mss, p.payload_len);
-  const size_t ip_len = (l.ipv4 ? l.l3_len : l.l3_len - IPV6_MIN_HEADER_LEN) + l.l4_len + largest;
+  const size_t ip_len = (l.ipv4 ? l.l3_len : l.l3_len - kIpv6HeaderLen) + l.l4_len + largest;
   if (ip_len > UINT16_MAX) return fail(OffloadError::kSegmentTooLarge);
-  // The guest-TX translation's bounds (virtio/net_header.h, after Linux's TCP_MIN_MSS and
-  // UDP_MAX_SEGMENTS), checked again for metadata from anywhere else: a tiny MSS would make
-  // every byte of a 64 KB frame its own packet.
+  // The bounds of net/segmentation_limits.h (Linux's TCP_MIN_MSS and UDP_MAX_SEGMENTS), which the
+  // guest-TX translation applies too, checked again for metadata from anywhere else: a tiny MSS
+  // would make every byte of a 64 KB frame its own packet.
   const bool tso = f.offload_tcp_segmentation();
-  if (tso && p.mss < virtio::kMinTcpGsoSize) return fail(OffloadError::kSegmentSizeTooSmall);
+  if (tso && p.mss < net::kMinTcpGsoSize) return fail(OffloadError::kSegmentSizeTooSmall);
   const size_t count = p.payload_len == 0 ? 1 : (p.payload_len + p.mss - 1) / p.mss;
-  if (!tso && count > virtio::kMaxUdpGsoSegments) return fail(OffloadError::kTooManySegments);
+  if (!tso && count > net::kMaxUdpGsoSegments) return fail(OffloadError::kTooManySegments);
   if (count > UINT32_MAX) return fail(OffloadError::kSegmentTooLarge);
   p.count = static_cast<uint32_t>(count);
   return p;
@@ -223,115 +257,11 @@ std::expected<Plan, OffloadError> plan_segments(std::span<const uint8_t> frame,
 }  // namespace
 
 std::string_view to_string(OffloadError e) noexcept {
-  switch (e) {
-    case OffloadError::kBothIpVersions:
-      return "both is_ipv4 and is_ipv6";
-    case OffloadError::kNoIpVersion:
-      return "offload without is_ipv4 or is_ipv6";
-    case OffloadError::kBothL4Checksums:
-      return "both TCP and UDP checksum offload";
-    case OffloadError::kBothSegmentations:
-      return "both TSO and USO";
-    case OffloadError::kNotSegmentation:
-      return "segmentation without TSO or USO";
-    case OffloadError::kMaxSegmentSizeZero:
-      return "TSO/USO with max_segment_size 0";
-    case OffloadError::kSegmentSizeTooSmall:
-      return "TSO with max_segment_size below 88";
-    case OffloadError::kTooManySegments:
-      return "USO into more than 128 datagrams";
-    case OffloadError::kMetadataPastEnd:
-      return "header lengths past the end of the frame";
-    case OffloadError::kFrameTooShort:
-      return "frame too short for its headers";
-    case OffloadError::kBadIpv4Header:
-      return "bad IPv4 header";
-    case OffloadError::kBadIpv6Header:
-      return "bad IPv6 header";
-    case OffloadError::kBadTcpHeader:
-      return "bad TCP header";
-    case OffloadError::kIpVersionMismatch:
-      return "is_ipv4/is_ipv6 does not match the frame";
-    case OffloadError::kIpChecksumNotIpv4:
-      return "IP header checksum offload on a non-IPv4 frame";
-    case OffloadError::kNotTcp:
-      return "TCP offload on a frame without a TCP header";
-    case OffloadError::kNotUdp:
-      return "UDP offload on a frame without a UDP header";
-    case OffloadError::kHeaderLengthMismatch:
-      return "header lengths do not match the frame";
-    case OffloadError::kIpLengthMismatch:
-      return "IP length does not match the frame";
-    case OffloadError::kUdpLengthMismatch:
-      return "UDP length does not match the IP length";
-    case OffloadError::kHeadersTooLong:
-      return "headers too long to segment";
-    case OffloadError::kSegmentTooLarge:
-      return "segment too large for its length fields";
-    case OffloadError::kUnsupportedRoutingHeader:
-      return "IPv6 routing header with an unknown final destination";
-    case OffloadError::kOutputTooSmall:
-      return "output buffer too small";
-    case OffloadError::kSinkStopped:
-      return "segment sink stopped";
-  }
-  return "unknown offload error";
+  return description_of(kOffloadErrorNames, e, "unknown offload error");
 }
 
 std::string_view to_key(OffloadError e) noexcept {
-  switch (e) {
-    case OffloadError::kBothIpVersions:
-      return "both_ip_versions";
-    case OffloadError::kNoIpVersion:
-      return "no_ip_version";
-    case OffloadError::kBothL4Checksums:
-      return "both_l4_checksums";
-    case OffloadError::kBothSegmentations:
-      return "both_segmentations";
-    case OffloadError::kNotSegmentation:
-      return "not_segmentation";
-    case OffloadError::kMaxSegmentSizeZero:
-      return "max_segment_size_zero";
-    case OffloadError::kSegmentSizeTooSmall:
-      return "segment_size_too_small";
-    case OffloadError::kTooManySegments:
-      return "too_many_segments";
-    case OffloadError::kMetadataPastEnd:
-      return "metadata_past_end";
-    case OffloadError::kFrameTooShort:
-      return "frame_too_short";
-    case OffloadError::kBadIpv4Header:
-      return "bad_ipv4_header";
-    case OffloadError::kBadIpv6Header:
-      return "bad_ipv6_header";
-    case OffloadError::kBadTcpHeader:
-      return "bad_tcp_header";
-    case OffloadError::kIpVersionMismatch:
-      return "ip_version_mismatch";
-    case OffloadError::kIpChecksumNotIpv4:
-      return "ip_checksum_not_ipv4";
-    case OffloadError::kNotTcp:
-      return "not_tcp";
-    case OffloadError::kNotUdp:
-      return "not_udp";
-    case OffloadError::kHeaderLengthMismatch:
-      return "header_length_mismatch";
-    case OffloadError::kIpLengthMismatch:
-      return "ip_length_mismatch";
-    case OffloadError::kUdpLengthMismatch:
-      return "udp_length_mismatch";
-    case OffloadError::kHeadersTooLong:
-      return "headers_too_long";
-    case OffloadError::kSegmentTooLarge:
-      return "segment_too_large";
-    case OffloadError::kUnsupportedRoutingHeader:
-      return "unsupported_routing_header";
-    case OffloadError::kOutputTooSmall:
-      return "output_too_small";
-    case OffloadError::kSinkStopped:
-      return "sink_stopped";
-  }
-  return "unknown";
+  return key_of(kOffloadErrorNames, e, "unknown");
 }
 
 std::expected<void, OffloadError> apply_checksums(std::span<uint8_t> frame,
@@ -350,10 +280,10 @@ std::expected<void, OffloadError> apply_checksums(std::span<uint8_t> frame,
       ip_end = l.l3_offset + load_be16(ip + kIpv4TotalLength);  // >= IHL + l4_len (parser)
     } else {
       const size_t payload = load_be16(ip + kIpv6PayloadLength);
-      if (payload < l.l3_len - IPV6_MIN_HEADER_LEN + l.l4_len) {
+      if (payload < l.l3_len - kIpv6HeaderLen + l.l4_len) {
         return fail(OffloadError::kIpLengthMismatch);
       }
-      ip_end = l.l3_offset + IPV6_MIN_HEADER_LEN + payload;
+      ip_end = l.l3_offset + kIpv6HeaderLen + payload;
     }
     if (ip_end > frame.size()) return fail(OffloadError::kIpLengthMismatch);
     const size_t l4_total = ip_end - l.l4_offset;
@@ -412,7 +342,7 @@ std::expected<uint32_t, OffloadError> segment(std::span<const uint8_t> frame, co
   const uint16_t ip_id = l.ipv4 ? load_be16(ip + kIpv4Id) : 0;
   const uint32_t seq = l.tcp ? load_be32(l4 + kTcpSeq) : 0;
   const uint8_t tcp_flags = l.tcp ? l4[kTcpFlags] : 0;
-  const size_t ip_fixed = l.ipv4 ? l.l3_len : l.l3_len - IPV6_MIN_HEADER_LEN;
+  const size_t ip_fixed = l.ipv4 ? l.l3_len : l.l3_len - kIpv6HeaderLen;
   // The pseudo-header without its length, which ones_add supplies per segment (the length is a
   // single 16-bit word: plan_segments bounds it).
   const uint16_t pseudo_base = pseudo_header_sum(frame, l, 0);
@@ -485,7 +415,7 @@ std::expected<size_t, OffloadError> copy_segment(const Segment& s,
 
 std::expected<size_t, OffloadError> insert_vlan(std::span<const uint8_t> in, std::span<uint8_t> out,
                                                 VlanMetadata vlan) noexcept {
-  if (in.size() < ETHERNET_HEADER_LEN) return fail(OffloadError::kFrameTooShort);
+  if (in.size() < kEthernetHeaderLen) return fail(OffloadError::kFrameTooShort);
   if (out.size() < in.size() || out.size() - in.size() < kVlanTagLen) {
     return fail(OffloadError::kOutputTooSmall);
   }

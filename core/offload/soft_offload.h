@@ -5,7 +5,7 @@
 //
 // Contract:
 //   1. Validation. Every call checks the TxMetadata against the frame before touching it: is_ipv4
-//      xor is_ipv6, the requested protocols present (parsed by virtio::parse_frame_headers, the
+//      xor is_ipv6, the requested protocols present (parsed by net::parse_frame_headers, the
 //      same parser that produced the metadata on guest TX), l2_len/l3_len/l4_len and
 //      transport_header_offset equal to the parsed headers, and everything inside the frame.
 //      Anything else is an OffloadError (one value per kind of bad input, for counters) and the
@@ -27,7 +27,7 @@
 //      - USO (IPv4/IPv6): separate UDP datagrams, not IP fragments, each of max_segment_size
 //        payload bytes (the last may be shorter), with its own UDP length and checksum, IPv4
 //        total length, id + index and header checksum, or IPv6 payload length.
-//      Segment counts are bounded as on guest TX (virtio/net_header.h): TSO needs
+//      Segment counts are bounded as on guest TX (net/segmentation_limits.h): TSO needs
 //      max_segment_size >= 88 (kSegmentSizeTooSmall), USO at most 128 datagrams
 //      (kTooManySegments); a 64 KB frame makes at most 745 segments.
 //      A frame whose payload fits in one segment is emitted as one segment: itself, with its
@@ -48,6 +48,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/net/frame.h"
 #include "core/net_backend/packet.h"
 
 namespace pmdnet::offload {
@@ -61,8 +62,8 @@ enum class OffloadError : uint8_t {
   kBothSegmentations,     // offload_tcp_segmentation and offload_udp_segmentation both set
   kNotSegmentation,       // segment() on a metadata asking for neither TSO nor USO
   kMaxSegmentSizeZero,    // TSO/USO with max_segment_size 0
-  kSegmentSizeTooSmall,   // TSO with max_segment_size below virtio::kMinTcpGsoSize (88)
-  kTooManySegments,       // USO into more than virtio::kMaxUdpGsoSegments (128) datagrams
+  kSegmentSizeTooSmall,   // TSO with max_segment_size below net::kMinTcpGsoSize (88)
+  kTooManySegments,       // USO into more than net::kMaxUdpGsoSegments (128) datagrams
   kMetadataPastEnd,       // l2_len + l3_len (+ l4_len) runs past the end of the frame
   kFrameTooShort,         // the frame ends inside its own headers
   kBadIpv4Header,         // version != 4, IHL < 5, or total length shorter than the headers
@@ -91,7 +92,7 @@ std::string_view to_key(OffloadError e) noexcept;
 // options or IPv6 with a few extension headers, and TCP with options.
 inline constexpr size_t kMaxHeaderLen = 256;
 // The 802.1Q tag insert_vlan adds.
-inline constexpr size_t kVlanTagLen = 4;
+inline constexpr size_t kVlanTagLen = net::kVlanTagLen;
 
 // Fills the checksums `m` asks for (offload_ip_header_checksum, offload_tcp_checksum,
 // offload_udp_checksum) in place. TSO/USO flags are validated (the protocol must match) but not

@@ -1,7 +1,7 @@
 // virtio_net_hdr translation, as pure functions: guest TX header + frame prefix -> TxMetadata
-// offloads (parse_tx_offloads), RxMetadata -> guest RX header (make_rx_header), and the bounded
-// Ethernet/VLAN/IPv4/IPv6/TCP/UDP parser both rely on (parse_frame_headers). No DPDK, no
-// allocation, no exceptions: these run on the fast path over guest-controlled bytes.
+// offloads (parse_tx_offloads, which parses the frame with net::parse_frame_headers), and
+// RxMetadata -> guest RX header (make_rx_header). No DPDK, no allocation, no exceptions: these run
+// on the fast path over guest-controlled bytes.
 //
 // Guest TX contract (virtio 1.2, 5.1.6.2), as pmdnet implements it:
 //   1. A header with neither NEEDS_CSUM nor a GSO type is a plain packet: the result is an
@@ -11,8 +11,9 @@
 //   2. Anything else is an offload request. It is honoured only if every feature it needs was
 //      negotiated, and only if csum_start/csum_offset point exactly at the TCP or UDP checksum of
 //      the headers parsed from the frame itself; otherwise the packet is refused with a
-//      HeaderError, which the caller counts and drops. hdr_len is a hint and is ignored, except
-//      that with GUEST_HDRLEN it must equal the parsed header length.
+//      HeaderError, which the caller counts and drops (a frame the parser refuses is
+//      kFrameTooShort or kBad*Header, after its net::FrameError). hdr_len is a hint and is
+//      ignored, except that with GUEST_HDRLEN it must equal the parsed header length.
 //   3. On success the flags say which offloads to do plus is_ipv4/is_ipv6; l2_len, l3_len,
 //      l4_len (TCP header, or 8 for UDP) and transport_header_offset (= l2_len + l3_len =
 //      csum_start) are set; max_segment_size = gso_size for TSO/USO. offload_ip_header_checksum is
@@ -21,7 +22,7 @@
 //      filled in the IPv4 header checksum. The caller fills id, segment_count, len and vlan.
 //   4. TSO/USO results guarantee transport_header_offset + l4_len <= frame_len, but the payload may
 //      be empty or no longer than max_segment_size; backends must then send the frame unsegmented.
-//      They also bound the segment count, as Linux does (see kMinTcpGsoSize): TSO has
+//      They also bound the segment count, as Linux does (core/net/segmentation_limits.h): TSO has
 //      max_segment_size >= 88, USO a payload of at most 128 * max_segment_size bytes.
 //      VIRTIO_NET_HDR_GSO_ECN (TCP with CWR set) is accepted with HOST_ECN but not reported:
 //      TxMetadata has no bit for it, and segmenters clear CWR after the first segment anyway.
@@ -48,7 +49,7 @@ namespace pmdnet::virtio {
 // Why a header (or the frame behind it) was refused. Each value is one kind of bad input, so
 // telemetry can count them separately; kHeaderErrorCount sizes such counter arrays.
 enum class HeaderError : uint8_t {
-  // The frame, as parsed by parse_frame_headers.
+  // The frame, as parsed by net::parse_frame_headers (one value per net::FrameError).
   kFrameTooShort,  // the frame (or the prefix the caller copied) ends inside a header
   kBadIpv4Header,  // version != 4, IHL < 5, or total length shorter than the IP + L4 headers
   kBadIpv6Header,  // version != 6
@@ -63,8 +64,8 @@ enum class HeaderError : uint8_t {
   kGsoEcnNotNegotiated,  // the ECN bit without HOST_ECN
   kGsoWithoutNeedsCsum,  // a GSO type without NEEDS_CSUM (the spec's driver MUST)
   kGsoSizeZero,          // a GSO type with gso_size 0
-  kGsoSizeTooSmall,      // TCPV4/TCPV6 with gso_size below kMinTcpGsoSize
-  kGsoTooManySegments,   // UDP_L4 whose payload needs more than kMaxUdpGsoSegments segments
+  kGsoSizeTooSmall,      // TCPV4/TCPV6 with gso_size below net::kMinTcpGsoSize
+  kGsoTooManySegments,   // UDP_L4 whose payload needs more than net::kMaxUdpGsoSegments segments
   kGsoWithoutHeaders,    // a GSO type on a frame with no parseable IP + TCP/UDP headers
   kGsoProtocolMismatch,  // e.g. TCPV4 on an IPv6 or a UDP frame, UDP_L4 on a TCP frame
   kGsoHdrLenMismatch,    // GUEST_HDRLEN negotiated and hdr_len != the parsed header length
@@ -75,52 +76,9 @@ enum class HeaderError : uint8_t {
 };
 inline constexpr size_t kHeaderErrorCount = 20;
 
-// The bounds on guest segmentation requests, Linux's own: one 64 KB frame may not become tens of
-// thousands of segments (gso_size 1), which would let a guest make the device send 1,000 times the
-// packets it was handed. parse_tx_offloads refuses what is outside them, and offload::segment
-// refuses the same TxMetadata from any other caller.
-//   - TCP: gso_size >= TCP_MIN_MSS. include/net/tcp.h: "Minimal accepted MSS. It is (60+60+8) -
-//     (20+20)." #define TCP_MIN_MSS 88U, the smallest MSS a Linux socket can be set to
-//     (TCP_MAXSEG: "if (val && (val < TCP_MIN_MSS || val > MAX_TCP_WINDOW)) return -EINVAL").
-//     A 64 KB frame then makes at most 745 segments.
-//   - UDP: at most UDP_MAX_SEGMENTS (include/linux/udp.h: #define UDP_MAX_SEGMENTS (1 << 7UL))
-//     segments, as Linux's virtio_net_hdr_to_skb checks for VIRTIO_NET_HDR_GSO_UDP_L4:
-//     "if (skb->len - p_off > gso_size * UDP_MAX_SEGMENTS) return -EINVAL;" (p_off: where the
-//     payload starts). Linux's own UDP_SEGMENT sends are bounded the same way.
-inline constexpr uint16_t kMinTcpGsoSize = 88;
-inline constexpr uint32_t kMaxUdpGsoSegments = 128;
-
 std::string_view to_string(HeaderError e) noexcept;
 // A short snake_case name for HeaderError counters in telemetry, e.g. "frame_too_short".
 std::string_view to_key(HeaderError e) noexcept;
-
-// The headers at the front of an Ethernet frame.
-//   l2_len     14, 18 or 22 (up to two 802.1Q/802.1ad tags); always set on success.
-//   l3, l3_len IPv4 (IHL * 4) or IPv6 (40 + the extension headers followed); 0 when Unknown.
-//   l4, l4_len TCP (data offset * 4) or UDP (8); l4_len 0 when Unknown.
-//   l4_offset  l2_len + l3_len whenever l3 is known (where the next header starts), else 0.
-// Unknown is not an error: a third VLAN tag, another ethertype, another IP protocol, an IP
-// fragment (other than an IPv6 atomic fragment), or more IPv6 extension headers than
-// kMaxIpv6ExtensionHeaders end parsing with the lengths known so far.
-struct FrameHeaders {
-  uint8_t l2_len = 0;
-  L3Protocol l3 = L3Protocol::Unknown;
-  uint16_t l3_len = 0;
-  L4Protocol l4 = L4Protocol::Unknown;
-  uint8_t l4_len = 0;
-  uint16_t l4_offset = 0;
-
-  constexpr bool operator==(const FrameHeaders&) const noexcept = default;
-};
-
-// IPv6 extension headers (hop-by-hop, routing, fragment, destination options) followed at most.
-inline constexpr unsigned kMaxIpv6ExtensionHeaders = 6;
-
-// Parses the headers at the start of `prefix`, the first bytes of a frame (the caller copies up to
-// 256 bytes out of guest memory). Every read is bounds-checked against prefix.size(): a header
-// that does not fit is kFrameTooShort, never a read past the end.
-std::expected<FrameHeaders, HeaderError> parse_frame_headers(
-    std::span<const uint8_t> prefix) noexcept;
 
 // Translates a guest TX header into offload metadata (see the contract above). `prefix` is the
 // start of the frame that follows the header (bytes past frame_len are ignored), frame_len the

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/net/frame.h"
+#include "core/net/segmentation_limits.h"
 #include "core/virtio/net_header.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -97,8 +99,8 @@ void check_tx(const VirtioNetHdr& hdr, std::span<const uint8_t> prefix, uint32_t
   }
   if (f.offload_udp_segmentation()) require(base == kGsoUdpL4 && has(features, feature::kHostUso));
   if (hdr.gso_type & kGsoEcn) require(has(features, feature::kHostEcn));
-  // Segment counts bounded as Linux bounds them (net_header.h).
-  if (f.offload_tcp_segmentation()) require(m.max_segment_size >= kMinTcpGsoSize);
+  // Segment counts bounded as Linux bounds them (core/net/segmentation_limits.h).
+  if (f.offload_tcp_segmentation()) require(m.max_segment_size >= net::kMinTcpGsoSize);
   // Offsets lie inside the frame and the prefix, and agree with the header and with the parser.
   require(m.l2_len >= ETHERNET_HEADER_LEN);
   require(m.l3_len >= (f.is_ipv4() ? IPV4_MIN_HEADER_LEN : IPV6_MIN_HEADER_LEN));
@@ -112,26 +114,26 @@ void check_tx(const VirtioNetHdr& hdr, std::span<const uint8_t> prefix, uint32_t
   require(uint32_t{hdr.csum_start} + hdr.csum_offset + 2 <= frame_len);
   if (segmenting && has(features, feature::kGuestHdrlen)) require(hdr.hdr_len == headers_end);
   if (f.offload_udp_segmentation()) {
-    require(frame_len - headers_end <= size_t{m.max_segment_size} * kMaxUdpGsoSegments);
+    require(frame_len - headers_end <= size_t{m.max_segment_size} * net::kMaxUdpGsoSegments);
   }
-  auto parsed = parse_frame_headers(prefix.first(std::min<size_t>(prefix.size(), frame_len)));
+  auto parsed = net::parse_frame_headers(prefix.first(std::min<size_t>(prefix.size(), frame_len)));
   require(parsed.has_value());
   require(parsed->l2_len == m.l2_len && parsed->l3_len == m.l3_len && parsed->l4_len == m.l4_len &&
           parsed->l4_offset == m.transport_header_offset);
 }
 
 void check_parse(std::span<const uint8_t> prefix) {
-  auto h = parse_frame_headers(prefix);
+  auto h = net::parse_frame_headers(prefix);
   if (!h) return;
   require(h->l2_len == 14 || h->l2_len == 18 || h->l2_len == 22);
-  if (h->l3 == L3Protocol::Unknown) {
-    require(h->l3_len == 0 && h->l4 == L4Protocol::Unknown && h->l4_offset == 0);
+  if (h->l3 == net::L3Protocol::Unknown) {
+    require(h->l3_len == 0 && h->l4 == net::L4Protocol::Unknown && h->l4_offset == 0);
     return;
   }
   require(h->l4_offset == h->l2_len + h->l3_len);
-  require(h->l4 != L4Protocol::Unknown || h->l4_len == 0);
-  require(h->l4 != L4Protocol::Udp || h->l4_len == 8);
-  require(h->l4 != L4Protocol::Tcp || (h->l4_len >= 20 && h->l4_len <= 60));
+  require(h->l4 != net::L4Protocol::Unknown || h->l4_len == 0);
+  require(h->l4 != net::L4Protocol::Udp || h->l4_len == 8);
+  require(h->l4 != net::L4Protocol::Tcp || (h->l4_len >= 20 && h->l4_len <= 60));
   require(size_t{h->l4_offset} + h->l4_len <= prefix.size());
 }
 
@@ -217,14 +219,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if ((frame_len & 0x3) != 0) frame_len = static_cast<uint32_t>(prefix.size()) + (frame_len >> 18);
   if (steer & 1) {
     // Aim the header at what the frame really holds, with the needed features.
-    auto h = parse_frame_headers(prefix);
-    if (h && h->l4 != L4Protocol::Unknown) {
-      const bool tcp = h->l4 == L4Protocol::Tcp;
+    auto h = net::parse_frame_headers(prefix);
+    if (h && h->l4 != net::L4Protocol::Unknown) {
+      const bool tcp = h->l4 == net::L4Protocol::Tcp;
       hdr.flags |= kHdrFNeedsCsum;
       hdr.csum_start = h->l4_offset;
       hdr.csum_offset = tcp ? kTcpCsumOffset : kUdpCsumOffset;
       if (steer & 2) {
-        hdr.gso_type = !tcp ? kGsoUdpL4 : h->l3 == L3Protocol::Ipv4 ? kGsoTcpv4 : kGsoTcpv6;
+        hdr.gso_type = !tcp ? kGsoUdpL4 : h->l3 == net::L3Protocol::Ipv4 ? kGsoTcpv4 : kGsoTcpv6;
         if (tcp && (steer & 4)) hdr.gso_type |= kGsoEcn;
       }
       if (steer & 8) hdr.hdr_len = static_cast<uint16_t>(h->l4_offset + h->l4_len);

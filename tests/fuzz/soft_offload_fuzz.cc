@@ -15,9 +15,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "core/net/frame.h"
+#include "core/net/segmentation_limits.h"
 #include "core/offload/checksum.h"
 #include "core/offload/soft_offload.h"
-#include "core/virtio/net_header.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/unit/core/offload/test_frames.h"
 
@@ -51,16 +52,16 @@ bool has_active_routing(std::span<const uint8_t> f, size_t l3, size_t l3_len) {
 
 // Checks the checksums of one finished frame (a segment, or a frame after apply_checksums) with
 // the naive reference. `l4_len` is the transport header + data length.
-void verify_frame(std::span<const uint8_t> f, const virtio::FrameHeaders& h, bool check_ip,
+void verify_frame(std::span<const uint8_t> f, const net::FrameHeaders& h, bool check_ip,
                   bool check_l4, size_t l4_len) {
-  if (check_ip && h.l3 == L3Protocol::Ipv4) {
+  if (check_ip && h.l3 == net::L3Protocol::Ipv4) {
     require(naive_sum(f.subspan(h.l2_len, h.l3_len)) == 0xffff);
   }
-  if (!check_l4 || h.l4 == L4Protocol::Unknown) return;
-  const bool ipv4 = h.l3 == L3Protocol::Ipv4;
+  if (!check_l4 || h.l4 == net::L4Protocol::Unknown) return;
+  const bool ipv4 = h.l3 == net::L3Protocol::Ipv4;
   if (!ipv4 && has_active_routing(f, h.l2_len, h.l3_len)) return;
   const testing::L4Place p{.ipv4 = ipv4,
-                           .tcp = h.l4 == L4Protocol::Tcp,
+                           .tcp = h.l4 == net::L4Protocol::Tcp,
                            .l3 = h.l2_len,
                            .l4 = h.l4_offset,
                            .l4_len = l4_len};
@@ -83,13 +84,13 @@ void check_apply(const std::vector<uint8_t>& frame, const TxMetadata& m) {
     require(out == frame);
     return;
   }
-  auto h = virtio::parse_frame_headers(out);
+  auto h = net::parse_frame_headers(out);
   require(h.has_value());
   if (!l4) {
     verify_frame(out, *h, true, false, 0);
   } else {
     // The L4 checksum covers what the IP header declares, which must then lie in the frame.
-    const size_t ip_end = h->l3 == L3Protocol::Ipv4
+    const size_t ip_end = h->l3 == net::L3Protocol::Ipv4
                               ? h->l2_len + size_t{get16(out, h->l2_len + 2)}
                               : h->l2_len + 40 + size_t{get16(out, h->l2_len + 4)};
     require(ip_end <= out.size());
@@ -128,17 +129,17 @@ void check_segment(const std::vector<uint8_t>& frame, const TxMetadata& m, uint8
           require(get16(seg, 12) == 0x8100 && get16(seg, 14) == m.vlan->to_tci());
           seg.erase(seg.begin() + 12, seg.begin() + 16);
         }
-        auto h = virtio::parse_frame_headers(seg);
+        auto h = net::parse_frame_headers(seg);
         require(h.has_value());
         require(size_t{h->l4_offset} + h->l4_len + shift == headers_len);
         require(h->l2_len == m.l2_len && h->l3_len == m.l3_len);
-        if (h->l3 == L3Protocol::Ipv4) {
+        if (h->l3 == net::L3Protocol::Ipv4) {
           require(get16(seg, h->l2_len + 2) == seg.size() - h->l2_len);
           require((get16(seg, h->l2_len + 6) & 0x3fff) == 0);
         } else {
           require(get16(seg, h->l2_len + 4) == seg.size() - h->l2_len - 40);
         }
-        if (h->l4 == L4Protocol::Udp) {
+        if (h->l4 == net::L4Protocol::Udp) {
           require(get16(seg, h->l4_offset + 4) == seg.size() - h->l4_offset);
         }
         verify_frame(seg, *h, true, true, seg.size() - h->l4_offset);
@@ -152,8 +153,8 @@ void check_segment(const std::vector<uint8_t>& frame, const TxMetadata& m, uint8
   }
   require(*r == *count && *r == emitted && emitted >= 1);
   // Segment counts bounded as on guest TX (virtio/net_header.h).
-  require(!m.flags.offload_tcp_segmentation() || m.max_segment_size >= virtio::kMinTcpGsoSize);
-  require(!m.flags.offload_udp_segmentation() || emitted <= virtio::kMaxUdpGsoSegments);
+  require(!m.flags.offload_tcp_segmentation() || m.max_segment_size >= net::kMinTcpGsoSize);
+  require(!m.flags.offload_udp_segmentation() || emitted <= net::kMaxUdpGsoSegments);
   const size_t in_headers = headers_len - shift;
   require(in_headers <= frame.size() && in_headers <= kMaxHeaderLen);
   require(std::equal(payload.begin(), payload.end(),
@@ -229,14 +230,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     m.l4_len = tweak;
     m.transport_header_offset = static_cast<uint16_t>(options) * 2;
     m.max_segment_size = mss;
-    if (auto h = virtio::parse_frame_headers(frame); h && (mode & 2)) {
+    if (auto h = net::parse_frame_headers(frame); h && (mode & 2)) {
       // Usually metadata that matches the frame, so that success paths are reached.
       m.l2_len = h->l2_len;
       m.l3_len = h->l3_len;
       m.l4_len = h->l4_len;
       m.transport_header_offset = (mode & 4) ? h->l4_offset : 0;
-      m.flags =
-          m.flags.with_is_ipv4(h->l3 == L3Protocol::Ipv4).with_is_ipv6(h->l3 == L3Protocol::Ipv6);
+      m.flags = m.flags.with_is_ipv4(h->l3 == net::L3Protocol::Ipv4)
+                    .with_is_ipv6(h->l3 == net::L3Protocol::Ipv6);
     }
   }
   // Flags and lengths the input wants changed, then byte edits.

@@ -1,133 +1,27 @@
-// Tests of core/virtio/net_header: the frame-header parser, guest TX virtio_net_hdr -> TxMetadata
-// (one test per offload case and one per bad input, as OpenVMM's virtio_net tests do), and
-// RxMetadata -> guest RX virtio_net_hdr.
+// Tests of core/virtio/net_header: guest TX virtio_net_hdr -> TxMetadata (one test per offload
+// case and one per bad input, as OpenVMM's virtio_net tests do), and RxMetadata -> guest RX
+// virtio_net_hdr.
 #include "core/virtio/net_header.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <initializer_list>
-#include <optional>
 #include <set>
 #include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/net/segmentation_limits.h"
+#include "tests/unit/core/net/frame_builder.h"
+
 namespace pmdnet::virtio {
 namespace {
 
-constexpr uint8_t kTcp = 6;
-constexpr uint8_t kUdp = 17;
-constexpr uint8_t kIcmp = 1;
-constexpr uint8_t kHopByHop = 0;
-constexpr uint8_t kRouting = 43;
-constexpr uint8_t kFragment = 44;
-constexpr uint8_t kDestOpts = 60;
-constexpr uint8_t kEsp = 50;
-
-// Builds Ethernet frames layer by layer; build() patches the IPv4 total length and the IPv6
-// payload length to match what follows.
-class FrameBuilder {
- public:
-  // Destination and source MACs, `tags` (TPID, TCI 0x0005 each), then `ethertype`.
-  FrameBuilder& eth(uint16_t ethertype, std::initializer_list<uint16_t> tags = {}) {
-    for (int i = 0; i < 12; ++i) b_.push_back(static_cast<uint8_t>(0x10 + i));
-    for (uint16_t tpid : tags) {
-      put16(tpid);
-      put16(0x0005);
-    }
-    put16(ethertype);
-    return *this;
-  }
-  FrameBuilder& ipv4(uint8_t protocol, size_t options = 0, uint16_t fragment = 0) {
-    ip_at_ = b_.size();
-    ipv4_ = true;
-    b_.push_back(static_cast<uint8_t>(0x40 | ((20 + options) / 4)));
-    b_.push_back(0);  // DSCP/ECN
-    put16(0);         // total length, patched in build()
-    put16(0x1234);    // id
-    put16(fragment);
-    b_.push_back(64);  // TTL
-    b_.push_back(protocol);
-    put16(0);  // header checksum
-    for (int i = 0; i < 8; ++i) b_.push_back(static_cast<uint8_t>(10 + i));
-    for (size_t i = 0; i < options; ++i) b_.push_back(1);  // NOP options
-    return *this;
-  }
-  FrameBuilder& ipv6(uint8_t next) {
-    ip_at_ = b_.size();
-    ipv4_ = false;
-    put16(0x6000);
-    put16(0);
-    put16(0);  // payload length, patched in build()
-    b_.push_back(next);
-    b_.push_back(64);  // hop limit
-    for (int i = 0; i < 32; ++i) b_.push_back(static_cast<uint8_t>(0x20 + i));
-    return *this;
-  }
-  // A hop-by-hop, routing or destination-options header of `len` bytes (a multiple of 8).
-  FrameBuilder& ipv6_ext(uint8_t next, size_t len) {
-    b_.push_back(next);
-    b_.push_back(static_cast<uint8_t>(len / 8 - 1));
-    for (size_t i = 2; i < len; ++i) b_.push_back(0);
-    return *this;
-  }
-  FrameBuilder& ipv6_fragment(uint8_t next, uint16_t offset, bool more) {
-    b_.push_back(next);
-    b_.push_back(0);
-    put16(static_cast<uint16_t>((offset << 3) | (more ? 1 : 0)));
-    put16(0xabcd);  // identification
-    put16(0x0001);
-    return *this;
-  }
-  FrameBuilder& tcp(size_t options = 0) {
-    put16(1234);                                  // source port
-    put16(80);                                    // destination port
-    for (int i = 0; i < 8; ++i) b_.push_back(0);  // sequence and ack numbers
-    b_.push_back(static_cast<uint8_t>(((20 + options) / 4) << 4));
-    b_.push_back(0x18);  // PSH|ACK
-    put16(0xffff);       // window
-    put16(0);            // checksum
-    put16(0);            // urgent pointer
-    for (size_t i = 0; i < options; ++i) b_.push_back(1);
-    return *this;
-  }
-  FrameBuilder& udp() {
-    put16(1234);
-    put16(53);
-    put16(0);  // length
-    put16(0);  // checksum
-    return *this;
-  }
-  FrameBuilder& payload(size_t n) {
-    for (size_t i = 0; i < n; ++i) b_.push_back(static_cast<uint8_t>(i));
-    return *this;
-  }
-  FrameBuilder& raw(std::initializer_list<uint8_t> bytes) {
-    b_.insert(b_.end(), bytes);
-    return *this;
-  }
-  std::vector<uint8_t> build() const {
-    std::vector<uint8_t> out = b_;
-    if (ip_at_) {
-      size_t len = ipv4_ ? out.size() - *ip_at_ : out.size() - *ip_at_ - 40;
-      out[*ip_at_ + (ipv4_ ? 2 : 4)] = static_cast<uint8_t>(len >> 8);
-      out[*ip_at_ + (ipv4_ ? 3 : 5)] = static_cast<uint8_t>(len);
-    }
-    return out;
-  }
-
- private:
-  void put16(uint16_t v) {
-    b_.push_back(static_cast<uint8_t>(v >> 8));
-    b_.push_back(static_cast<uint8_t>(v));
-  }
-  std::vector<uint8_t> b_;
-  std::optional<size_t> ip_at_;
-  bool ipv4_ = false;
-};
+using namespace net::testing;
+using net::kMaxUdpGsoSegments;
+using net::kMinTcpGsoSize;
 
 constexpr uint64_t kCsum = bit(feature::kCsum);
 constexpr uint64_t kAllHost = kCsum | bit(feature::kHostTso4) | bit(feature::kHostTso6) |
@@ -167,176 +61,6 @@ HeaderError offload_error(const VirtioNetHdr& h, const std::vector<uint8_t>& fra
   auto r = offloads(h, frame, features);
   EXPECT_FALSE(r.has_value());
   return r.has_value() ? HeaderError{} : r.error();
-}
-
-// Frames used throughout.
-std::vector<uint8_t> tcp4(size_t payload = 100) {
-  return FrameBuilder().eth(0x0800).ipv4(kTcp).tcp().payload(payload).build();
-}
-std::vector<uint8_t> udp4(size_t payload = 100) {
-  return FrameBuilder().eth(0x0800).ipv4(kUdp).udp().payload(payload).build();
-}
-std::vector<uint8_t> tcp6(size_t payload = 100) {
-  return FrameBuilder().eth(0x86dd).ipv6(kTcp).tcp().payload(payload).build();
-}
-std::vector<uint8_t> udp6(size_t payload = 100) {
-  return FrameBuilder().eth(0x86dd).ipv6(kUdp).udp().payload(payload).build();
-}
-
-// ---------------------------------------------------------------------------------------------
-// parse_frame_headers
-
-TEST(ParseFrameHeaders, Ipv4Tcp) {
-  auto f = tcp4();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv4, 20, L4Protocol::Tcp, 20, 34}));
-}
-
-TEST(ParseFrameHeaders, Ipv6Udp) {
-  auto f = udp6();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv6, 40, L4Protocol::Udp, 8, 54}));
-}
-
-TEST(ParseFrameHeaders, TcpOptionsCountInL4Len) {
-  auto f = FrameBuilder().eth(0x0800).ipv4(kTcp).tcp(40).build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(h->l4_len, 60);
-}
-
-TEST(ParseFrameHeaders, UnknownEthertypeIsL2Only) {
-  auto f = FrameBuilder().eth(0x0806).payload(28).build();  // ARP
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Unknown, 0, L4Protocol::Unknown, 0, 0}));
-}
-
-TEST(ParseFrameHeaders, ThirdVlanTagEndsParsing) {
-  auto f = FrameBuilder().eth(0x8100, {0x88a8, 0x8100}).payload(4).ipv4(kTcp).tcp().build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(h->l2_len, 22);
-  EXPECT_EQ(h->l3, L3Protocol::Unknown);
-}
-
-TEST(ParseFrameHeaders, UnknownIpProtocolKeepsL3) {
-  auto f = FrameBuilder().eth(0x0800).ipv4(kIcmp).payload(8).build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv4, 20, L4Protocol::Unknown, 0, 34}));
-}
-
-TEST(ParseFrameHeaders, Ipv4FragmentsHaveNoL4) {
-  for (uint16_t fragment : {uint16_t{0x2000}, uint16_t{0x0010}}) {  // MF; offset 16 * 8
-    auto f = FrameBuilder().eth(0x0800).ipv4(kUdp, 0, fragment).udp().build();
-    auto h = parse_frame_headers(f);
-    ASSERT_TRUE(h.has_value());
-    EXPECT_EQ(h->l3, L3Protocol::Ipv4);
-    EXPECT_EQ(h->l4, L4Protocol::Unknown) << fragment;
-  }
-  // DF alone is not a fragment.
-  auto f = FrameBuilder().eth(0x0800).ipv4(kUdp, 0, 0x4000).udp().build();
-  EXPECT_EQ(parse_frame_headers(f)->l4, L4Protocol::Udp);
-}
-
-TEST(ParseFrameHeaders, Ipv6ExtensionChain) {
-  auto f = FrameBuilder()
-               .eth(0x86dd)
-               .ipv6(kHopByHop)
-               .ipv6_ext(kRouting, 8)
-               .ipv6_ext(kDestOpts, 24)
-               .ipv6_ext(kFragment, 16)
-               .ipv6_fragment(kTcp, 0, false)  // atomic fragment: a whole packet
-               .tcp()
-               .build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(
-      *h, (FrameHeaders{14, L3Protocol::Ipv6, 40 + 8 + 24 + 16 + 8, L4Protocol::Tcp, 20, 14 + 96}));
-}
-
-TEST(ParseFrameHeaders, Ipv6NonAtomicFragmentHasNoL4) {
-  auto f = FrameBuilder().eth(0x86dd).ipv6(kFragment).ipv6_fragment(kUdp, 0, true).udp().build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(h->l3_len, 48);
-  EXPECT_EQ(h->l4, L4Protocol::Unknown);
-}
-
-TEST(ParseFrameHeaders, Ipv6ExtensionHeadersAreBounded) {
-  FrameBuilder b;
-  b.eth(0x86dd).ipv6(kDestOpts);
-  for (unsigned i = 0; i < kMaxIpv6ExtensionHeaders; ++i) b.ipv6_ext(kDestOpts, 8);
-  b.ipv6_ext(kUdp, 8).udp();
-  auto f = b.build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(h->l4, L4Protocol::Unknown);
-  EXPECT_EQ(h->l3_len, 40 + 8 * kMaxIpv6ExtensionHeaders);
-}
-
-TEST(ParseFrameHeaders, Ipv6UnknownNextHeaderEndsParsing) {
-  auto f = FrameBuilder().eth(0x86dd).ipv6(kEsp).payload(16).build();
-  auto h = parse_frame_headers(f);
-  ASSERT_TRUE(h.has_value());
-  EXPECT_EQ(*h, (FrameHeaders{14, L3Protocol::Ipv6, 40, L4Protocol::Unknown, 0, 54}));
-}
-
-// Every proper prefix of a frame's headers is reported as too short; each prefix lives in its own
-// exactly-sized allocation, so a read past it would trip AddressSanitizer.
-TEST(ParseFrameHeaders, EveryTruncationIsTooShort) {
-  std::vector<std::vector<uint8_t>> frames = {
-      FrameBuilder().eth(0x0800, {0x88a8, 0x8100}).ipv4(kTcp, 12).tcp(12).build(),
-      FrameBuilder()
-          .eth(0x86dd, {0x8100})
-          .ipv6(kHopByHop)
-          .ipv6_ext(kFragment, 16)
-          .ipv6_fragment(kUdp, 0, false)
-          .udp()
-          .build(),
-  };
-  for (const auto& f : frames) {
-    ASSERT_TRUE(parse_frame_headers(f).has_value());
-    for (size_t n = 0; n < f.size(); ++n) {
-      std::vector<uint8_t> cut(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(n));
-      auto h = parse_frame_headers(cut);
-      ASSERT_FALSE(h.has_value()) << n;
-      EXPECT_EQ(h.error(), HeaderError::kFrameTooShort) << n;
-    }
-  }
-}
-
-TEST(ParseFrameHeaders, BadIpv4Headers) {
-  auto f = tcp4();
-  auto ihl4 = f;
-  ihl4[14] = 0x44;
-  EXPECT_EQ(parse_frame_headers(ihl4).error(), HeaderError::kBadIpv4Header);
-  auto version6 = f;
-  version6[14] = 0x65;
-  EXPECT_EQ(parse_frame_headers(version6).error(), HeaderError::kBadIpv4Header);
-  auto short_total = f;  // total length 19 < IHL * 4
-  short_total[16] = 0;
-  short_total[17] = 19;
-  EXPECT_EQ(parse_frame_headers(short_total).error(), HeaderError::kBadIpv4Header);
-  auto no_room_for_tcp = f;  // total length 39 < 20 + 20
-  no_room_for_tcp[17] = 39;
-  no_room_for_tcp[16] = 0;
-  EXPECT_EQ(parse_frame_headers(no_room_for_tcp).error(), HeaderError::kBadIpv4Header);
-}
-
-TEST(ParseFrameHeaders, BadIpv6Header) {
-  auto f = tcp6();
-  f[14] = 0x45;
-  EXPECT_EQ(parse_frame_headers(f).error(), HeaderError::kBadIpv6Header);
-}
-
-TEST(ParseFrameHeaders, BadTcpHeader) {
-  auto f = tcp4();
-  f[34 + 12] = 0x40;  // data offset 4
-  EXPECT_EQ(parse_frame_headers(f).error(), HeaderError::kBadTcpHeader);
 }
 
 // ---------------------------------------------------------------------------------------------
