@@ -5,6 +5,7 @@
 #include <rte_build_config.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_lcore.h>
 
 #include <algorithm>
 #include <atomic>
@@ -164,6 +165,10 @@ Result<std::vector<std::string>> build_eal_args(const EalOptions& options,
 
 // Debian sets RTE_EAL_PMD_PATH here and shared-linked EAL autoloads it without -d; -d is harmless.
 const char* default_pmd_dir() { return RTE_EAL_PMD_PATH; }
+
+int lcore_numa_socket(uint32_t lcore) noexcept {
+  return static_cast<int>(rte_lcore_to_socket_id(lcore));
+}
 
 Result<Eal> Eal::init(const EalOptions& options, std::string_view program_name) {
   auto args = build_eal_args(options, program_name);

@@ -53,6 +53,10 @@ Result<std::vector<std::string>> build_eal_args(const EalOptions& options,
 // "/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0" for DPDK 22.11 on this platform.
 const char* default_pmd_dir();
 
+// The NUMA socket of EAL lcore `lcore` (rte_lcore_to_socket_id), or -1 (SOCKET_ID_ANY) where
+// EAL does not know it. Needs a live EAL.
+int lcore_numa_socket(uint32_t lcore) noexcept;
+
 // The process's EAL. Only one can be live per process, and only once: DPDK cannot initialise
 // EAL again after rte_eal_cleanup(), nor after an rte_eal_init() that failed (a failure can leave
 // plugins loaded, threads, the runtime directory and shared memory behind, and DPDK may then

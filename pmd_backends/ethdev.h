@@ -3,7 +3,8 @@
 //
 // Lifecycle:
 //   1. make_ethdev_endpoint(spec) finds the port (probing the device if needed) and reads its
-//      capabilities: multiqueue_support, tx_offload_support (native plus software fallbacks).
+//      capabilities: multiqueue_support, tx_offload_support (native plus software fallbacks),
+//      rx_offload_support (validated checksums, GRO's coalesced TCP/IPv4 frames).
 //   2. get_queues(configs, rss, out) configures configs.size() RX/TX queue pairs, each with its
 //      own mempool on its worker's NUMA socket (else the port's), applies RSS where the port has
 //      it, starts the port and appends the queues. Once per endpoint.
@@ -34,6 +35,7 @@
 #include "core/net_backend/queue.h"
 #include "core/net_backend/queue_counters.h"
 #include "core/offload/soft_offload.h"
+#include "pmd_backends/rss.h"
 
 namespace pmdnet {
 
@@ -52,10 +54,10 @@ struct EthdevSpec {
   bool hw_tso = true;
   bool hw_uso = true;
   bool hw_vlan = true;
-  // RSS when get_queues is given no RssConfig: the key (empty: the port's own) and the
-  // RTE_ETH_RSS_* hash functions (0: IP, TCP and UDP); both masked by what the port can do.
+  // RSS when get_queues is given no RssConfig: the key (empty: the port's own) and the hash
+  // types (none: IP, TCP and UDP); both masked by what the port can do.
   std::vector<uint8_t> rss_key;
-  uint64_t rss_hash_functions = 0;
+  RssHashTypes rss_hash_types;
   bool hw_rx_checksum = true;  // ask the port for RX checksum validation
   // Merge received TCP/IPv4 segments (rte_gro, within one burst) into coalesced frames, on queues
   // whose frontend accepts them (QueueConfig::accepts_coalesced_tcp4). Only segments whose

@@ -1,9 +1,18 @@
 // TxZeroCopy: external-buffer mbufs over guest transmit buffers, and their completions.
 #include "pmd_backends/tx_zero_copy.h"
 
+#include <rte_mbuf.h>
+
 #include <algorithm>
 
 namespace pmdnet {
+
+struct TxZeroCopy::Slot {
+  rte_mbuf_ext_shared_info shinfo;
+  TxZeroCopy* owner;
+  TxId id;
+  uint32_t index;
+};
 
 bool zero_copy_capable(std::string_view driver_name) noexcept {
   return driver_name == "net_null" || driver_name == "net_tap" || driver_name == "net_af_packet";
@@ -23,6 +32,8 @@ TxZeroCopy::TxZeroCopy(size_t max_in_flight, size_t max_done)
     free_.push_back(s.index);
   }
 }
+
+TxZeroCopy::~TxZeroCopy() = default;
 
 rte_mbuf* TxZeroCopy::attach(TxId id, std::span<rte_mbuf* const> mbufs,
                              std::span<const std::span<uint8_t>> pieces) noexcept {

@@ -12,8 +12,6 @@
 // that frees the mbuf, which for those PMDs is the queue's worker inside rte_eth_tx_burst.
 #pragma once
 
-#include <rte_mbuf.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -22,6 +20,8 @@
 
 #include "core/base/ring.h"
 #include "core/net_backend/packet.h"
+
+struct rte_mbuf;
 
 namespace pmdnet {
 
@@ -35,6 +35,7 @@ class TxZeroCopy {
   // At most `max_in_flight` packets sent zero-copy and not yet freed, and `max_done` completions
   // waiting for poll().
   TxZeroCopy(size_t max_in_flight, size_t max_done);
+  ~TxZeroCopy();
   TxZeroCopy(const TxZeroCopy&) = delete;  // the slots' addresses are in mbufs
   TxZeroCopy& operator=(const TxZeroCopy&) = delete;
 
@@ -59,12 +60,9 @@ class TxZeroCopy {
   size_t pending() const noexcept { return done_.size(); }
 
  private:
-  struct Slot {
-    rte_mbuf_ext_shared_info shinfo;
-    TxZeroCopy* owner;
-    TxId id;
-    uint32_t index;
-  };
+  // A packet's rte_mbuf_ext_shared_info and what its free callback needs (defined in the .cc,
+  // the only place that touches a slot).
+  struct Slot;
   static void on_free(void* addr, void* opaque) noexcept;
 
   std::vector<Slot> slots_;

@@ -139,6 +139,7 @@ std::optional<EndpointAction> DisconnectableEndpoint::poll_endpoint_action() {
     cached_state_ = CachedState{
         .is_ordered = endpoint_->is_ordered(),
         .tx_offload_support = endpoint_->tx_offload_support(),
+        .rx_offload_support = endpoint_->rx_offload_support(),
         .multiqueue_support = endpoint_->multiqueue_support(),
         .tx_fast_completions = endpoint_->tx_fast_completions(),
         .link_speed = endpoint_->link_speed(),

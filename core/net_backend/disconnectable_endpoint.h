@@ -69,6 +69,9 @@ class DisconnectableEndpoint final : public Endpoint {
   TxOffloadSupport tx_offload_support() const noexcept override {
     return cached().tx_offload_support;
   }
+  RxOffloadSupport rx_offload_support() const noexcept override {
+    return cached().rx_offload_support;
+  }
   MultiQueueSupport multiqueue_support() const noexcept override {
     return cached().multiqueue_support;
   }
@@ -94,6 +97,7 @@ class DisconnectableEndpoint final : public Endpoint {
   struct CachedState {
     bool is_ordered = false;
     TxOffloadSupport tx_offload_support;
+    RxOffloadSupport rx_offload_support;
     MultiQueueSupport multiqueue_support;
     bool tx_fast_completions = false;
     uint64_t link_speed = kDefaultLinkSpeed;

@@ -39,6 +39,15 @@ struct TxOffloadSupport {
   constexpr bool operator==(const TxOffloadSupport&) const noexcept = default;
 };
 
+// The receive offloads an endpoint can deliver, which its frontend may offer the guest. Not in
+// the seed, which left them to whoever builds the frontend.
+struct RxOffloadSupport {
+  bool checksum = false;       // frames whose checksums it validated (RxMetadata state Good)
+  bool coalesced_tcp = false;  // coalesced TCP frames (RxMetadata gso_size > 0, e.g. GRO)
+  bool coalesced_udp = false;  // coalesced UDP frames
+  constexpr bool operator==(const RxOffloadSupport&) const noexcept = default;
+};
+
 // RSS hash types for RssConfig::flags. The seed leaves the flags untyped; these are virtio's
 // VIRTIO_NET_RSS_HASH_TYPE_* bits, since pmdnet's frontend is virtio-net.
 namespace rss_hash {
@@ -108,6 +117,9 @@ class Endpoint {
 
   // The supported transmit offloads.
   virtual TxOffloadSupport tx_offload_support() const noexcept { return {}; }
+
+  // The receive offloads it can deliver (none by default).
+  virtual RxOffloadSupport rx_offload_support() const noexcept { return {}; }
 
   // Multi-queue parameters.
   virtual MultiQueueSupport multiqueue_support() const noexcept {

@@ -13,6 +13,8 @@ class LoopbackEndpoint final : public Endpoint {
                           std::vector<std::unique_ptr<Queue>>& queues) override;
   void stop() override {}
   bool is_ordered() const noexcept override { return true; }
+  // Nothing: a reflected frame is the guest's own, its checksums unchecked, never coalesced.
+  RxOffloadSupport rx_offload_support() const noexcept override { return {}; }
   MultiQueueSupport multiqueue_support() const noexcept override {
     return {.max_queues = UINT16_MAX, .indirection_table_size = 64};
   }

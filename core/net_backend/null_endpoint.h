@@ -17,6 +17,8 @@ class NullEndpoint final : public Endpoint {
   TxOffloadSupport tx_offload_support() const noexcept override {
     return {.ipv4_header = true, .tcp = true, .udp = true, .tso = true, .uso = true};
   }
+  // Nothing: it never receives.
+  RxOffloadSupport rx_offload_support() const noexcept override { return {}; }
   MultiQueueSupport multiqueue_support() const noexcept override {
     return {.max_queues = UINT16_MAX, .indirection_table_size = 128};
   }

@@ -2,8 +2,6 @@
 #include "daemon/ports/port_manager.h"
 
 #include <fmt/format.h>
-#include <rte_ethdev.h>
-#include <rte_lcore.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include "core/net_backend/null_endpoint.h"
 #include "core/virtio/virtio_defs.h"
 #include "daemon/vhost_user/vhost_user_port.h"
+#include "pmd_backends/eal.h"
 #include "pmd_backends/ethdev.h"
 
 namespace pmdnet::ports {
@@ -22,34 +21,21 @@ namespace {
 
 namespace f = virtio::feature;
 using config::BackendType;
-using config::RssHashType;
 using config::VhostFeature;
 
-// config::RssHashType -> RTE_ETH_RSS_* (docs/config.md has the table).
-uint64_t rss_hash_functions(const config::RssHashTypes& types) {
-  static constexpr std::pair<RssHashType, uint64_t> kMap[] = {
-      {RssHashType::kIpv4, RTE_ETH_RSS_IPV4},
-      {RssHashType::kIpv4Frag, RTE_ETH_RSS_FRAG_IPV4},
-      {RssHashType::kIpv4Tcp, RTE_ETH_RSS_NONFRAG_IPV4_TCP},
-      {RssHashType::kIpv4Udp, RTE_ETH_RSS_NONFRAG_IPV4_UDP},
-      {RssHashType::kIpv4Sctp, RTE_ETH_RSS_NONFRAG_IPV4_SCTP},
-      {RssHashType::kIpv4Other, RTE_ETH_RSS_NONFRAG_IPV4_OTHER},
-      {RssHashType::kIpv6, RTE_ETH_RSS_IPV6},
-      {RssHashType::kIpv6Frag, RTE_ETH_RSS_FRAG_IPV6},
-      {RssHashType::kIpv6Tcp, RTE_ETH_RSS_NONFRAG_IPV6_TCP},
-      {RssHashType::kIpv6Udp, RTE_ETH_RSS_NONFRAG_IPV6_UDP},
-      {RssHashType::kIpv6Sctp, RTE_ETH_RSS_NONFRAG_IPV6_SCTP},
-      {RssHashType::kIpv6Other, RTE_ETH_RSS_NONFRAG_IPV6_OTHER},
-      {RssHashType::kIpv6Ex, RTE_ETH_RSS_IPV6_EX},
-      {RssHashType::kIpv6TcpEx, RTE_ETH_RSS_IPV6_TCP_EX},
-      {RssHashType::kIpv6UdpEx, RTE_ETH_RSS_IPV6_UDP_EX},
-  };
-  uint64_t hf = 0;
-  for (const auto& [type, bits] : kMap) {
-    if (types.contains(type)) hf |= bits;
-  }
-  return hf;
-}
+// config::RssHashType lists the hash types in RssHashType's order, so a config set is an
+// RssHashTypes bit for bit.
+#define PMDNET_SAME_RSS_HASH_TYPE(name) \
+  (static_cast<size_t>(config::RssHashType::name) == static_cast<size_t>(RssHashType::name))
+static_assert(PMDNET_SAME_RSS_HASH_TYPE(kIpv4) && PMDNET_SAME_RSS_HASH_TYPE(kIpv4Frag) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv4Tcp) && PMDNET_SAME_RSS_HASH_TYPE(kIpv4Udp) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv4Sctp) && PMDNET_SAME_RSS_HASH_TYPE(kIpv4Other) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv6) && PMDNET_SAME_RSS_HASH_TYPE(kIpv6Frag) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv6Tcp) && PMDNET_SAME_RSS_HASH_TYPE(kIpv6Udp) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv6Sctp) && PMDNET_SAME_RSS_HASH_TYPE(kIpv6Other) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv6Ex) && PMDNET_SAME_RSS_HASH_TYPE(kIpv6TcpEx) &&
+              PMDNET_SAME_RSS_HASH_TYPE(kIpv6UdpEx) && PMDNET_SAME_RSS_HASH_TYPE(kCount));
+#undef PMDNET_SAME_RSS_HASH_TYPE
 
 // The virtio feature bits an operator's `disable_features` names.
 uint64_t disabled_feature_bits(const config::VhostFeatureSet& set) {
@@ -91,7 +77,7 @@ EthdevSpec ethdev_spec(const config::Port& port) {
   s.rx_gro = b.offloads.gro;
   s.tx_zero_copy = b.tx_zero_copy;
   s.rss_key = b.rss.key;
-  s.rss_hash_functions = rss_hash_functions(b.rss.hash_types);
+  s.rss_hash_types = RssHashTypes(b.rss.hash_types.bits());
   return s;
 }
 
@@ -156,16 +142,11 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
         cfg.name, config::format_mac(*cfg.vhost_user.mac));
   }
   port->affinity = port_affinity(pool_, cfg.name, affinity);
-  vhost_user::GuestRxOffloads guest_rx;
   switch (cfg.backend.type) {
     case BackendType::kDpdk: {
       auto ep = make_ethdev_endpoint(ethdev_spec(cfg));
       if (!ep) return std::unexpected(ep.error());
       port->endpoint = std::move(*ep);
-      guest_rx.checksum = true;  // DATA_VALID only for what the port validated
-      // GUEST_TSO4/6: the guest takes coalesced frames (sent only with offloads.gro) and posts
-      // buffers for them; harmless when none come.
-      guest_rx.tso = true;
       break;
     }
     case BackendType::kLoopback:
@@ -178,7 +159,7 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
   }
   port->scheduler = std::make_unique<workers::PortScheduler>(pool_, port->affinity, next_base_);
   const uint32_t first_lcore = port->scheduler->lcore_of(0);
-  const int socket = static_cast<int>(rte_lcore_to_socket_id(first_lcore));
+  const int socket = lcore_numa_socket(first_lcore);
 
   vhost_user::VhostUserPortOptions options;
   options.socket_path = cfg.vhost_user.socket;
@@ -186,7 +167,8 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
                      ? vhost_user::VhostUserMode::kClient
                      : vhost_user::VhostUserMode::kServer;
   options.max_queue_pairs = static_cast<uint16_t>(cfg.vhost_user.queue_pairs);
-  options.guest_rx = guest_rx;
+  const RxOffloadSupport rx = port->endpoint->rx_offload_support();
+  options.guest_rx = {.checksum = rx.checksum, .tso = rx.coalesced_tcp, .uso = rx.coalesced_udp};
   options.disabled_features = disabled_feature_bits(cfg.vhost_user.disabled_features);
   options.numa_socket = socket < 0 ? QueueConfig::kAnySocket : socket;
   options.scheduler = port->scheduler.get();

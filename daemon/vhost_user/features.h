@@ -9,8 +9,8 @@
 
 namespace pmdnet::vhost_user {
 
-// What the backend hands the frontend on guest RX. The Endpoint interface reports only transmit
-// offloads, so whoever builds the port states these (the port manager knows the backend type).
+// What the backend hands the frontend on guest RX: whoever builds the port fills it from
+// Endpoint::rx_offload_support() (the port manager does).
 struct GuestRxOffloads {
   // Frames whose checksums the backend validated (RxMetadata checksum state Good): lets us offer
   // VIRTIO_NET_F_GUEST_CSUM so the guest may skip verifying them.

@@ -519,6 +519,27 @@ TEST_F(EthdevTest, TooManyQueuesFailsNamingTheDevice) {
   });
 }
 
+// What a dpdk port's guest is offered on receive (GUEST_CSUM and GUEST_TSO4/6, not GUEST_USO),
+// whatever the PMD validates, and with rx_gro off or on.
+TEST_F(EthdevTest, RxOffloadSupportIsValidatedChecksumsAndCoalescedTcp) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    const RxOffloadSupport expected{
+        .checksum = true, .coalesced_tcp = true, .coalesced_udp = false};
+    for (const char* device : {"net_ring0", "net_null0"}) {
+      for (bool gro : {false, true}) {
+        EthdevSpec s = spec(device);
+        s.rx_gro = gro;
+        auto ep = make_ethdev_endpoint(s);
+        ASSERT_TRUE(ep.has_value()) << ep.error().message;
+        EXPECT_EQ((*ep)->rx_offload_support(), expected) << device << " rx_gro " << gro;
+        (*ep)->stop();
+      }
+    }
+  });
+}
+
 TEST_F(EthdevTest, HotplugsAVdevEalWasNotGiven) {
   run_in_child([&] {
     auto eal = Eal::init(options_, kProgram);

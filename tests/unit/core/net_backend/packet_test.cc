@@ -132,6 +132,8 @@ TEST(Defaults, CapabilityTypes) {
   EXPECT_EQ(MultiQueueSupport{}, (MultiQueueSupport{1, 0}));
   TxOffloadSupport t;
   EXPECT_FALSE(t.ipv4_header || t.tcp || t.udp || t.tso || t.uso);
+  RxOffloadSupport r;
+  EXPECT_FALSE(r.checksum || r.coalesced_tcp || r.coalesced_udp);
   EXPECT_EQ(QueueConfig{}.numa_socket, QueueConfig::kAnySocket);
   RssConfig rss;
   EXPECT_TRUE(rss.key.empty());
@@ -182,6 +184,7 @@ TEST(Defaults, EndpointInterface) {
   MinimalEndpoint e;
   EXPECT_FALSE(e.is_ordered());
   EXPECT_EQ(e.tx_offload_support(), TxOffloadSupport{});
+  EXPECT_EQ(e.rx_offload_support(), RxOffloadSupport{});
   EXPECT_EQ(e.multiqueue_support(), (MultiQueueSupport{1, 0}));
   EXPECT_FALSE(e.tx_fast_completions());
   EXPECT_EQ(e.link_speed(), 10'000'000'000ull);

@@ -1,9 +1,13 @@
 // Tests of the reference endpoints: NullEndpoint (drops everything) and LoopbackEndpoint
-// (reflects transmits back as receives), driven through a TestBufferAccess over guest memory.
+// (reflects transmits back as receives), driven through a TestBufferAccess over guest memory, and
+// the receive offloads each reference endpoint (DisconnectableEndpoint too) reports.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <numeric>
 
+#include "core/base/event_fd.h"
+#include "core/net_backend/disconnectable_endpoint.h"
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/net_backend/null_endpoint.h"
 #include "tests/unit/core/net_backend/test_buffer_access.h"
@@ -255,6 +259,56 @@ TEST(LoopbackEndpoint, QueuesAreIndependent) {
   EXPECT_EQ(r1->segments_consumed, 1u);
   EXPECT_FALSE(queues[0]->poll_ready(pool));
   EXPECT_TRUE(queues[1]->poll_ready(pool));
+}
+
+// The port manager offers a null or loopback port's guest no receive offload (no GUEST_CSUM,
+// GUEST_TSO or GUEST_USO): neither endpoint delivers any.
+TEST(ReferenceEndpoints, NullAndLoopbackDeliverNoReceiveOffloads) {
+  EXPECT_EQ(NullEndpoint().rx_offload_support(), RxOffloadSupport{});
+  EXPECT_EQ(LoopbackEndpoint().rx_offload_support(), RxOffloadSupport{});
+}
+
+// A NullEndpoint that says it delivers validated checksums and coalesced TCP frames.
+class RxOffloadEndpoint final : public Endpoint {
+ public:
+  std::string_view endpoint_type() const noexcept override { return "rx-offload"; }
+  Result<void> get_queues(std::span<const QueueConfig> config, const RssConfig* rss,
+                          std::vector<std::unique_ptr<Queue>>& queues) override {
+    return NullEndpoint().get_queues(config, rss, queues);
+  }
+  void stop() override {}
+  RxOffloadSupport rx_offload_support() const noexcept override {
+    return {.checksum = true, .coalesced_tcp = true, .coalesced_udp = false};
+  }
+};
+
+// DisconnectableEndpoint reports the connected endpoint's answer, kept while disconnected like
+// its other capabilities; before the first connect, none.
+TEST(ReferenceEndpoints, DisconnectableReportsTheConnectedEndpointsReceiveOffloads) {
+  using namespace std::chrono_literals;
+  auto created = DisconnectableEndpoint::create();
+  ASSERT_TRUE(created) << created.error().message;
+  DisconnectableEndpoint& e = *created->first;
+  DisconnectableEndpointControl& control = created->second;
+  EXPECT_EQ(e.rx_offload_support(), RxOffloadSupport{});
+
+  const RxOffloadSupport expected{.checksum = true, .coalesced_tcp = true, .coalesced_udp = false};
+  ASSERT_TRUE(control.connect(std::make_unique<RxOffloadEndpoint>()));
+  ASSERT_TRUE(wait_readable(e.endpoint_action_fd(), 5000ms));
+  ASSERT_EQ(e.poll_endpoint_action(), EndpointAction::restart_required());
+  EXPECT_EQ(e.rx_offload_support(), expected);
+
+  auto done = control.disconnect();
+  ASSERT_TRUE(done);
+  ASSERT_TRUE(wait_readable(e.endpoint_action_fd(), 5000ms));
+  ASSERT_EQ(e.poll_endpoint_action(), EndpointAction::restart_required());
+  EXPECT_FALSE(e.is_connected());
+  EXPECT_EQ(e.rx_offload_support(), expected);
+
+  ASSERT_TRUE(control.connect(std::make_unique<LoopbackEndpoint>()));
+  ASSERT_TRUE(wait_readable(e.endpoint_action_fd(), 5000ms));
+  ASSERT_EQ(e.poll_endpoint_action(), EndpointAction::restart_required());
+  EXPECT_EQ(e.rx_offload_support(), RxOffloadSupport{});
 }
 
 }  // namespace
