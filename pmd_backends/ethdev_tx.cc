@@ -103,12 +103,17 @@ inline rte_mbuf* EthdevQueue::build_chain(std::span<const uint8_t> a,
   return head;
 }
 
-// Copies the packet's segments out of guest memory to `dst`.
+// Copies the packet's segments out of guest memory to `dst`: through the mapping the frontend
+// found (TxSegment::host), or a lookup of the guest address where it found none.
 inline bool EthdevQueue::gather(const GuestMemory& mem, std::span<const TxSegment> segs,
                                 uint8_t* dst) noexcept {
   size_t off = 0;
   for (const TxSegment& s : segs) {
-    if (!mem.read_at(s.gpa, std::span<uint8_t>(dst + off, s.len))) return false;
+    if (s.host != nullptr) {
+      std::memcpy(dst + off, s.host, s.len);
+    } else if (!mem.read_at(s.gpa, std::span<uint8_t>(dst + off, s.len))) {
+      return false;
+    }
     off += s.len;
   }
   return true;
@@ -157,7 +162,8 @@ inline std::optional<EthdevQueue::Outcome> EthdevQueue::send_zero_copy(
   std::array<std::span<uint8_t>, kMaxZeroCopyPieces> pieces;
   for (size_t i = 0; i < pkt.segments.size(); ++i) {
     const TxSegment& s = pkt.segments[i];
-    uint8_t* host = s.len <= UINT16_MAX ? mem.map(s.gpa, s.len) : nullptr;
+    if (s.len > UINT16_MAX) return std::nullopt;  // longer than an mbuf's data_len
+    uint8_t* host = s.host != nullptr ? s.host : mem.map(s.gpa, s.len);
     if (host == nullptr) return std::nullopt;  // across regions, or outside: the copy decides
     pieces[i] = std::span(host, s.len);
   }

@@ -14,15 +14,17 @@
 #include <string_view>
 #include <vector>
 
+#include "core/net/frame.h"
+
 namespace pmdnet {
 
 class GuestMemory;
 class BufferAccess;
 
-inline constexpr uint32_t ETHERNET_HEADER_LEN = 14;
-inline constexpr uint32_t ETHERNET_VLAN_HEADER_LEN = 18;
-inline constexpr uint16_t IPV4_MIN_HEADER_LEN = 20;
-inline constexpr uint16_t IPV6_MIN_HEADER_LEN = 40;
+inline constexpr uint32_t ETHERNET_HEADER_LEN = net::kEthernetHeaderLen;
+inline constexpr uint32_t ETHERNET_VLAN_HEADER_LEN = net::kEthernetHeaderLen + net::kVlanTagLen;
+inline constexpr uint16_t IPV4_MIN_HEADER_LEN = net::kIpv4MinHeaderLen;
+inline constexpr uint16_t IPV6_MIN_HEADER_LEN = net::kIpv6HeaderLen;
 
 // 802.1Q tag information, packed in 16 bits:
 //   bits 0-2 priority, bit 3 drop_eligible_indicator, bits 4-15 vlan_id.
@@ -88,11 +90,9 @@ struct RxBufferSegment {
   constexpr bool operator==(const RxBufferSegment&) const noexcept = default;
 };
 
-// The IP layer.
-enum class L3Protocol : uint8_t { Unknown, Ipv4, Ipv6 };
-
-// The TCP/UDP layer.
-enum class L4Protocol : uint8_t { Unknown, Tcp, Udp };
+// The IP layer, and the TCP/UDP layer (the frame parser's, core/net).
+using L3Protocol = net::L3Protocol;
+using L4Protocol = net::L4Protocol;
 
 // The receive checksum state of a packet.
 enum class RxChecksumState : uint8_t {

@@ -3,17 +3,13 @@
 
 #include <string>
 
+#include "core/base/enum_names.h"
+
 namespace pmdnet::virtio {
 
 namespace {
 
-struct DropReasonName {
-  DropReason reason;
-  std::string_view key;
-  std::string_view text;
-};
-
-constexpr std::array<DropReasonName, static_cast<size_t>(DropReason::kCount)> kDropReasonNames{{
+constexpr EnumNameTable<DropReason, static_cast<size_t>(DropReason::kCount)> kDropReasonNames{{
     {DropReason::kTxChainTooShort, "tx_chain_too_short",
      "tx chain shorter than a virtio_net_hdr plus a frame"},
     {DropReason::kTxWritableBuffer, "tx_writable_buffer", "device-writable buffer in a tx chain"},
@@ -28,25 +24,15 @@ constexpr std::array<DropReasonName, static_cast<size_t>(DropReason::kCount)> kD
     {DropReason::kRxOverMtu, "rx_over_mtu", "rx packet longer than the guest's MTU"},
 }};
 
-constexpr bool in_order(const auto& table) {
-  for (size_t i = 0; i < table.size(); ++i) {
-    if (static_cast<size_t>(table[i].reason) != i || table[i].key.empty()) return false;
-  }
-  return true;
-}
-static_assert(in_order(kDropReasonNames), "one entry per DropReason, in declaration order");
+static_assert(covers_in_order(kDropReasonNames) && has_distinct_keys(kDropReasonNames));
 
 }  // namespace
 
 std::string_view to_string(DropReason r) noexcept {
-  const auto i = static_cast<size_t>(r);
-  return i < kDropReasonNames.size() ? kDropReasonNames[i].text : "unknown drop reason";
+  return description_of(kDropReasonNames, r, "unknown drop reason");
 }
 
-std::string_view to_key(DropReason r) noexcept {
-  const auto i = static_cast<size_t>(r);
-  return i < kDropReasonNames.size() ? kDropReasonNames[i].key : "unknown";
-}
+std::string_view to_key(DropReason r) noexcept { return key_of(kDropReasonNames, r, "unknown"); }
 
 void VirtioNetQueueStats::for_each_counter(const CounterVisitor& visit) const {
   visit("guest_tx_packets", guest_tx_packets.get());

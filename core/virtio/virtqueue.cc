@@ -1,20 +1,15 @@
 // RingError's names.
 #include "core/virtio/virtqueue.h"
 
-#include <array>
 #include <cstddef>
+
+#include "core/base/enum_names.h"
 
 namespace pmdnet::virtio {
 
 namespace {
 
-struct RingErrorName {
-  RingError error;
-  std::string_view key;
-  std::string_view text;
-};
-
-constexpr std::array<RingErrorName, static_cast<size_t>(RingError::kCount)> kRingErrorNames{{
+constexpr EnumNameTable<RingError, static_cast<size_t>(RingError::kCount)> kRingErrorNames{{
     {RingError::kAvailIndexJump, "avail_index_jump", "avail index moved past the ring size"},
     {RingError::kHeadOutOfRange, "head_out_of_range", "available head index out of range"},
     {RingError::kNextOutOfRange, "next_out_of_range", "descriptor next index out of range"},
@@ -34,26 +29,14 @@ constexpr std::array<RingErrorName, static_cast<size_t>(RingError::kCount)> kRin
     {RingError::kHeadInUse, "head_in_use", "head made available while the device holds it"},
 }};
 
-constexpr bool in_order() {
-  for (size_t i = 0; i < kRingErrorNames.size(); ++i) {
-    if (static_cast<size_t>(kRingErrorNames[i].error) != i || kRingErrorNames[i].key.empty()) {
-      return false;
-    }
-  }
-  return true;
-}
-static_assert(in_order(), "one entry per RingError, in declaration order");
+static_assert(covers_in_order(kRingErrorNames) && has_distinct_keys(kRingErrorNames));
 
 }  // namespace
 
 std::string_view to_string(RingError e) noexcept {
-  const auto i = static_cast<size_t>(e);
-  return i < kRingErrorNames.size() ? kRingErrorNames[i].text : "unknown ring error";
+  return description_of(kRingErrorNames, e, "unknown ring error");
 }
 
-std::string_view to_key(RingError e) noexcept {
-  const auto i = static_cast<size_t>(e);
-  return i < kRingErrorNames.size() ? kRingErrorNames[i].key : "unknown";
-}
+std::string_view to_key(RingError e) noexcept { return key_of(kRingErrorNames, e, "unknown"); }
 
 }  // namespace pmdnet::virtio
