@@ -29,10 +29,10 @@
 #include "core/net_backend/packet.h"
 #include "core/net_backend/queue.h"
 #include "core/offload/checksum.h"
-#include "core/virtio/virtio_net_queue.h"
+#include "core/virtio_net/virtio_net_queue.h"
 #include "pmd_backends/eal.h"
 #include "pmd_backends/ethdev.h"
-#include "tests/unit/core/virtio/fake_driver.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet {
 namespace {

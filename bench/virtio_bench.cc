@@ -7,8 +7,8 @@
 #include <numeric>
 
 #include "core/net_backend/loopback_endpoint.h"
-#include "core/virtio/virtio_net_queue.h"
-#include "tests/unit/core/virtio/fake_driver.h"
+#include "core/virtio_net/virtio_net_queue.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet::virtio {
 namespace {

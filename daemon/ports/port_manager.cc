@@ -10,7 +10,7 @@
 
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/net_backend/null_endpoint.h"
-#include "core/virtio/virtio_defs.h"
+#include "core/virtqueue/virtio_defs.h"
 #include "daemon/vhost_user/vhost_user_port.h"
 #include "pmd_backends/eal.h"
 #include "pmd_backends/ethdev.h"

@@ -1,7 +1,7 @@
 // offered_features / offered_protocol_features (see features.h for the rules).
 #include "daemon/vhost_user/features.h"
 
-#include "core/virtio/virtio_defs.h"
+#include "core/virtqueue/virtio_defs.h"
 
 namespace pmdnet::vhost_user {
 

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "core/virtio/virtio_defs.h"
+#include "core/virtqueue/virtio_defs.h"
 #include "daemon/vhost_user/call_fd.h"
 #include "daemon/vhost_user/guest_fault.h"
 

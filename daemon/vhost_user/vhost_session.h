@@ -39,7 +39,7 @@
 
 #include "core/guest_memory/guest_memory.h"
 #include "core/net_backend/endpoint.h"
-#include "core/virtio/virtio_net_queue.h"
+#include "core/virtio_net/virtio_net_queue.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_user_msg.h"
 #include "daemon/workers/poll_target.h"

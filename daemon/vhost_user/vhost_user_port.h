@@ -33,7 +33,7 @@
 
 #include "core/base/result.h"
 #include "core/net_backend/endpoint.h"
-#include "core/virtio/guest_error_report.h"
+#include "core/virtio_net/guest_error_report.h"
 #include "daemon/telemetry/snapshot.h"
 #include "daemon/vhost_user/connection_socket.h"
 #include "daemon/vhost_user/features.h"

@@ -1,4 +1,4 @@
-// Fuzz target for core/virtio/net_header: arbitrary virtio_net_hdr + features + frame prefix
+// Fuzz target for core/virtio_net/net_header: arbitrary virtio_net_hdr + features + frame prefix
 // through parse_tx_offloads, and arbitrary RxMetadata through make_rx_header. Nothing may crash or
 // read past the prefix (each prefix is its own exact-size allocation), and every success must
 // satisfy the contracts in net_header.h: offsets inside the frame, consistent flags, features
@@ -16,7 +16,7 @@
 
 #include "core/net/frame.h"
 #include "core/net/segmentation_limits.h"
-#include "core/virtio/net_header.h"
+#include "core/virtio_net/net_header.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "core/net_backend/loopback_endpoint.h"
-#include "core/virtio/virtio_net_queue.h"
+#include "core/virtio_net/virtio_net_queue.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "tests/unit/core/virtio/fake_driver.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace {
 

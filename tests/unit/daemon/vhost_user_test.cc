@@ -16,13 +16,13 @@
 #include <vector>
 
 #include "core/net_backend/loopback_endpoint.h"
-#include "core/virtio/virtio_defs.h"
+#include "core/virtqueue/virtio_defs.h"
 #include "daemon/vhost_user/features.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_session.h"
 #include "daemon/vhost_user/vhost_user_msg.h"
 #include "daemon/workers/poll_thread.h"
-#include "tests/unit/core/virtio/fake_driver.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet::vhost_user {
 namespace {

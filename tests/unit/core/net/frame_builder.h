@@ -1,4 +1,4 @@
-// Test helper for the frame-parsing tests (core/net, core/virtio): a builder of Ethernet frames
+// Test helper for the frame-parsing tests (core/net, core/virtio_net): a builder of Ethernet frames
 // layer by layer (802.1Q tags, IPv4 with options and fragments, IPv6 with extension headers, TCP,
 // UDP), the IP protocol numbers it is called with, and the frames used throughout.
 #pragma once

@@ -42,7 +42,7 @@
 #include <string_view>
 
 #include "core/net_backend/packet.h"
-#include "core/virtio/virtio_defs.h"
+#include "core/virtqueue/virtio_defs.h"
 
 namespace pmdnet::virtio {
 

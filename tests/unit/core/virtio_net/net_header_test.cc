@@ -1,7 +1,7 @@
-// Tests of core/virtio/net_header: guest TX virtio_net_hdr -> TxMetadata (one test per offload
+// Tests of core/virtio_net/net_header: guest TX virtio_net_hdr -> TxMetadata (one test per offload
 // case and one per bad input, as OpenVMM's virtio_net tests do), and RxMetadata -> guest RX
 // virtio_net_hdr.
-#include "core/virtio/net_header.h"
+#include "core/virtio_net/net_header.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The snapshot layout and the wording of guest error reports.
-#include "core/virtio/guest_error_report.h"
+#include "core/virtio_net/guest_error_report.h"
 
 #include <fmt/format.h>
 

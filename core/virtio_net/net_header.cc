@@ -1,6 +1,6 @@
 // virtio_net_hdr <-> TxMetadata/RxMetadata translation and HeaderError's names; the rules and
 // their spec sources are in net_header.h and next to the code below.
-#include "core/virtio/net_header.h"
+#include "core/virtio_net/net_header.h"
 
 #include <algorithm>
 #include <bit>

@@ -1,11 +1,11 @@
 // Tests of SplitRing: chain walking (direct, indirect) and every malformed chain a guest can write,
 // index handling and wraparound, the used ring, and notification suppression (EVENT_IDX and
 // NO_INTERRUPT).
-#include "core/virtio/split_ring.h"
+#include "core/virtqueue/split_ring.h"
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/core/virtio/fake_driver.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet::virtio {
 namespace {

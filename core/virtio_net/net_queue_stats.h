@@ -11,8 +11,8 @@
 #include <string_view>
 
 #include "core/base/counter.h"
-#include "core/virtio/net_header.h"
-#include "core/virtio/virtqueue.h"
+#include "core/virtio_net/net_header.h"
+#include "core/virtqueue/virtqueue.h"
 
 namespace pmdnet::virtio {
 

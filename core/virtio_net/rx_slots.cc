@@ -1,12 +1,12 @@
 // RxSlots: posting the guest's receive chains as slots, binding them as packets are written, and
 // returning them to the used ring; instantiated for each ring layout.
-#include "core/virtio/rx_slots.h"
+#include "core/virtio_net/rx_slots.h"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
-#include "core/virtio/split_ring.h"
+#include "core/virtqueue/split_ring.h"
 
 namespace pmdnet::virtio {
 

@@ -1,6 +1,6 @@
 // SplitRing: index handling with the memory ordering the spec requires, and the chain walk that
 // checks every descriptor the guest wrote before using it.
-#include "core/virtio/split_ring.h"
+#include "core/virtqueue/split_ring.h"
 
 #include <fmt/format.h>
 

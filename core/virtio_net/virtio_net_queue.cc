@@ -1,8 +1,8 @@
 // VirtioNetQueue: the poll pass over one queue pair, on the ring layout the rings were made with.
-#include "core/virtio/virtio_net_queue.h"
+#include "core/virtio_net/virtio_net_queue.h"
 
-#include "core/virtio/rx_slots.h"
-#include "core/virtio/tx_translation.h"
+#include "core/virtio_net/rx_slots.h"
+#include "core/virtio_net/tx_translation.h"
 
 namespace pmdnet::virtio {
 

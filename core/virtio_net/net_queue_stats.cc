@@ -1,5 +1,5 @@
 // DropReason's names, and VirtioNetQueueStats naming its counters.
-#include "core/virtio/net_queue_stats.h"
+#include "core/virtio_net/net_queue_stats.h"
 
 #include <string>
 

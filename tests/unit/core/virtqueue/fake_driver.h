@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/guest_memory/guest_memory.h"
-#include "core/virtio/split_ring.h"
-#include "core/virtio/virtio_defs.h"
+#include "core/virtqueue/split_ring.h"
+#include "core/virtqueue/virtio_defs.h"
 
 namespace pmdnet::virtio::testing {
 

@@ -1,11 +1,11 @@
 // TxTranslation: descriptor chains into TxSegments, and their completions back to the used ring;
 // instantiated for each ring layout.
-#include "core/virtio/tx_translation.h"
+#include "core/virtio_net/tx_translation.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/virtio/split_ring.h"
+#include "core/virtqueue/split_ring.h"
 
 namespace pmdnet::virtio {
 

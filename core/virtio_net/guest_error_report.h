@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/virtio/net_queue_stats.h"
+#include "core/virtio_net/net_queue_stats.h"
 
 namespace pmdnet::virtio {
 

@@ -2,7 +2,7 @@
 // LoopbackEndpoint on the other. Covers guest TX (plain, offloaded, indirect, asynchronous
 // completion, backpressure), guest RX (one, two and many mergeable buffers), notifications, and
 // every bad input a guest can hand the queue.
-#include "core/virtio/virtio_net_queue.h"
+#include "core/virtio_net/virtio_net_queue.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 #include <utility>
 
 #include "core/net_backend/loopback_endpoint.h"
-#include "core/virtio/guest_error_report.h"
-#include "core/virtio/net_header.h"
-#include "tests/unit/core/virtio/fake_driver.h"
+#include "core/virtio_net/guest_error_report.h"
+#include "core/virtio_net/net_header.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet::virtio {
 namespace {

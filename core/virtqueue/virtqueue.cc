@@ -1,5 +1,5 @@
 // RingError's names.
-#include "core/virtio/virtqueue.h"
+#include "core/virtqueue/virtqueue.h"
 
 #include <cstddef>
 

@@ -13,8 +13,8 @@
 
 #include "core/base/result.h"
 #include "core/guest_memory/guest_memory.h"
-#include "core/virtio/virtio_defs.h"
-#include "core/virtio/virtqueue.h"
+#include "core/virtqueue/virtio_defs.h"
+#include "core/virtqueue/virtqueue.h"
 
 namespace pmdnet::virtio {
 

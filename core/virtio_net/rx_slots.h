@@ -19,8 +19,8 @@
 #include "core/guest_memory/guest_memory.h"
 #include "core/net_backend/buffer_access.h"
 #include "core/net_backend/queue.h"
-#include "core/virtio/net_queue_stats.h"
-#include "core/virtio/virtqueue.h"
+#include "core/virtio_net/net_queue_stats.h"
+#include "core/virtqueue/virtqueue.h"
 
 namespace pmdnet::virtio {
 
