@@ -24,7 +24,8 @@ constexpr size_t kBurst = 32;
 class BenchQueue final : public Queue {
  public:
   bool poll_ready(BufferAccess&) noexcept override { return false; }
-  void rx_avail(BufferAccess&, std::span<const RxId> ids) noexcept override {
+  void rx_avail(BufferAccess& buffers, std::span<const RxId> ids) noexcept override {
+    pool = &buffers;
     posted.insert(posted.end(), ids.begin(), ids.end());
   }
   QueueResult<size_t> rx_poll(BufferAccess&, std::span<RxId> out) noexcept override {
@@ -40,6 +41,7 @@ class BenchQueue final : public Queue {
   std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId>) noexcept override {
     return 0;
   }
+  BufferAccess* pool = nullptr;  // what the frontend handed rx_avail: the NIC writes through it
   std::deque<RxId> posted;
   std::vector<RxId> done;
 };
@@ -117,12 +119,12 @@ void BM_GuestRxWritePacket(benchmark::State& state) {
       }
       RxId id = rig.backend->posted.front();
       rig.backend->posted.pop_front();
-      if (rig.q->capacity(id) < len) {
+      if (rig.backend->pool->capacity(id) < len) {
         state.SkipWithError("capacity");
         return;
       }
       meta.len = len;
-      rig.q->write_packet(id, meta, frame);
+      rig.backend->pool->write_packet(id, meta, frame);
       rig.backend->done.push_back(id);
     }
     rig.q->poll();  // completes them to the used ring; unused slots stay posted for next time

@@ -13,9 +13,8 @@ namespace pmdnet::virtio {
 
 namespace {
 
-// Offsets inside the avail and used rings (2.7.6, 2.7.8).
-constexpr size_t kRingIdxOffset = 2;
-constexpr size_t kRingEntriesOffset = 4;
+constexpr size_t kRingIdxOffset = SplitRing::kRingIdxOffset;
+constexpr size_t kRingEntriesOffset = SplitRing::kRingEntriesOffset;
 
 uint16_t load_u16(const uint8_t* p, std::memory_order order) noexcept {
   // The guest writes these concurrently; the spec guarantees their alignment.
@@ -92,12 +91,6 @@ std::expected<uint16_t, RingError> SplitRing::avail_count() const noexcept {
   auto n = static_cast<uint16_t>(load_avail_idx() - last_avail_idx_);
   if (n > size_) return std::unexpected(RingError::kAvailIndexJump);
   return n;
-}
-
-uint16_t SplitRing::pop_avail() noexcept {
-  uint16_t slot = last_avail_idx_ & (size_ - 1);
-  ++last_avail_idx_;
-  return load_u16(avail_ + kRingEntriesOffset + size_t{2} * slot, std::memory_order_relaxed);
 }
 
 void SplitRing::prefetch_desc(uint16_t ahead) const noexcept {
@@ -180,14 +173,6 @@ std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
   }
   return Chain{head, scratch.first(n), static_cast<uint32_t>(readable),
                static_cast<uint32_t>(writable)};
-}
-
-void SplitRing::push_used(uint32_t head, uint32_t len) noexcept {
-  uint16_t slot = used_idx_ & (size_ - 1);
-  VirtqUsedElem e{head, len};
-  std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * slot, &e, sizeof(e));
-  ++used_idx_;
-  if (head < size_) held_[head] = 0;
 }
 
 void SplitRing::publish_used() noexcept {

@@ -6,7 +6,10 @@
 // them (SET/GET_VRING_BASE).
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <expected>
 #include <span>
 #include <vector>
@@ -28,6 +31,10 @@ struct SplitRingAddresses {
 
 class SplitRing {
  public:
+  // Offsets inside the avail and used rings (2.7.6, 2.7.8).
+  static constexpr size_t kRingIdxOffset = 2;
+  static constexpr size_t kRingEntriesOffset = 4;
+
   SplitRing() = default;
 
   // Checks sizes, alignment, and that each ring part lies inside one region of `mem` for this size.
@@ -47,7 +54,14 @@ class SplitRing {
 
   // Pops the next available head; call only while avail_count() > 0. The head is not checked
   // here: walk() does that.
-  uint16_t pop_avail() noexcept;
+  uint16_t pop_avail() noexcept {
+    const uint16_t slot = last_avail_idx_ & (size_ - 1);
+    ++last_avail_idx_;
+    // Relaxed: avail_count()'s acquire load of avail->idx ordered the entries before it.
+    return std::atomic_ref<uint16_t>(
+               *reinterpret_cast<uint16_t*>(avail_ + kRingEntriesOffset + size_t{2} * slot))
+        .load(std::memory_order_relaxed);
+  }
   // A hint: prefetches the descriptor whose head is `ahead` entries past the next one pop_avail
   // returns. Call only for entries avail_count() covers; the head is masked into the table.
   void prefetch_desc(uint16_t ahead) const noexcept;
@@ -85,7 +99,13 @@ class SplitRing {
 
   // Writes a used element at the next used slot; not visible to the guest until publish_used().
   // The head is no longer held.
-  void push_used(uint32_t head, uint32_t len) noexcept;
+  void push_used(uint32_t head, uint32_t len) noexcept {
+    const uint16_t slot = used_idx_ & (size_ - 1);
+    const VirtqUsedElem e{head, len};
+    std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * slot, &e, sizeof(e));
+    ++used_idx_;
+    if (head < size_) held_[head] = 0;
+  }
 
   // Makes every pushed element visible (release store of used->idx).
   void publish_used() noexcept;
