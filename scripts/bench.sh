@@ -37,11 +37,12 @@
 #
 # vCPU placement: a VM's two vCPUs may share a physical core or cache, or sit far apart (another
 # socket), and the hypervisor moves them for tens of seconds at a time; the cache-line round trip
-# between them, and with it every vhost-user datapath, changes several times over (55 ns against
-# 330 ns on the development VM). Before and after each window pmdnet_core_latency measures that
-# round trip; below --far-ns (default 150) the window ran "near", else "far". A pair is measured
-# again (same --retries budget) when a window's two probes disagree or A's placement is not B's,
-# so A and B are compared on the same hardware; the JSON keeps each window's probes.
+# between them, and with it every vhost-user datapath, changes several times over
+# (docs/benchmarks.md, "The VM: two vCPU placements"). Before and after each window
+# pmdnet_core_latency measures that round trip; below --far-ns (default 150) the window ran
+# "near", else "far". A pair is measured again (same --retries budget) when a window's two probes
+# disagree or A's placement is not B's, so A and B are compared on the same hardware; the JSON
+# keeps each window's probes.
 # Exit status: 0 if every measurement produced numbers, 1 if some failed, 2 for bad usage.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,9 +3,9 @@
 // A VM's two vCPUs may sit on one physical core or L2, or on distant cores (another socket), and
 // the hypervisor moves them between such placements for tens of seconds at a time. The rings of
 // vhost-user live in cache lines that bounce between the guest's CPU and the backend's, so every
-// datapath measured here runs several times slower in a distant placement (on the development VM:
-// a 55 ns round trip near, 330 ns far). The harness runs this probe before and after each window
-// to know which placement the window ran in.
+// datapath measured here runs several times slower in a distant placement (docs/benchmarks.md,
+// "The VM: two vCPU placements", has the round trips measured). The harness runs this probe
+// before and after each window to know which placement the window ran in.
 //
 //   pmdnet_core_latency CPU_A CPU_B [MILLISECONDS]
 //

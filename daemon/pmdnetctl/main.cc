@@ -1,5 +1,5 @@
 // pmdnetctl: prints pmdnetd's /pmdnet/* telemetry as tables (info, ports, port NAME, workers) or
-// live per-port rates (watch), reading DPDK's telemetry socket. See daemon/README.md.
+// live per-port rates (watch), reading DPDK's telemetry socket. See daemon/pmdnetctl/README.md.
 #include <fmt/format.h>
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 // The virtio-net and vhost-user protocol features a pmdnet port offers, as pure functions of what
 // its backend can do and of the operator's switches. The offered set depends on nothing a guest
-// does, so it is identical across reconnects (daemon/README.md, rte_vhost trap 1).
+// does, so it is identical across reconnects (docs/vhost_user.md, the feature list is ours).
 #pragma once
 
 #include <cstdint>

@@ -66,7 +66,9 @@ class RteVhostApi final : public VhostApi {
     info.addresses.avail = reinterpret_cast<uint8_t*>(v.avail);
     info.addresses.used = reinterpret_cast<uint8_t*>(v.used);
     info.addresses.size = v.size;
-    info.callfd = v.callfd;  // "deprecated" in favour of rte_vhost_vring_call: see trap 3
+    // "Deprecated" in favour of rte_vhost_vring_call, which pmdnet cannot use
+    // (docs/vhost_user.md, the guest is notified through its call fd).
+    info.callfd = v.callfd;
     info.log_guest_addr = v.log_guest_addr;
     if (info.addresses.desc == nullptr || info.addresses.avail == nullptr ||
         info.addresses.used == nullptr) {

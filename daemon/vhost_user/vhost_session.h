@@ -7,20 +7,22 @@
 //   1. Created on new_connection. Nothing runs yet.
 //   2. Readiness is tracked per vring from vring_state_changed, not from new_device: without the
 //      built-in net device rte_vhost calls new_device only once *every* vring it allocated is
-//      ready, which never happens when a guest enables fewer queue pairs than it set up (trap 2).
-//      A pair runs when both its vrings are ready (and the memory table has been set).
+//      ready, which never happens when a guest enables fewer queue pairs than it set up
+//      (docs/vhost_user.md, readiness is per vring). A pair runs when both its vrings are ready
+//      (and the memory table has been set).
 //   3. Whenever the set of ready pairs changes, the running set is restarted as a whole: the
 //      Endpoint makes queues in one get_queues call (a NIC backend configures RSS over all of
 //      them), so a pair is never added to or removed from a running set.
 //   4. before_message (rte_vhost's pre_msg_handle) quiesces what a message is about to change
-//      (trap 4): GET_VRING_BASE and vring reconfiguration stop the running set and write its ring
-//      indexes back with set_vring_base; SET_MEM_TABLE stops everything; SET_LOG_BASE and a
-//      LOG_ALL-only SET_FEATURES park the poller without draining. after_message (post_msg_handle)
-//      restarts what is still ready.
+//      (docs/vhost_user.md, quiesce before the library acts): GET_VRING_BASE and vring
+//      reconfiguration stop the running set and write its ring indexes back with set_vring_base;
+//      SET_MEM_TABLE stops everything; SET_LOG_BASE and a LOG_ALL-only SET_FEATURES park the
+//      poller without draining. after_message (post_msg_handle) restarts what is still ready.
 //   5. Stopping, in this order: the scheduler lets go (handshake), every backend Queue is destroyed
 //      (release_backend), every held chain goes back to the guest as used with length 0 (drain),
 //      the used rings are logged when LOG_ALL is on, and both rings' indexes are written back
-//      (trap 3). destroy_device and shutdown() return only after all of that.
+//      (docs/vhost_user.md, the ring indexes are ours). destroy_device and shutdown() return only
+//      after all of that.
 //   6. After destroy_device or GET_VRING_BASE the session stays halted until a vring becomes
 //      ready again or new_device fires, so a stopping guest is not restarted under its feet.
 //   7. What the front-end hands over is checked at every start, never trusted from rte_vhost:
@@ -105,8 +107,9 @@ class VhostSession {
   class Pair;
 
   // Writes the guest's call eventfds directly: rte_vhost_vring_call would apply EVENT_IDX with
-  // the library's own used index, which we never update (trap 3); VirtioNetQueue has already
-  // decided, from the ring, that the guest wants this notification.
+  // the library's own used index, which we never update (docs/vhost_user.md, the guest is
+  // notified through its call fd); VirtioNetQueue has already decided, from the ring, that the
+  // guest wants this notification.
   class Notifier final : public virtio::GuestNotifier {
    public:
     Notifier() { callfds_.fill(-1); }

@@ -1,6 +1,7 @@
 // The vhost-user message header and the few payloads pmdnet inspects, defined from the public
 // vhost-user specification (QEMU docs/interop/vhost-user.rst), and the pure function that decides
-// what the datapath must do before rte_vhost handles a message (docs: daemon/README.md).
+// what the datapath must do before rte_vhost handles a message (docs/vhost_user.md, quiesce
+// before the library acts).
 #pragma once
 
 #include <cstddef>

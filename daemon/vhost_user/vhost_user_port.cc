@@ -313,7 +313,8 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
     if (port->own_poll_thread_) port->own_poll_thread_->stop();
     return make_error(Errc::kDevice, fmt::format("{}({}) failed", what, path));
   };
-  // Setting the feature list turns off rte_vhost's built-in net device (trap 1).
+  // Setting the feature list turns off rte_vhost's built-in net device (docs/vhost_user.md, the
+  // feature list is ours).
   if (rte_vhost_driver_set_features(path.c_str(), port->features_) != 0) {
     return fail("rte_vhost_driver_set_features");
   }

@@ -1,7 +1,7 @@
 // WorkAssignment: the lock-free handshake by which a control thread hands one poll loop
 // (poll_loop.h) a new set of targets and learns that the old set is no longer touched.
 // rte_vhost's callbacks use it, through a PollScheduler, to attach and detach queue pairs
-// (daemon/README.md, rte_vhost traps 4 and 5).
+// (docs/vhost_user.md: quiesce before the library acts; callbacks run on the library's threads).
 //
 // Handshake, for one worker:
 //   1. The control side (one thread at a time; callers serialise) publishes a new target list:

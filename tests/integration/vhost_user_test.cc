@@ -485,7 +485,8 @@ TEST_F(VhostUserIntegrationTest, TwoQueuePairs) {
 }
 
 // The guest sets up two queue pairs but its application enables one: rte_vhost never calls
-// new_device (it waits for every vring it allocated), yet the enabled pair must run (trap 2).
+// new_device (it waits for every vring it allocated), yet the enabled pair must run
+// (docs/vhost_user.md, readiness is per vring).
 TEST_F(VhostUserIntegrationTest, GuestEnablingFewerPairsStillWorks) {
   run_in_child([&] {
     auto eal = bring_up();

@@ -225,7 +225,7 @@ TEST(SyntaxTest, UndefinedAliasIsASyntaxError) {
                        "the referenced anchor is not defined"));
 }
 
-// yaml-cpp 0.7's LoadAll loops forever on this (found by fuzz_config); the parser must answer.
+// yaml-cpp 0.7's LoadAll loops forever on this (docs/fuzzing.md); the parser must answer.
 TEST(SyntaxTest, StrayCommaAtDocumentLevelIsASyntaxErrorNotAHang) {
   for (const char* text : {",", ", workers: [1]", "# comment\n,\n"}) {
     auto r = parse_config(text, "t.yaml");

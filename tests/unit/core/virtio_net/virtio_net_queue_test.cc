@@ -709,8 +709,8 @@ TEST_F(VirtioNetQueueTest, RxBufferOutsideGuestMemoryIsDropped) {
 }
 
 // A guest can post a chain of almost 4 GiB by pointing many descriptors at the same memory. Two
-// such chains used to wrap a slot's 32-bit capacity in bind(), and the poller then popped an empty
-// FIFO (found in review).
+// such chains merged into one slot must not wrap its 32-bit capacity in bind(): a wrapped
+// capacity would have the poller pop an empty FIFO.
 TEST(VirtioNetQueueHugeChain, MergedCapacityPastFourGiBDoesNotWrap) {
   TestMemory m(0x100000, 20 << 20);
   FakeVirtqueue rxq(m, 0x100000, 256);
