@@ -350,11 +350,7 @@ size_t RxSlots<Vq>::complete(Queue& backend) noexcept {
 
 template <Virtqueue Vq>
 void RxSlots<Vq>::drain() noexcept {
-  if (broken_) {
-    ring_.abandon();
-  } else {
-    ring_.drain();
-  }
+  drain_or_abandon(ring_, broken_);
   posted_.clear();
   posted_capacity_ = 0;
   reset_slots();

@@ -198,11 +198,7 @@ void TxTranslation<Vq>::complete(Queue& backend, BufferAccess& buffers) noexcept
 
 template <Virtqueue Vq>
 void TxTranslation<Vq>::drain() noexcept {
-  if (broken_) {
-    ring_.abandon();
-  } else {
-    ring_.drain();
-  }
+  drain_or_abandon(ring_, broken_);
   segments_.clear();
   pending_ = 0;
 }

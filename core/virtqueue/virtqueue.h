@@ -107,4 +107,15 @@ concept Virtqueue = requires(R& ring, const R& cring, std::span<ChainBuffer> scr
   ring.abandon();
 };
 
+// Teardown of a ring: every held chain back to the driver (drain), or, for a ring that broke,
+// forgotten without writing the ring again (abandon).
+template <Virtqueue Vq>
+void drain_or_abandon(Vq& ring, bool broken) noexcept {
+  if (broken) {
+    ring.abandon();
+  } else {
+    ring.drain();
+  }
+}
+
 }  // namespace pmdnet::virtio

@@ -10,12 +10,6 @@
 namespace pmdnet::ctl {
 namespace {
 
-using telemetry::NamedCounter;
-using telemetry::PortSnapshot;
-using telemetry::PortSummary;
-using telemetry::QueuePairSnapshot;
-using telemetry::WorkerSnapshot;
-
 // More pages than any list can need (1 item per page, 2^16 items): a loop guard.
 constexpr int kMaxPages = 1 << 16;
 

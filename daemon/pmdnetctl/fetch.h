@@ -15,6 +15,13 @@
 
 namespace pmdnet::ctl {
 
+// The telemetry snapshot types pmdnetctl fetches and prints, by their short names.
+using telemetry::NamedCounter;
+using telemetry::PortSnapshot;
+using telemetry::PortSummary;
+using telemetry::QueuePairSnapshot;
+using telemetry::WorkerSnapshot;
+
 // Keeps the reply's key order (DPDK's order: counters as pmdnetd lists them).
 using Json = nlohmann::ordered_json;
 

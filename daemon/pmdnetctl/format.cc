@@ -15,12 +15,6 @@
 namespace pmdnet::ctl {
 namespace {
 
-using telemetry::NamedCounter;
-using telemetry::PortSnapshot;
-using telemetry::PortSummary;
-using telemetry::QueuePairSnapshot;
-using telemetry::WorkerSnapshot;
-
 // Per-counter values across the queue pairs of one list (guest or backend).
 struct CounterRow {
   std::string name;
