@@ -11,8 +11,8 @@
 
 #include "core/base/result.h"
 #include "core/guest_memory/guest_memory.h"
-#include "core/virtqueue/split_ring.h"
 #include "core/virtio_net/virtio_net_queue.h"
+#include "core/virtqueue/split_ring.h"
 
 namespace pmdnet::vhost_user {
 

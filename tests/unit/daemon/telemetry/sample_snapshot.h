@@ -1,6 +1,6 @@
 // Test data for the telemetry and pmdnetctl tests: DaemonSnapshots shaped like pmdnetd's, with the
-// real guest counter names (core/virtio_net's drop reasons, header and ring errors), and sizes from a
-// couple of ports to many ports and queue pairs, so the replies must page.
+// real guest counter names (core/virtio_net's drop reasons, header and ring errors), and sizes from
+// a couple of ports to many ports and queue pairs, so the replies must page.
 #pragma once
 
 #include <fmt/format.h>
