@@ -80,13 +80,15 @@ class SplitRing {
   // again is ignored (kHeadInUse).
   std::expected<Chain, RingError> pop(std::span<ChainBuffer> scratch) noexcept {
     const uint16_t head = pop_avail();
-    auto chain = walk(head, scratch);
+    // One named result, returned on every path, so that it is built in place (no copy).
+    std::expected<Chain, RingError> chain = walk(head, scratch);
     if (!chain) {
       if (!breaks_queue(chain.error()) && !held_[head]) push_used(head, 0);
-      return chain;
+    } else if (held_[head]) {
+      chain = std::unexpected(RingError::kHeadInUse);
+    } else {
+      held_[head] = 1;
     }
-    if (held_[head]) return std::unexpected(RingError::kHeadInUse);
-    held_[head] = 1;
     return chain;
   }
   void prefetch(uint16_t ahead) const noexcept { prefetch_desc(ahead); }
