@@ -162,9 +162,11 @@ std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) 
   }
   if (scan_chains_ > 0) {
     // Off the front of what avail_count() counted; a chain that grew since (the guest rewrote
-    // it) and ran past the count makes the count void.
+    // it) makes the count void when it ran past the counted descriptors or left fewer of them
+    // than chains counted (each chain has one at least).
     --scan_chains_;
-    if (distance(next_avail_, avail_wrap_, scan_position_, scan_wrap_) > size_) scan_chains_ = 0;
+    const uint32_t left = distance(next_avail_, avail_wrap_, scan_position_, scan_wrap_);
+    if (left > size_ || left < scan_chains_) scan_chains_ = 0;
   }
   const uint16_t id = walk_descs_.back().id;
   // 2.8.6: the buffer id is the driver's; the device keeps per-id state, so it must be in range.
