@@ -162,9 +162,11 @@ std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) 
   }
   if (scan_chains_ > 0) {
     // Off the front of what avail_count() counted; a chain that grew since (the guest rewrote
-    // it) and ran past the count makes the count void.
+    // it) makes the count void when it ran past the counted descriptors or left fewer of them
+    // than chains counted (each chain has one at least).
     --scan_chains_;
-    if (distance(next_avail_, avail_wrap_, scan_position_, scan_wrap_) > size_) scan_chains_ = 0;
+    const uint32_t left = distance(next_avail_, avail_wrap_, scan_position_, scan_wrap_);
+    if (left > size_ || left < scan_chains_) scan_chains_ = 0;
   }
   const uint16_t id = walk_descs_.back().id;
   // 2.8.6: the buffer id is the driver's; the device keeps per-id state, so it must be in range.
@@ -317,8 +319,10 @@ bool PackedRing::needs_notification() noexcept {
   const bool valid = signalled_valid_;
   signalled_used_ = new_used;
   signalled_valid_ = true;
+  // Acquire: the driver writes off_wrap before the flags that make it count (Linux:
+  // virtqueue_enable_cb_prepare_packed's virtio_wmb), so it is read after them.
   const uint16_t flags =
-      load_u16(driver_event_ + kEventFlagsOffset, std::memory_order_relaxed) & 0x3;
+      load_u16(driver_event_ + kEventFlagsOffset, std::memory_order_acquire) & 0x3;
   if (!event_idx_ || flags != kPackedEventDesc) return flags != kPackedEventDisable;
   if (!valid) return true;
   // 2.8.10 DESC mode: notify once the used descriptor at off_wrap has been written. Positions
@@ -342,8 +346,10 @@ void PackedRing::suppress_kicks() noexcept {
 bool PackedRing::enable_kicks() noexcept {
   if (event_idx_) {
     // 2.8.10: kick when the descriptor at this position (and wrap) is made available.
+    // Release: the driver that sees DESC sees this off_wrap with it (DPDK's
+    // vhost_enable_notify_packed fences between them too).
     store_u16(device_event_, encode(next_avail_, avail_wrap_), std::memory_order_relaxed);
-    store_u16(device_event_ + kEventFlagsOffset, kPackedEventDesc, std::memory_order_relaxed);
+    store_u16(device_event_ + kEventFlagsOffset, kPackedEventDesc, std::memory_order_release);
     device_flags_ = kPackedEventDesc;
   } else {
     store_u16(device_event_ + kEventFlagsOffset, kPackedEventEnable, std::memory_order_relaxed);
