@@ -73,12 +73,12 @@ TEST(InOrderUsedTest, ReleasesInTheOrderTaken) {
 
 class SplitInOrderTest : public ::testing::Test {
  protected:
-  SplitRing make(RingRole role) {
-    auto r = SplitRing::create(q_.addresses(), m_.mem(), kInOrder, 0, 0, role);
+  SplitRingInOrder make(RingRole role) {
+    auto r = SplitRingInOrder::create(q_.addresses(), m_.mem(), kInOrder, 0, 0, role);
     EXPECT_TRUE(r) << r.error().message;
     return std::move(*r);
   }
-  std::vector<uint16_t> post_and_pop(SplitRing& r, size_t n) {
+  std::vector<uint16_t> post_and_pop(SplitRingInOrder& r, size_t n) {
     std::vector<uint16_t> heads;
     for (size_t i = 0; i < n; ++i) {
       const std::vector<Buf> bufs(1 + i % 2, Buf{kData + 0x100 * i, 64, true});
@@ -104,8 +104,17 @@ class SplitInOrderTest : public ::testing::Test {
   std::vector<ChainBuffer> scratch_ = std::vector<ChainBuffer>(16);
 };
 
+// The split layout with IN_ORDER is its own type; each refuses the other's features.
+TEST_F(SplitInOrderTest, EachSplitTypeTakesOnlyItsOwnFeatures) {
+  const uint64_t without = kInOrder & ~bit(feature::kInOrder);
+  EXPECT_FALSE(SplitRing::create(q_.addresses(), m_.mem(), kInOrder, 0, 0));
+  EXPECT_TRUE(SplitRing::create(q_.addresses(), m_.mem(), without, 0, 0));
+  EXPECT_FALSE(SplitRingInOrder::create(q_.addresses(), m_.mem(), without, 0, 0));
+  EXPECT_TRUE(SplitRingInOrder::create(q_.addresses(), m_.mem(), kInOrder, 0, 0));
+}
+
 TEST_F(SplitInOrderTest, DeviceWritesRingReturnsChainsInPopOrderWithTheirLengths) {
-  SplitRing r = make(RingRole::kDeviceWrites);
+  SplitRingInOrder r = make(RingRole::kDeviceWrites);
   auto heads = post_and_pop(r, 4);
   r.push_used(heads[2], 300);
   r.push_used(heads[1], 200);
@@ -133,7 +142,7 @@ TEST_F(SplitInOrderTest, DeviceWritesRingReturnsChainsInPopOrderWithTheirLengths
 // 2.7.8: one used element for the batch, with the id of its last chain; used->idx moves past the
 // whole batch.
 TEST_F(SplitInOrderTest, DeviceReadsRingWritesOneElementPerPublishedBatch) {
-  SplitRing r = make(RingRole::kDeviceReads);
+  SplitRingInOrder r = make(RingRole::kDeviceReads);
   std::memset(q_.addresses().used + 4, 0xff, 8 * 16);  // used elements never written stay so
   auto heads = post_and_pop(r, 5);
   r.push_used(heads[2], 0);
@@ -156,7 +165,7 @@ TEST_F(SplitInOrderTest, DeviceReadsRingWritesOneElementPerPublishedBatch) {
 }
 
 TEST_F(SplitInOrderTest, DrainReturnsTheRestInOrderKeepingFinishedLengths) {
-  SplitRing r = make(RingRole::kDeviceWrites);
+  SplitRingInOrder r = make(RingRole::kDeviceWrites);
   auto heads = post_and_pop(r, 4);
   r.push_used(heads[2], 50);
   r.drain();
@@ -170,7 +179,7 @@ TEST_F(SplitInOrderTest, DrainReturnsTheRestInOrderKeepingFinishedLengths) {
 }
 
 TEST_F(SplitInOrderTest, DrainOfADeviceReadsRingIsOneBatch) {
-  SplitRing r = make(RingRole::kDeviceReads);
+  SplitRingInOrder r = make(RingRole::kDeviceReads);
   auto heads = post_and_pop(r, 4);
   r.push_used(heads[1], 0);
   r.drain();
@@ -180,7 +189,7 @@ TEST_F(SplitInOrderTest, DrainOfADeviceReadsRingIsOneBatch) {
 
 // A chain that fails its walk goes back in its place.
 TEST_F(SplitInOrderTest, ADroppedChainWaitsForTheChainsBeforeIt) {
-  SplitRing r = make(RingRole::kDeviceWrites);
+  SplitRingInOrder r = make(RingRole::kDeviceWrites);
   const std::vector<Buf> good = {{kData, 64, true}};
   const std::vector<Buf> bad = {{0x10, 64, true}};
   const uint16_t a = q_.post(good);
@@ -204,7 +213,7 @@ TEST_F(SplitInOrderTest, ADroppedChainWaitsForTheChainsBeforeIt) {
 }
 
 TEST_F(SplitInOrderTest, AbandonForgetsTheOrder) {
-  SplitRing r = make(RingRole::kDeviceReads);
+  SplitRingInOrder r = make(RingRole::kDeviceReads);
   auto heads = post_and_pop(r, 3);
   r.push_used(heads[1], 0);
   r.abandon();
