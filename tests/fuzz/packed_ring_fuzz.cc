@@ -56,9 +56,15 @@ PackedDesc take_desc(fuzz::FuzzInput& in, uint16_t size, bool wrap) {
   if ((f & 0x84) == 0x84) d.flags |= kDescFIndirect;
   switch ((f >> 3) & 3) {
     case 0:
-    case 1: d.flags |= avail_bits(wrap); break;
-    case 2: d.flags |= avail_bits(!wrap); break;
-    default: d.flags |= (f & 0x20) ? kPackedDescFAvail | kPackedDescFUsed : 0; break;
+    case 1:
+      d.flags |= avail_bits(wrap);
+      break;
+    case 2:
+      d.flags |= avail_bits(!wrap);
+      break;
+    default:
+      d.flags |= (f & 0x20) ? kPackedDescFAvail | kPackedDescFUsed : 0;
+      break;
   }
   if (wild(0)) d.flags = in.take<uint16_t>();
   return d;
@@ -202,7 +208,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t len) {
         break;
       }
       case 3: {  // the device returns a chain (one it holds, or anything)
-        const uint16_t id = (op & 0x80) ? in.take<uint16_t>() : static_cast<uint16_t>(small(in, size));
+        const uint16_t id =
+            (op & 0x80) ? in.take<uint16_t>() : static_cast<uint16_t>(small(in, size));
         const uint32_t used_len = in.take<uint16_t>();
         ring.push_used(id, used_len);
         if (id < size) {

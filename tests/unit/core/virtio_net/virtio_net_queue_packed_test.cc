@@ -174,8 +174,9 @@ TEST_F(PackedQueueTest, IndirectTxChain) {
   const VirtioNetHdr hdr{};
   std::memcpy(m_.host(kTxData), &hdr, kHdr);
   std::memcpy(m_.host(kTxData + 0x1000), frame.data(), 3000);
-  const std::vector<Buf> bufs = {
-      {kTxData, kHdr, false}, {kTxData + 0x1000, 1000, false}, {kTxData + 0x1000 + 1000, 2000, false}};
+  const std::vector<Buf> bufs = {{kTxData, kHdr, false},
+                                 {kTxData + 0x1000, 1000, false},
+                                 {kTxData + 0x1000 + 1000, 2000, false}};
   const uint16_t id = txq_.post_indirect(kTxData + 0x8000, bufs);
   q_->poll();
   ASSERT_EQ(scripted_->sent.size(), 1u);
@@ -326,8 +327,8 @@ TEST_F(PackedQueueTest, LoopbackEndToEndWithMergeableBuffersAcrossTheWrap) {
     SCOPED_TRACE(round);
     post_rx(64, 1024);
     q_->poll();
-    const std::vector<std::vector<uint8_t>> frames = {
-        pattern(64, static_cast<uint8_t>(round)), pattern(1500, 3), pattern(9000, 5)};
+    const std::vector<std::vector<uint8_t>> frames = {pattern(64, static_cast<uint8_t>(round)),
+                                                      pattern(1500, 3), pattern(9000, 5)};
     for (const auto& f : frames) send(f, 20);
     q_->poll();  // TX into the loopback, which writes the receives
     q_->poll();  // receives completed

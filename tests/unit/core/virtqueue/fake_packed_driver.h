@@ -170,7 +170,8 @@ class FakePackedQueue {
   // equal to the driver's used wrap counter).
   bool has_used() const {
     const uint16_t f = load16(desc_host(next_used_) + offsetof(PackedDesc, flags));
-    return ((f & kPackedDescFAvail) != 0) == used_wrap_ && ((f & kPackedDescFUsed) != 0) == used_wrap_;
+    return ((f & kPackedDescFAvail) != 0) == used_wrap_ &&
+           ((f & kPackedDescFUsed) != 0) == used_wrap_;
   }
   // The next used descriptor, if the device published one. Moves the used position on by the
   // descriptors of the chain it returns (with IN_ORDER, of every chain up to it) and frees them.

@@ -3,6 +3,8 @@
 // returns each chain with its own length, a ring the device only reads (guest TX) returns each
 // published batch as one used element or descriptor with the batch's last id; drain returns the
 // rest in order and keeps the lengths of the chains already finished.
+#include "core/virtqueue/in_order.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include "core/virtqueue/in_order.h"
 #include "core/virtqueue/packed_ring.h"
 #include "core/virtqueue/split_ring.h"
 #include "tests/unit/core/virtqueue/fake_driver.h"
@@ -26,8 +27,8 @@ using testing::TestMemory;
 
 constexpr uint64_t kRing = 0x100000;
 constexpr uint64_t kData = 0x200000;
-constexpr uint64_t kInOrder = bit(feature::kVersion1) | bit(feature::kRingIndirectDesc) |
-                              bit(feature::kInOrder);
+constexpr uint64_t kInOrder =
+    bit(feature::kVersion1) | bit(feature::kRingIndirectDesc) | bit(feature::kInOrder);
 
 // The error of a failed pop, or nothing.
 std::optional<RingError> error_of(const std::expected<Chain, RingError>& c) {
@@ -114,6 +115,15 @@ class SplitInOrderTest : public ::testing::Test {
   FakeVirtqueue q_{m_, kRing, 16};
   std::vector<ChainBuffer> scratch_ = std::vector<ChainBuffer>(16);
 };
+
+// The split layout with IN_ORDER is its own type; each refuses the other's features.
+TEST_F(SplitInOrderTest, EachSplitTypeTakesOnlyItsOwnFeatures) {
+  const uint64_t without = kInOrder & ~bit(feature::kInOrder);
+  EXPECT_FALSE(SplitRing::create(q_.addresses(), m_.mem(), kInOrder, 0, 0));
+  EXPECT_TRUE(SplitRing::create(q_.addresses(), m_.mem(), without, 0, 0));
+  EXPECT_FALSE(SplitRingInOrder::create(q_.addresses(), m_.mem(), without, 0, 0));
+  EXPECT_TRUE(SplitRingInOrder::create(q_.addresses(), m_.mem(), kInOrder, 0, 0));
+}
 
 TEST_F(SplitInOrderTest, DeviceWritesRingReturnsChainsInPopOrderWithTheirLengths) {
   SplitRingInOrder r = make(RingRole::kDeviceWrites);
@@ -251,7 +261,9 @@ class PackedInOrderTest : public ::testing::Test {
     }
     return ids;
   }
-  static uint16_t encode(uint16_t position, bool wrap) { return PackedRing::encode(position, wrap); }
+  static uint16_t encode(uint16_t position, bool wrap) {
+    return PackedRing::encode(position, wrap);
+  }
 
   TestMemory m_;
   FakePackedQueue q_{m_, kRing, 16};

@@ -169,8 +169,8 @@ TEST_F(PackedRingTest, CreateRefusesBasePositionsPastTheRing) {
   EXPECT_FALSE(created(0xffff, 0xffff));
   RingAddresses big = a;
   big.size = 32768;
-  EXPECT_TRUE(PackedRing::create(big, m_.mem(), kAllFeatures, {0xffff, 0x7fff},
-                                 RingRole::kDeviceWrites));
+  EXPECT_TRUE(
+      PackedRing::create(big, m_.mem(), kAllFeatures, {0xffff, 0x7fff}, RingRole::kDeviceWrites));
 }
 
 // ---- normal paths ----
@@ -283,8 +283,8 @@ TEST_F(PackedRingTest, WalksAnIndirectTable) {
 // 2.8.19: the table is walked entry by entry; NEXT and ids inside it are not followed.
 TEST_F(PackedRingTest, IndirectTableEntriesAreTakenInOrderWhateverTheirNext) {
   PackedRing r = make();
-  const PackedDesc table[] = {{kData, 10, 7, kDescFNext}, {kData + 32, 20, 0, kDescFNext},
-                              {kData + 64, 30, 3, 0}};
+  const PackedDesc table[] = {
+      {kData, 10, 7, kDescFNext}, {kData + 32, 20, 0, kDescFNext}, {kData + 64, 30, 3, 0}};
   std::memcpy(m_.host(kTable), table, sizeof(table));
   const PackedDesc d{kTable, sizeof(table), 5, kDescFIndirect};
   q_.publish(std::span(&d, 1), 5);
@@ -317,8 +317,8 @@ TEST_F(PackedRingTest, OutOfOrderCompletionWritesUsedDescriptorsInCompletionOrde
 // from the copy pop() kept.
 TEST_F(PackedRingTest, RewalkOfAHeldChainAfterItsSlotsWereReused) {
   FakePackedQueue q(m_, kRing, 4);
-  auto r = PackedRing::create(q.addresses(), m_.mem(), kAllFeatures, kNewRing,
-                              RingRole::kDeviceWrites);
+  auto r =
+      PackedRing::create(q.addresses(), m_.mem(), kAllFeatures, kNewRing, RingRole::kDeviceWrites);
   ASSERT_TRUE(r);
   const std::vector<Buf> a_bufs = {{kData, 100, true}, {kData + 0x1000, 200, true}};
   const std::vector<Buf> b_bufs = {{kData + 0x2000, 300, true}, {kData + 0x3000, 400, true}};
@@ -419,8 +419,7 @@ TEST_F(PackedRingTest, ResumesFromIndexesWithWrapBits) {
     // Driver and device met at position 9 with this wrap counter.
     const RingIndexes at{encode(9, wrap), encode(9, wrap)};
     q.resume(at);
-    auto r =
-        PackedRing::create(q.addresses(), m.mem(), kAllFeatures, at, RingRole::kDeviceWrites);
+    auto r = PackedRing::create(q.addresses(), m.mem(), kAllFeatures, at, RingRole::kDeviceWrites);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->indexes().last_avail_idx, at.last_avail_idx);
     EXPECT_EQ(r->indexes().used_idx, at.used_idx);
@@ -549,15 +548,15 @@ TEST_F(PackedRingTest, DescModeNotifiesWhenTheRequestedUsedDescriptorIsWritten) 
     for (bool target_wrap : {false, true}) {
       TestMemory m;
       FakePackedQueue q(m, kRing, kSize);
-      auto r = PackedRing::create(q.addresses(), m.mem(), features, kNewRing,
-                                  RingRole::kDeviceWrites);
+      auto r =
+          PackedRing::create(q.addresses(), m.mem(), features, kNewRing, RingRole::kDeviceWrites);
       ASSERT_TRUE(r);
       q.set_driver_event(kPackedEventDesc, encode(target_pos, target_wrap));
       uint32_t used_abs = 0;  // descriptors written as used so far
       bool first = true;
       for (int step = 0; used_abs < 3 * kSize; ++step) {
-        SCOPED_TRACE(::testing::Message() << "target " << target_pos << "/" << target_wrap
-                                          << " step " << step);
+        SCOPED_TRACE(::testing::Message()
+                     << "target " << target_pos << "/" << target_wrap << " step " << step);
         // One or two chains of one or two descriptors, published together.
         const int chains = 1 + step % 2;
         uint32_t descs = 0;
@@ -657,8 +656,8 @@ TEST_F(PackedRingTest, DescriptorsWithTheWrongAvailUsedBitsAreNotAvailable) {
       TestMemory m;
       FakePackedQueue q(m, kRing, 16);
       const RingIndexes at{encode(0, wrap), encode(0, wrap)};
-      auto r = PackedRing::create(q.addresses(), m.mem(), kAllFeatures, at,
-                                  RingRole::kDeviceWrites);
+      auto r =
+          PackedRing::create(q.addresses(), m.mem(), kAllFeatures, at, RingRole::kDeviceWrites);
       ASSERT_TRUE(r);
       for (uint16_t p = 0; p < 16; ++p) q.set_desc(p, {kData, 64, p, bits});
       const bool avail = bits == FakePackedQueue::avail_bits(wrap);
@@ -815,7 +814,9 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, PackedBadChainTest,
     ::testing::Values(
         BadChain{"BufferOutsideMemory",
-                 [](FakePackedQueue& q, TestMemory&) { publish_one(q, {0x10, 10, 3, 0}); },
+                 [](FakePackedQueue& q, TestMemory&) {
+                   publish_one(q, {0x10, 10, 3, 0});
+                 },
                  RingError::kBufferOutOfMemory},
         BadChain{"BufferRunsOffTheEnd",
                  [](FakePackedQueue& q, TestMemory&) {
@@ -839,14 +840,14 @@ INSTANTIATE_TEST_SUITE_P(
                    q.publish(d, 3);
                  },
                  RingError::kReadableAfterWritable},
-        BadChain{"ReadableInTableAfterWritableInRing",
-                 [](FakePackedQueue& q, TestMemory& m) {
-                   write_table(m, {{kData, 10, 0, 0}});
-                   const PackedDesc d[] = {{kData, 10, 3, kDescFWrite},
-                                           {kTable, 16, 3, kDescFIndirect}};
-                   q.publish(d, 3);
-                 },
-                 RingError::kReadableAfterWritable},
+        BadChain{
+            "ReadableInTableAfterWritableInRing",
+            [](FakePackedQueue& q, TestMemory& m) {
+              write_table(m, {{kData, 10, 0, 0}});
+              const PackedDesc d[] = {{kData, 10, 3, kDescFWrite}, {kTable, 16, 3, kDescFIndirect}};
+              q.publish(d, 3);
+            },
+            RingError::kReadableAfterWritable},
         BadChain{"ReadableAfterWritableInTable",
                  [](FakePackedQueue& q, TestMemory& m) {
                    write_table(m, {{kData, 10, 0, kDescFWrite}, {kData, 10, 0, 0}});
@@ -934,8 +935,8 @@ TEST(PackedRingLargeChain, LengthsPastFourGiBDrop) {
   constexpr uint64_t kBig = 0x400000;
   const std::vector<Buf> bufs(1400, Buf{kBig, 3 << 20, false});
   const uint16_t id = q.post_indirect(0x200000, bufs);
-  auto r = PackedRing::create(q.addresses(), m.mem(), kAllFeatures, kNewRing,
-                              RingRole::kDeviceReads);
+  auto r =
+      PackedRing::create(q.addresses(), m.mem(), kAllFeatures, kNewRing, RingRole::kDeviceReads);
   ASSERT_TRUE(r);
   std::vector<ChainBuffer> scratch(2048);
   auto c = r->pop(scratch);
@@ -1100,7 +1101,8 @@ TEST_F(PackedRingTest, AResumedRingWithWrongWrapCountersOverGarbage) {
     for (uint16_t p = 0; p < size; ++p) {
       PackedDesc d;
       d.addr = (rng() % 4 == 0) ? rng() : data + rng() % 0x80000;
-      d.len = (rng() % 8 == 0) ? static_cast<uint32_t>(rng()) : static_cast<uint32_t>(rng() % 0x800);
+      d.len =
+          (rng() % 8 == 0) ? static_cast<uint32_t>(rng()) : static_cast<uint32_t>(rng() % 0x800);
       d.id = static_cast<uint16_t>((rng() % 4 == 0) ? rng() : rng() % size);
       d.flags = static_cast<uint16_t>(rng());
       if (rng() % 2) d.flags &= ~kDescFIndirect;
@@ -1108,8 +1110,9 @@ TEST_F(PackedRingTest, AResumedRingWithWrongWrapCountersOverGarbage) {
     }
     const RingIndexes at{static_cast<uint16_t>(rng() % size | (rng() % 2 ? kPackedWrapBit : 0)),
                          static_cast<uint16_t>(rng() % size | (rng() % 2 ? kPackedWrapBit : 0))};
-    auto r = PackedRing::create(q.addresses(), m.mem(), kAllFeatures | (rng() % 2 ? bit(feature::kInOrder) : 0),
-                                at, RingRole::kDeviceWrites);
+    auto r = PackedRing::create(q.addresses(), m.mem(),
+                                kAllFeatures | (rng() % 2 ? bit(feature::kInOrder) : 0), at,
+                                RingRole::kDeviceWrites);
     ASSERT_TRUE(r);
     std::vector<uint8_t> out(size, 0);
     uint32_t in_flight = 0;
@@ -1237,9 +1240,8 @@ std::string wrap_ring_of_size(TestMemory& m, uint32_t n, std::vector<ChainBuffer
     }
     if (r.indexes().last_avail_idx != q.indexes().last_avail_idx ||
         r.indexes().used_idx != q.indexes().used_idx) {
-      why << "indexes differ: device " << r.indexes().last_avail_idx << "/"
-          << r.indexes().used_idx << ", driver " << q.indexes().last_avail_idx << "/"
-          << q.indexes().used_idx;
+      why << "indexes differ: device " << r.indexes().last_avail_idx << "/" << r.indexes().used_idx
+          << ", driver " << q.indexes().last_avail_idx << "/" << q.indexes().used_idx;
       return false;
     }
     return true;
