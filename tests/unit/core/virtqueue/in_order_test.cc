@@ -71,18 +71,6 @@ TEST(InOrderUsedTest, ReleasesInTheOrderTaken) {
 
 // ---- split ----
 
-// IN_ORDER is a type of its own: each split type refuses the other's features.
-TEST(SplitInOrderTypeTest, EachSplitTypeRefusesTheOthersFeatures) {
-  TestMemory m;
-  FakeVirtqueue q(m, kRing, 16);
-  auto plain = SplitRing::create(q.addresses(), m.mem(), kInOrder, 0, 0);
-  ASSERT_FALSE(plain);
-  EXPECT_NE(plain.error().message.find("SplitRingInOrder"), std::string::npos);
-  EXPECT_FALSE(SplitRingInOrder::create(q.addresses(), m.mem(), kInOrder & ~bit(feature::kInOrder),
-                                        0, 0));
-  EXPECT_TRUE(SplitRingInOrder::create(q.addresses(), m.mem(), kInOrder, 0, 0));
-}
-
 class SplitInOrderTest : public ::testing::Test {
  protected:
   SplitRingInOrder make(RingRole role) {
