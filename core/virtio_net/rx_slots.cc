@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstring>
 
+#include "core/virtqueue/packed_ring.h"
 #include "core/virtqueue/split_ring.h"
 
 namespace pmdnet::virtio {
@@ -357,5 +358,6 @@ void RxSlots<Vq>::drain() noexcept {
 }
 
 template class RxSlots<SplitRing>;
+template class RxSlots<PackedRing>;
 
 }  // namespace pmdnet::virtio

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/virtqueue/packed_ring.h"
 #include "core/virtqueue/split_ring.h"
 
 namespace pmdnet::virtio {
@@ -204,5 +205,6 @@ void TxTranslation<Vq>::drain() noexcept {
 }
 
 template class TxTranslation<SplitRing>;
+template class TxTranslation<PackedRing>;
 
 }  // namespace pmdnet::virtio

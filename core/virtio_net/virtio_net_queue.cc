@@ -1,8 +1,12 @@
 // VirtioNetQueue: the poll pass over one queue pair, on the ring layout the rings were made with.
 #include "core/virtio_net/virtio_net_queue.h"
 
+#include <type_traits>
+
 #include "core/virtio_net/rx_slots.h"
 #include "core/virtio_net/tx_translation.h"
+#include "core/virtqueue/packed_ring.h"
+#include "core/virtqueue/split_ring.h"
 
 namespace pmdnet::virtio {
 
@@ -88,6 +92,29 @@ class VirtioNetQueueOn final : public VirtioNetQueue {
   GuestNotifier* notifier_;
 };
 
+// One ring of the pair, in the layout Vq.
+template <Virtqueue Vq>
+Result<Vq> create_ring(const RingAddresses& a, const GuestMemory& mem, uint64_t features,
+                       RingIndexes start, RingRole role) {
+  if constexpr (std::is_same_v<Vq, PackedRing>) {
+    return PackedRing::create(a, mem, features, start, role);
+  } else {
+    return SplitRing::create(a, mem, features, start.last_avail_idx, start.used_idx, role);
+  }
+}
+
+// Both rings of the pair in the layout Vq, and the queue over them.
+template <Virtqueue Vq>
+Result<std::unique_ptr<VirtioNetQueue>> make(const VirtioNetQueueConfig& c,
+                                             std::unique_ptr<Queue> backend) {
+  auto rx = create_ring<Vq>(c.rx_ring, *c.mem, c.features, c.rx_start, RingRole::kDeviceWrites);
+  if (!rx) return make_error(rx.error().code, "guest rx ring: " + rx.error().message);
+  auto tx = create_ring<Vq>(c.tx_ring, *c.mem, c.features, c.tx_start, RingRole::kDeviceReads);
+  if (!tx) return make_error(tx.error().code, "guest tx ring: " + tx.error().message);
+  return std::unique_ptr<VirtioNetQueue>(
+      new VirtioNetQueueOn<Vq>(c, std::move(*rx), std::move(*tx), std::move(backend)));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<VirtioNetQueue>> VirtioNetQueue::create(const VirtioNetQueueConfig& c,
@@ -97,14 +124,10 @@ Result<std::unique_ptr<VirtioNetQueue>> VirtioNetQueue::create(const VirtioNetQu
   if (!has(c.features, feature::kVersion1)) {
     return make_error(Errc::kUnsupported, "only VIRTIO_F_VERSION_1 devices are supported");
   }
-  auto rx = SplitRing::create(c.rx_ring, *c.mem, c.features, c.rx_start.last_avail_idx,
-                              c.rx_start.used_idx);
-  if (!rx) return make_error(rx.error().code, "guest rx ring: " + rx.error().message);
-  auto tx = SplitRing::create(c.tx_ring, *c.mem, c.features, c.tx_start.last_avail_idx,
-                              c.tx_start.used_idx);
-  if (!tx) return make_error(tx.error().code, "guest tx ring: " + tx.error().message);
-  return std::unique_ptr<VirtioNetQueue>(
-      new VirtioNetQueueOn<SplitRing>(c, std::move(*rx), std::move(*tx), std::move(backend)));
+  if (has(c.features, feature::kRingPacked)) {
+    return make<PackedRing>(c, std::move(backend));
+  }
+  return make<SplitRing>(c, std::move(backend));
 }
 
 }  // namespace pmdnet::virtio

@@ -43,8 +43,8 @@ class GuestNotifier {
 struct VirtioNetQueueConfig {
   const GuestMemory* mem = nullptr;
   uint64_t features = 0;       // negotiated
-  SplitRingAddresses rx_ring;  // guest RX: the device writes
-  SplitRingAddresses tx_ring;  // guest TX: the device reads
+  RingAddresses rx_ring;  // guest RX: the device writes
+  RingAddresses tx_ring;  // guest TX: the device reads
   RingIndexes rx_start;
   RingIndexes tx_start;
   uint16_t rx_vring_index = 0;  // for GuestNotifier::notify

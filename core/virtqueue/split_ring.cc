@@ -35,8 +35,9 @@ VirtqDesc load_desc(const uint8_t* table, uint16_t index) noexcept {
 
 }  // namespace
 
-Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemory& mem,
-                                    uint64_t features, uint16_t last_avail_idx, uint16_t used_idx) {
+Result<SplitRing> SplitRing::create(const RingAddresses& a, const GuestMemory& mem,
+                                    uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
+                                    RingRole role) {
   if (a.size == 0 || a.size > kMaxQueueSize || !std::has_single_bit(a.size)) {
     return make_error(Errc::kInvalidArgument,
                       fmt::format("ring size {} is not a power of two in 1..32768", a.size));
@@ -78,7 +79,10 @@ Result<SplitRing> SplitRing::create(const SplitRingAddresses& a, const GuestMemo
   r.signalled_used_idx_ = used_idx;
   r.event_idx_ = event_idx;
   r.indirect_ = has(features, feature::kRingIndirectDesc);
+  r.in_order_ = has(features, feature::kInOrder);
+  r.batch_used_ = r.in_order_ && role == RingRole::kDeviceReads;
   r.held_.assign(a.size, 0);
+  if (r.in_order_) r.order_ = InOrderUsed(a.size);
   return r;
 }
 
@@ -175,7 +179,35 @@ std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
                static_cast<uint32_t>(writable)};
 }
 
+void SplitRing::push_used_in_order(uint32_t head, uint32_t len) noexcept {
+  if (head >= size_ || !held_[head]) return;  // only heads pop() handed out
+  order_.finish(static_cast<uint16_t>(head), len,
+                [this](uint16_t h, uint32_t l) { release_in_order(h, l); });
+}
+
+void SplitRing::release_in_order(uint16_t head, uint32_t len) noexcept {
+  held_[head] = 0;
+  if (batch_used_) {
+    // 2.7.9: "the device can just write out a single used ring entry with the id corresponding
+    // to the head entry of the descriptor chain describing the last buffer in the batch".
+    if (batch_count_ == 0) batch_slot_ = used_idx_;
+    ++batch_count_;
+    batch_head_ = head;
+  } else {
+    const VirtqUsedElem e{head, len};
+    std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * (used_idx_ & (size_ - 1)), &e,
+                sizeof(e));
+  }
+  ++used_idx_;
+}
+
 void SplitRing::publish_used() noexcept {
+  if (batch_count_ > 0) {
+    const VirtqUsedElem e{batch_head_, 0};
+    std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * (batch_slot_ & (size_ - 1)),
+                &e, sizeof(e));
+    batch_count_ = 0;
+  }
   // Release: the elements written above are visible before the new idx.
   store_u16(used_ + kRingIdxOffset, used_idx_, std::memory_order_release);
 }
@@ -230,12 +262,25 @@ bool SplitRing::enable_kicks() noexcept {
 }
 
 void SplitRing::drain() noexcept {
-  for (size_t head = 0; head < held_.size(); ++head) {
-    if (held_[head]) push_used(static_cast<uint32_t>(head), 0);
+  if (in_order_) {
+    std::vector<uint16_t> heads;
+    heads.reserve(order_.size());
+    order_.for_each_taken([&](uint16_t head) {
+      if (!order_.finished(head)) heads.push_back(head);  // a finished one keeps its length
+    });
+    for (uint16_t head : heads) push_used(head, 0);
+  } else {
+    for (size_t head = 0; head < held_.size(); ++head) {
+      if (held_[head]) push_used(static_cast<uint32_t>(head), 0);
+    }
   }
   publish_used();
 }
 
-void SplitRing::abandon() noexcept { std::fill(held_.begin(), held_.end(), 0); }
+void SplitRing::abandon() noexcept {
+  std::fill(held_.begin(), held_.end(), 0);
+  order_.clear();
+  batch_count_ = 0;
+}
 
 }  // namespace pmdnet::virtio

@@ -2,7 +2,8 @@
 // hostile guest, the split layout of the Virtqueue seam (virtqueue.h). It pops available heads,
 // walks descriptor chains (direct and indirect) into validated guest buffers, keeps which heads
 // the device holds, publishes used elements, and decides when the guest needs a notification
-// (EVENT_IDX or NO_INTERRUPT). It owns the ring indexes; the vhost-user glue restores and saves
+// (EVENT_IDX or NO_INTERRUPT); with IN_ORDER it returns heads in the order it took them, and a
+// guest TX ring's batch as one used element (2.7.9). It owns the ring indexes; the vhost-user glue restores and saves
 // them (SET/GET_VRING_BASE).
 #pragma once
 
@@ -16,18 +17,11 @@
 
 #include "core/base/result.h"
 #include "core/guest_memory/guest_memory.h"
+#include "core/virtqueue/in_order.h"
 #include "core/virtqueue/virtio_defs.h"
 #include "core/virtqueue/virtqueue.h"
 
 namespace pmdnet::virtio {
-
-// Where the three parts of the ring are mapped in this process.
-struct SplitRingAddresses {
-  uint8_t* desc = nullptr;   // descriptor table, 16-byte aligned
-  uint8_t* avail = nullptr;  // available ring, 2-byte aligned
-  uint8_t* used = nullptr;   // used ring, 4-byte aligned
-  uint16_t size = 0;         // a power of two, at most 32768
-};
 
 class SplitRing {
  public:
@@ -38,10 +32,12 @@ class SplitRing {
   SplitRing() = default;
 
   // Checks sizes, alignment, and that each ring part lies inside one region of `mem` for this size.
-  // `last_avail_idx` and `used_idx` are the indexes to resume from (0 for a new ring). `features`
-  // are the negotiated ones (INDIRECT_DESC, EVENT_IDX matter).
-  static Result<SplitRing> create(const SplitRingAddresses& addresses, const GuestMemory& mem,
-                                  uint64_t features, uint16_t last_avail_idx, uint16_t used_idx);
+  // `last_avail_idx` and `used_idx` are the indexes to resume from (0 for a new ring).
+  // `features` are the negotiated ones (INDIRECT_DESC, EVENT_IDX and IN_ORDER matter); `role`
+  // matters with IN_ORDER only (RingRole).
+  static Result<SplitRing> create(const RingAddresses& addresses, const GuestMemory& mem,
+                                  uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
+                                  RingRole role = RingRole::kDeviceWrites);
 
   uint16_t size() const noexcept { return size_; }
   uint16_t last_avail_idx() const noexcept { return last_avail_idx_; }
@@ -83,11 +79,14 @@ class SplitRing {
     // One named result, returned on every path, so that it is built in place (no copy).
     std::expected<Chain, RingError> chain = walk(head, scratch);
     if (!chain) {
-      if (!breaks_queue(chain.error()) && !held_[head]) push_used(head, 0);
+      if (!breaks_queue(chain.error()) && !held_[head]) {
+        take(head);
+        push_used(head, 0);
+      }
     } else if (held_[head]) {
       chain = std::unexpected(RingError::kHeadInUse);
     } else {
-      held_[head] = 1;
+      take(head);
     }
     return chain;
   }
@@ -99,9 +98,14 @@ class SplitRing {
   }
   bool held(uint16_t head) const noexcept { return head < size_ && held_[head] != 0; }
 
-  // Writes a used element at the next used slot; not visible to the guest until publish_used().
-  // The head is no longer held.
+  // Returns a held head with `len` bytes written: a used element at the next used slot (with
+  // IN_ORDER, once every head taken before it is returned too), not visible to the guest until
+  // publish_used(). The head is no longer held.
   void push_used(uint32_t head, uint32_t len) noexcept {
+    if (in_order_) [[unlikely]] {
+      push_used_in_order(head, len);
+      return;
+    }
     const uint16_t slot = used_idx_ & (size_ - 1);
     const VirtqUsedElem e{head, len};
     std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * slot, &e, sizeof(e));
@@ -131,6 +135,13 @@ class SplitRing {
 
  private:
   uint16_t load_avail_idx() const noexcept;
+  void take(uint16_t head) noexcept {
+    held_[head] = 1;
+    if (in_order_) [[unlikely]] order_.taken(head);
+  }
+  void push_used_in_order(uint32_t head, uint32_t len) noexcept;
+  // IN_ORDER: `head` and every head before it are returned.
+  void release_in_order(uint16_t head, uint32_t len) noexcept;
 
   uint8_t* desc_ = nullptr;
   uint8_t* avail_ = nullptr;
@@ -142,7 +153,14 @@ class SplitRing {
   uint16_t signalled_used_idx_ = 0;  // used->idx when we last decided about notifying
   bool event_idx_ = false;
   bool indirect_ = false;
+  bool in_order_ = false;
+  bool batch_used_ = false;    // IN_ORDER on a kDeviceReads ring: one used element per batch
   std::vector<uint8_t> held_;  // by head: popped and not yet returned
+  InOrderUsed order_;          // IN_ORDER: heads in the order taken
+  // The batch released since the last publish_used(): its first used slot and last head.
+  uint16_t batch_count_ = 0;
+  uint16_t batch_slot_ = 0;
+  uint16_t batch_head_ = 0;
 };
 
 static_assert(Virtqueue<SplitRing>);

@@ -1,5 +1,5 @@
-// Virtio 1.2 constants and wire structures for virtio-net over split virtqueues: feature bits
-// (USO included), descriptor/avail/used layouts and virtio_net_hdr. Our own definitions, because
+// Virtio 1.2 constants and wire structures for virtio-net: feature bits (USO included), the split
+// and packed ring layouts and virtio_net_hdr. Our own definitions, because
 // Debian 12's linux headers lack the USO bits and do not compile as C++. Every wire struct is
 // static_assert'ed against the spec's layout. All fields are little-endian (VERSION_1 only).
 #pragma once
@@ -99,6 +99,36 @@ inline constexpr uint16_t kMaxQueueSize = 32768;  // 2.7: split queue sizes are 
 constexpr size_t desc_table_bytes(uint16_t size) noexcept { return size_t{16} * size; }
 constexpr size_t avail_ring_bytes(uint16_t size) noexcept { return 4 + size_t{2} * size + 2; }
 constexpr size_t used_ring_bytes(uint16_t size) noexcept { return 4 + size_t{8} * size + 2; }
+
+// Packed virtqueue (2.8): one ring of descriptors that the driver makes available and the device
+// writes back as used, told apart by two flag bits against each side's wrap counter.
+inline constexpr uint16_t kPackedDescFAvail = 1u << 7;
+inline constexpr uint16_t kPackedDescFUsed = 1u << 15;
+
+struct PackedDesc {
+  uint64_t addr;  // guest-physical
+  uint32_t len;
+  uint16_t id;  // buffer id: the driver's, on the chain's last descriptor
+  uint16_t flags;
+};
+static_assert(sizeof(PackedDesc) == 16 && offsetof(PackedDesc, len) == 8 &&
+              offsetof(PackedDesc, id) == 12 && offsetof(PackedDesc, flags) == 14);
+
+// Event suppression (2.8.10), one for each side: the driver's (the vhost-user "avail" address)
+// says when the device should notify it, the device's ("used") when the driver should kick.
+// off_wrap: a descriptor ring offset in bits 0..14 and a wrap counter in bit 15 (DESC mode).
+inline constexpr uint16_t kPackedEventEnable = 0;
+inline constexpr uint16_t kPackedEventDisable = 1;
+inline constexpr uint16_t kPackedEventDesc = 2;  // only with RING_EVENT_IDX
+struct PackedEventSuppress {
+  uint16_t off_wrap;
+  uint16_t flags;
+};
+static_assert(sizeof(PackedEventSuppress) == 4 && offsetof(PackedEventSuppress, flags) == 2);
+
+// vhost-user's ring base for packed rings (DPDK's rte_vhost, QEMU): the position in bits 0..14,
+// the wrap counter in bit 15.
+inline constexpr uint16_t kPackedWrapBit = 1u << 15;
 
 // virtio_net_hdr (5.1.6). With VERSION_1 the header always has num_buffers: 12 bytes.
 inline constexpr uint8_t kHdrFNeedsCsum = 1;

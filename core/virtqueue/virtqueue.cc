@@ -27,6 +27,9 @@ constexpr EnumNameTable<RingError, static_cast<size_t>(RingError::kCount)> kRing
      "device-readable descriptor after a writable one"},
     {RingError::kChainTooLarge, "chain_too_large", "chain larger than 4 GiB"},
     {RingError::kHeadInUse, "head_in_use", "head made available while the device holds it"},
+    {RingError::kBufferIdOutOfRange, "buffer_id_out_of_range", "packed buffer id out of range"},
+    {RingError::kChainUnterminated, "chain_unterminated",
+     "packed chain with no last descriptor among those the driver can have made available"},
 }};
 
 static_assert(covers_in_order(kRingErrorNames) && has_distinct_keys(kRingErrorNames));

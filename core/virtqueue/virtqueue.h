@@ -7,7 +7,8 @@
 // descriptor or per packet; SplitRing (split_ring.h) is the split layout of virtio 1.2, 2.7.
 //
 // The contract, for a ring driven by one thread:
-//   - Chains are named by an id below size() (split: the head descriptor's index). pop() hands
+//   - Chains are named by an id below size() (split: the head descriptor's index; packed: the
+//     driver's buffer id). pop() hands
 //     out a validated chain, mapped buffer by buffer, and the ring holds its id until
 //     push_used(id, len) returns it. held(id) tells which ids are out.
 //   - An error that breaks_queue() makes the whole ring untrustworthy: the caller stops polling
@@ -27,8 +28,9 @@
 
 namespace pmdnet::virtio {
 
-// What a guest can get wrong in a ring. The first two break the queue (nothing after them can be
-// trusted); the rest drop one chain, which goes back to the guest as used with length 0.
+// What a guest can get wrong in a ring. kAvailIndexJump, kHeadOutOfRange, kBufferIdOutOfRange and
+// kChainUnterminated break the queue (nothing after them can be trusted); the rest drop one chain,
+// which goes back to the guest as used with length 0.
 enum class RingError : uint8_t {
   kAvailIndexJump,         // avail idx moved more than the ring size past what was consumed
   kHeadOutOfRange,         // an available head index >= ring size
@@ -44,6 +46,9 @@ enum class RingError : uint8_t {
   kReadableAfterWritable,  // a device-readable descriptor after a device-writable one
   kChainTooLarge,          // buffer lengths adding up past 4 GiB
   kHeadInUse,              // a head the device still holds, made available again (ignored)
+  kBufferIdOutOfRange,     // packed: a buffer id >= ring size
+  kChainUnterminated,      // packed: NEXT past every descriptor the driver can have made
+                           // available (the chain has no end the device can find)
   kCount,
 };
 
@@ -51,7 +56,8 @@ std::string_view to_string(RingError e) noexcept;
 // A short snake_case name for RingError counters in telemetry, e.g. "avail_index_jump".
 std::string_view to_key(RingError e) noexcept;
 constexpr bool breaks_queue(RingError e) noexcept {
-  return e == RingError::kAvailIndexJump || e == RingError::kHeadOutOfRange;
+  return e == RingError::kAvailIndexJump || e == RingError::kHeadOutOfRange ||
+         e == RingError::kBufferIdOutOfRange || e == RingError::kChainUnterminated;
 }
 
 // One guest buffer of a chain, in chain order.
@@ -76,6 +82,22 @@ struct RingIndexes {
   uint16_t last_avail_idx = 0;
   uint16_t used_idx = 0;
 };
+
+// Where the three parts of a ring are mapped in this process, as vhost-user names them (desc,
+// avail, used). Split rings (2.7): descriptor table (16-byte aligned), available ring (2),
+// used ring (4). Packed rings (2.8): descriptor ring (16), driver event suppression (4), device
+// event suppression (4).
+struct RingAddresses {
+  uint8_t* desc = nullptr;
+  uint8_t* avail = nullptr;
+  uint8_t* used = nullptr;
+  uint16_t size = 0;  // split: a power of two, at most 32768; packed: 1..32768
+};
+
+// Which way a ring's buffers go. With IN_ORDER, a ring the device only reads (guest TX) returns a
+// batch of buffers as one used element (2.7.9, 2.8.9: the driver learns only that all of them are
+// used); a ring the device writes (guest RX) returns each with its length.
+enum class RingRole : uint8_t { kDeviceWrites, kDeviceReads };
 
 // What a virtio-net queue needs from a ring layout (see the contract above).
 template <class R>

@@ -19,7 +19,7 @@ namespace pmdnet::vhost_user {
 // One vring as rte_vhost has translated it: host pointers to its three parts, its size, and the
 // call eventfd the guest gave (SET_VRING_CALL), or -1.
 struct VringInfo {
-  virtio::SplitRingAddresses addresses;
+  virtio::RingAddresses addresses;
   int callfd = -1;
   uint64_t log_guest_addr = 0;  // where the used ring is, for dirty logging (0: not logged)
 };

@@ -79,7 +79,7 @@ class FakeVirtqueue {
     for (uint16_t i = 0; i < size; ++i) free_.push_back(static_cast<uint16_t>(size - 1 - i));
   }
 
-  SplitRingAddresses addresses() const {
+  RingAddresses addresses() const {
     return {m_.host(desc_gpa_), m_.host(avail_gpa_), m_.host(used_gpa_), size_};
   }
   uint16_t size() const { return size_; }

@@ -35,7 +35,7 @@ class SplitRingTest : public ::testing::Test {
 };
 
 TEST_F(SplitRingTest, CreateRefusesBadGeometry) {
-  SplitRingAddresses a = vq_.addresses();
+  RingAddresses a = vq_.addresses();
   for (uint16_t size : {0, 3, 12, 100}) {
     a.size = size;
     EXPECT_FALSE(SplitRing::create(a, m_.mem(), 0, 0, 0)) << size;
@@ -64,7 +64,7 @@ TEST_F(SplitRingTest, CreateRefusesRingPartsThatRunPastGuestMemory) {
   const uint64_t evt = kAllFeatures | bit(feature::kRingEventIdx);
   auto at = [&](uint64_t gpa) { return m_.host(gpa); };
   const uint64_t end = m_.end();
-  SplitRingAddresses a = vq_.addresses();  // size 16: used ring 4 + 128 (+ 2) bytes
+  RingAddresses a = vq_.addresses();  // size 16: used ring 4 + 128 (+ 2) bytes
   a.used = at(end - 1024);
   EXPECT_TRUE(SplitRing::create(a, m_.mem(), evt, 0, 0));
   a.used = at(end - 132);  // exactly the ring without its event word
