@@ -869,6 +869,8 @@ class Suite:
         out_file = f"/tmp/udp-recv-{seed}"
         g.run(f"vmtest udp-recv {port} {seed} {count} 3000 > {out_file} 2>&1 &")
         self._wait_guest_listening(g, out_file)
+        before, snmp_before, tap_before = self.daemon.totals()[0], self.guest_snmp(g), \
+            self.tap_stats()
         send = c.spawn([c.vmtest, "udp-send", addr, str(port), str(count), str(seed)],
                        f"udp-send-{seed}.log", netns=True)
         try:
@@ -876,8 +878,27 @@ class Suite:
         except subprocess.TimeoutExpired:
             Context.end(send)
         gr, _ = g.wait_file_result(out_file, "udp-recv", 90)
-        return self._udp_verdict(f"{label}: UDP host->guest mixed sizes",
-                                 parse_result(c.read_log(send.logname), "udp-send"), gr, 0)
+        ok = self._udp_verdict(f"{label}: UDP host->guest mixed sizes",
+                               parse_result(c.read_log(send.logname), "udp-send"), gr, 0)
+        if gr is not None and int(gr["lost"]) > 0:
+            # Where the datagrams went: the frames along the path, pmdnetd's drops, the guest's
+            # IP reassembly and UDP.
+            after, snmp_after, tap_after = self.daemon.totals()[0], self.guest_snmp(g), \
+                self.tap_stats()
+            drops = {k: after[k] - before.get(k, 0) for k in after
+                     if k.startswith("drop_") and after[k] != before.get(k, 0)}
+            guest = {k: snmp_after.get(k, 0) - snmp_before.get(k, 0) for k in
+                     ("IpInReceives", "IpReasmFails", "IpReasmTimeout", "UdpInDatagrams",
+                      "UdpRcvbufErrors", "UdpInErrors")}
+            self.r.note(f"{label}: {gr['lost']} datagrams host->guest lost; frames: {TAP} sent "
+                        f"{tap_after[1] - tap_before[1]}, pmdnetd gave the guest "
+                        f"{after.get('guest_rx_packets', 0) - before.get('guest_rx_packets', 0)}; "
+                        f"pmdnetd drops {drops or 'none'}; guest kernel {guest}")
+        return ok
+
+    def guest_snmp(self, g):
+        _, out = g.run("cat /proc/net/snmp", timeout=20, check=False, retries=1)
+        return parse_snmp(out, False)
 
     def _udp_verdict(self, name, s, h, gso):
         if s is None or h is None:
@@ -1006,14 +1027,21 @@ class Suite:
             int(h["bytes"]) == size
         # The restart fell inside the transfer: bytes came before the stop and after the return.
         across = h is not None and float(h["first"]) < t_stop and float(h["last"]) > t_up
+        if not (ok and across):
+            _, dmesg = g.run("dmesg | tail -n 12", timeout=20, check=False, retries=1)
+            errors = self.daemon.ring_errors() if self.daemon.alive() else {}
+            dmesg += self.packed_restart_hint(g)
         self.r.check(f"{label}: a transfer across the restart completes byte-exact, no guest "
                      "reboot", ok and across and g.proc.poll() is None,
                      f"{size // MB} MB paced at {rate} MB/s, sha256 {h['sha256'][:16]}… on both "
                      f"sides, data before the stop and {float(h['last']) - t_up:.1f}s of it after "
                      "pmdnetd was back" if ok and across else
                      f"across the restart: {across}; guest: {sout[-400:]} host: "
-                     f"{c.read_log(recv.logname)[-400:]}")
-        if p and float(p["gap_end"]) > 0:
+                     f"{c.read_log(recv.logname)[-400:]}\npmdnetd ring errors now: {errors}; "
+                     f"guest dmesg (tail):\n{dmesg}")
+        # Replies after pmdnetd was back, or the path never came back (the longest silence
+        # between replies then lies before the stop).
+        if p and float(p["gap_end"]) > 0 and float(p["last_reply"]) > t_up:
             resume = float(p["gap_end"]) - t_up
             self.r.check(f"{label}: traffic resumes within 2 s of pmdnetd being back", resume <= 2.0,
                          f"UDP probe (every 20 ms) silent {float(p['max_gap_ms']) / 1000:.2f}s, "
@@ -1021,12 +1049,27 @@ class Suite:
                          f"({p['replies']}/{p['sent']} replies)")
         else:
             self.r.check(f"{label}: traffic resumes within 2 s of pmdnetd being back", False,
+                         "no reply after pmdnetd was back (last reply "
+                         f"{float(p['last_reply']) - t_up:+.2f}s from then)" if p else
                          f"probe: {c.read_log(probe.logname)[-300:]}")
         if h and float(h["max_gap_ms"]) > 300:
             self.r.note(f"{label}: TCP stalled {float(h['max_gap_ms']) / 1000:.2f}s and resumed "
                         f"{float(h['gap_end']) - t_up:+.2f}s after pmdnetd was back (TCP "
                         "retransmission backoff included)")
         return ok
+
+    def packed_restart_hint(self, g):
+        """Why a packed ring may not survive a back-end restart: what QEMU logged, explained."""
+        if self.args.ring != "packed" or "ring restore failed" not in self.ctx.read_log(
+                g.proc.logname):
+            return ""
+        return ("\n  QEMU logged 'vhost VQ n ring restore failed' (the old pmdnetd was gone before "
+                "GET_VRING_BASE). For a split ring QEMU then takes the position from the used "
+                "ring's idx in guest memory; for a packed ring it keeps the last position it knew "
+                f"(QEMU {self.ctx.qemu_version}: virtio_queue_packed_restore_last_avail_idx does "
+                "nothing), so the new pmdnetd is told to start each ring where the device last "
+                "started it (SET_VRING_BASE 0x8000, position 0 and wrap 1, after a start or "
+                "reset) while the guest's rings are elsewhere; see docs/qemu_e2e.md")
 
     # ---- phases ----
 
