@@ -358,6 +358,7 @@ void RxSlots<Vq>::drain() noexcept {
 }
 
 template class RxSlots<SplitRing>;
+template class RxSlots<SplitRingInOrder>;
 template class RxSlots<PackedRing>;
 
 }  // namespace pmdnet::virtio

@@ -205,6 +205,7 @@ void TxTranslation<Vq>::drain() noexcept {
 }
 
 template class TxTranslation<SplitRing>;
+template class TxTranslation<SplitRingInOrder>;
 template class TxTranslation<PackedRing>;
 
 }  // namespace pmdnet::virtio

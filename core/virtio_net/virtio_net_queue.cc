@@ -99,7 +99,7 @@ Result<Vq> create_ring(const RingAddresses& a, const GuestMemory& mem, uint64_t 
   if constexpr (std::is_same_v<Vq, PackedRing>) {
     return PackedRing::create(a, mem, features, start, role);
   } else {
-    return SplitRing::create(a, mem, features, start.last_avail_idx, start.used_idx, role);
+    return Vq::create(a, mem, features, start.last_avail_idx, start.used_idx, role);
   }
 }
 
@@ -127,6 +127,7 @@ Result<std::unique_ptr<VirtioNetQueue>> VirtioNetQueue::create(const VirtioNetQu
   if (has(c.features, feature::kRingPacked)) {
     return make<PackedRing>(c, std::move(backend));
   }
+  if (has(c.features, feature::kInOrder)) return make<SplitRingInOrder>(c, std::move(backend));
   return make<SplitRing>(c, std::move(backend));
 }
 

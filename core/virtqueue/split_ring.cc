@@ -35,7 +35,8 @@ VirtqDesc load_desc(const uint8_t* table, uint16_t index) noexcept {
 
 }  // namespace
 
-Result<SplitRing> SplitRing::create(const RingAddresses& a, const GuestMemory& mem,
+template <bool kInOrder>
+Result<BasicSplitRing<kInOrder>> BasicSplitRing<kInOrder>::create(const RingAddresses& a, const GuestMemory& mem,
                                     uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
                                     RingRole role) {
   if (a.size == 0 || a.size > kMaxQueueSize || !std::has_single_bit(a.size)) {
@@ -68,7 +69,11 @@ Result<SplitRing> SplitRing::create(const RingAddresses& a, const GuestMemory& m
                                   "{} B, avail ring {} B, used ring {} B, each in one region)",
                                   a.size, desc_bytes, avail_bytes, used_bytes));
   }
-  SplitRing r;
+  if (has(features, feature::kInOrder) != kInOrder) {
+    return make_error(Errc::kInvalidArgument, kInOrder ? "IN_ORDER not negotiated: use SplitRing"
+                                                       : "IN_ORDER negotiated: use SplitRingInOrder");
+  }
+  BasicSplitRing r;
   r.desc_ = a.desc;
   r.avail_ = a.avail;
   r.used_ = a.used;
@@ -79,25 +84,27 @@ Result<SplitRing> SplitRing::create(const RingAddresses& a, const GuestMemory& m
   r.signalled_used_idx_ = used_idx;
   r.event_idx_ = event_idx;
   r.indirect_ = has(features, feature::kRingIndirectDesc);
-  r.in_order_ = has(features, feature::kInOrder);
-  r.batch_used_ = r.in_order_ && role == RingRole::kDeviceReads;
+  r.batch_used_ = kInOrder && role == RingRole::kDeviceReads;
   r.held_.assign(a.size, 0);
-  if (r.in_order_) r.order_ = InOrderUsed(a.size);
+  if (kInOrder) r.order_ = InOrderUsed(a.size);
   return r;
 }
 
-uint16_t SplitRing::load_avail_idx() const noexcept {
+template <bool kInOrder>
+uint16_t BasicSplitRing<kInOrder>::load_avail_idx() const noexcept {
   // Acquire: the ring entries the driver wrote before bumping idx are visible after this.
   return load_u16(avail_ + kRingIdxOffset, std::memory_order_acquire);
 }
 
-std::expected<uint16_t, RingError> SplitRing::avail_count() const noexcept {
+template <bool kInOrder>
+std::expected<uint16_t, RingError> BasicSplitRing<kInOrder>::avail_count() const noexcept {
   auto n = static_cast<uint16_t>(load_avail_idx() - last_avail_idx_);
   if (n > size_) return std::unexpected(RingError::kAvailIndexJump);
   return n;
 }
 
-void SplitRing::prefetch_desc(uint16_t ahead) const noexcept {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::prefetch_desc(uint16_t ahead) const noexcept {
   const uint16_t slot = static_cast<uint16_t>(last_avail_idx_ + ahead) & (size_ - 1);
   const uint16_t head =
       load_u16(avail_ + kRingEntriesOffset + size_t{2} * slot, std::memory_order_relaxed) &
@@ -105,7 +112,8 @@ void SplitRing::prefetch_desc(uint16_t ahead) const noexcept {
   __builtin_prefetch(desc_ + sizeof(VirtqDesc) * head);
 }
 
-std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
+template <bool kInOrder>
+std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk(uint16_t head,
                                                 std::span<ChainBuffer> scratch) const noexcept {
   if (head >= size_) return std::unexpected(RingError::kHeadOutOfRange);
   const uint8_t* table = desc_;
@@ -179,13 +187,15 @@ std::expected<Chain, RingError> SplitRing::walk(uint16_t head,
                static_cast<uint32_t>(writable)};
 }
 
-void SplitRing::push_used_in_order(uint32_t head, uint32_t len) noexcept {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::push_used_in_order(uint32_t head, uint32_t len) noexcept {
   if (head >= size_ || !held_[head]) return;  // only heads pop() handed out
   order_.finish(static_cast<uint16_t>(head), len,
                 [this](uint16_t h, uint32_t l) { release_in_order(h, l); });
 }
 
-void SplitRing::release_in_order(uint16_t head, uint32_t len) noexcept {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::release_in_order(uint16_t head, uint32_t len) noexcept {
   held_[head] = 0;
   if (batch_used_) {
     // 2.7.9: "the device can just write out a single used ring entry with the id corresponding
@@ -201,7 +211,8 @@ void SplitRing::release_in_order(uint16_t head, uint32_t len) noexcept {
   ++used_idx_;
 }
 
-void SplitRing::publish_used() noexcept {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::publish_used() noexcept {
   if (batch_count_ > 0) {
     const VirtqUsedElem e{batch_head_, 0};
     std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * (batch_slot_ & (size_ - 1)),
@@ -212,7 +223,8 @@ void SplitRing::publish_used() noexcept {
   store_u16(used_ + kRingIdxOffset, used_idx_, std::memory_order_release);
 }
 
-bool SplitRing::needs_notification() noexcept {
+template <bool kInOrder>
+bool BasicSplitRing<kInOrder>::needs_notification() noexcept {
   uint16_t old_idx = signalled_used_idx_;
   uint16_t new_idx = used_idx_;
   signalled_used_idx_ = new_idx;
@@ -228,7 +240,8 @@ bool SplitRing::needs_notification() noexcept {
   return (load_u16(avail_, std::memory_order_relaxed) & kAvailFNoInterrupt) == 0;
 }
 
-void SplitRing::suppress_kicks() noexcept {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::suppress_kicks() noexcept {
   // Called every pass that popped something, so it writes only when the value must change: a
   // store, even of the same value, takes the cache line from the driver, which reads the flags
   // (and used->idx beside them) on every refill (docs/benchmarks.md has the PVP loop's figure).
@@ -247,7 +260,8 @@ void SplitRing::suppress_kicks() noexcept {
   }
 }
 
-bool SplitRing::enable_kicks() noexcept {
+template <bool kInOrder>
+bool BasicSplitRing<kInOrder>::enable_kicks() noexcept {
   if (event_idx_) {
     // 2.7.10: the driver kicks once its idx passes avail_event.
     store_u16(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * size_, last_avail_idx_,
@@ -261,8 +275,9 @@ bool SplitRing::enable_kicks() noexcept {
   return load_avail_idx() != last_avail_idx_;
 }
 
-void SplitRing::drain() noexcept {
-  if (in_order_) {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::drain() noexcept {
+  if constexpr (kInOrder) {
     std::vector<uint16_t> heads;
     heads.reserve(order_.size());
     order_.for_each_taken([&](uint16_t head) {
@@ -277,10 +292,14 @@ void SplitRing::drain() noexcept {
   publish_used();
 }
 
-void SplitRing::abandon() noexcept {
+template <bool kInOrder>
+void BasicSplitRing<kInOrder>::abandon() noexcept {
   std::fill(held_.begin(), held_.end(), 0);
   order_.clear();
   batch_count_ = 0;
 }
+
+template class BasicSplitRing<false>;
+template class BasicSplitRing<true>;
 
 }  // namespace pmdnet::virtio

@@ -23,19 +23,22 @@
 
 namespace pmdnet::virtio {
 
-class SplitRing {
+// kInOrder: VIRTIO_F_IN_ORDER was negotiated (VirtioNetQueue picks the type by the feature); the
+// layout without it pays nothing for it.
+template <bool kInOrder>
+class BasicSplitRing {
  public:
   // Offsets inside the avail and used rings (2.7.6, 2.7.8).
   static constexpr size_t kRingIdxOffset = 2;
   static constexpr size_t kRingEntriesOffset = 4;
 
-  SplitRing() = default;
+  BasicSplitRing() = default;
 
   // Checks sizes, alignment, and that each ring part lies inside one region of `mem` for this size.
   // `last_avail_idx` and `used_idx` are the indexes to resume from (0 for a new ring).
   // `features` are the negotiated ones (INDIRECT_DESC, EVENT_IDX and IN_ORDER matter); `role`
   // matters with IN_ORDER only (RingRole).
-  static Result<SplitRing> create(const RingAddresses& addresses, const GuestMemory& mem,
+  static Result<BasicSplitRing> create(const RingAddresses& addresses, const GuestMemory& mem,
                                   uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
                                   RingRole role = RingRole::kDeviceWrites);
 
@@ -102,7 +105,7 @@ class SplitRing {
   // IN_ORDER, once every head taken before it is returned too), not visible to the guest until
   // publish_used(). The head is no longer held.
   void push_used(uint32_t head, uint32_t len) noexcept {
-    if (in_order_) [[unlikely]] {
+    if constexpr (kInOrder) {
       push_used_in_order(head, len);
       return;
     }
@@ -137,7 +140,7 @@ class SplitRing {
   uint16_t load_avail_idx() const noexcept;
   void take(uint16_t head) noexcept {
     held_[head] = 1;
-    if (in_order_) [[unlikely]] order_.taken(head);
+    if constexpr (kInOrder) order_.taken(head);
   }
   void push_used_in_order(uint32_t head, uint32_t len) noexcept;
   // IN_ORDER: `head` and every head before it are returned.
@@ -153,7 +156,6 @@ class SplitRing {
   uint16_t signalled_used_idx_ = 0;  // used->idx when we last decided about notifying
   bool event_idx_ = false;
   bool indirect_ = false;
-  bool in_order_ = false;
   bool batch_used_ = false;    // IN_ORDER on a kDeviceReads ring: one used element per batch
   std::vector<uint8_t> held_;  // by head: popped and not yet returned
   InOrderUsed order_;          // IN_ORDER: heads in the order taken
@@ -163,6 +165,9 @@ class SplitRing {
   uint16_t batch_head_ = 0;
 };
 
-static_assert(Virtqueue<SplitRing>);
+using SplitRing = BasicSplitRing<false>;
+using SplitRingInOrder = BasicSplitRing<true>;
+
+static_assert(Virtqueue<SplitRing> && Virtqueue<SplitRingInOrder>);
 
 }  // namespace pmdnet::virtio

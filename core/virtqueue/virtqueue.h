@@ -4,7 +4,8 @@
 //
 // A ring layout is a class that satisfies `Virtqueue`. The receive-slot pool, the transmit
 // translation and the poll pass are templates on it, so the data path makes no virtual call per
-// descriptor or per packet; SplitRing (split_ring.h) is the split layout of virtio 1.2, 2.7.
+// descriptor or per packet; SplitRing and SplitRingInOrder (split_ring.h) are the split layout of
+// virtio 1.2, 2.7, PackedRing (packed_ring.h) the packed one, 2.8.
 //
 // The contract, for a ring driven by one thread:
 //   - Chains are named by an id below size() (split: the head descriptor's index; packed: the
