@@ -217,6 +217,10 @@ struct VhostUser {
   std::optional<MacAddress> mac;
   // Features withheld from the guest. Default: none.
   VhostFeatureSet disabled_features;
+  // Whether the guest is offered packed virtqueues (VIRTIO_F_RING_PACKED) and in-order
+  // completion (VIRTIO_F_IN_ORDER). Default true; false withholds the feature.
+  bool packed_ring = true;
+  bool in_order = true;
 
   bool operator==(const VhostUser&) const = default;
 };

@@ -1,5 +1,6 @@
 // The `ports` section: each port's name and its guest side, `vhost_user` (socket, mode, queue
-// pairs, MTU, MAC, withheld virtio features); its `backend` is in parse_backend.cc.
+// pairs, MTU, MAC, withheld virtio features, packed rings and IN_ORDER); its `backend` is in
+// parse_backend.cc.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -89,7 +90,9 @@ void parse_disabled_features(Reader& reader, const Value& v, VhostUser& vu,
 
 void parse_vhost_user(Reader& reader, const Value& v, Port& port, PortNotes& notes) {
   if (!reader.expect_map(v)) return;
-  MapReader keys(reader, v, {"socket", "mode", "queue_pairs", "mtu", "mac", "disable_features"});
+  MapReader keys(reader, v,
+                 {"socket", "mode", "queue_pairs", "mtu", "mac", "disable_features", "packed_ring",
+                  "in_order"});
   VhostUser& vu = port.vhost_user;
   if (auto socket = keys.require("socket")) {
     if (auto path = reader.string(*socket)) {
@@ -137,6 +140,12 @@ void parse_vhost_user(Reader& reader, const Value& v, Port& port, PortNotes& not
   }
   if (auto features = keys.get("disable_features")) {
     parse_disabled_features(reader, *features, vu, queue_pairs, notes.queue_pairs_ok);
+  }
+  if (auto packed_ring = keys.get("packed_ring")) {
+    if (auto b = reader.boolean(*packed_ring)) vu.packed_ring = *b;
+  }
+  if (auto in_order = keys.get("in_order")) {
+    if (auto b = reader.boolean(*in_order)) vu.in_order = *b;
   }
 }
 

@@ -11,7 +11,12 @@
 #
 #   scripts/bench.sh [--pairs N] [--duration S] [--warmup S] [--cases LIST] [--results DIR]
 #                    [--max-other PCT] [--retries N] [--quiet-wait S] [--guest-cpu N]
-#                    [--sut-cpu N] [--far-ns NS] [--keep] [--no-plot]
+#                    [--sut-cpu N] [--far-ns NS] [--ring split|packed] [--in-order 0|1] [--keep]
+#                    [--no-plot]
+#
+# The guest's rings (net_virtio_user's packed_vq= and in_order=, the same for A and B, which both
+# offer packed rings and IN_ORDER): --ring split (default) or packed; --in-order 0 (default) or 1.
+# net_virtio_user's own default is split with in_order=1.
 #
 # Cases (LIST is comma-separated; default: all seven):
 #   tx64, tx1518      guest TX only: guest txonly -> SUT -> net_null (net_null's RX off)
@@ -59,12 +64,14 @@ max_other=10
 retries=3
 quiet_wait=300
 far_ns=150
+ring=split
+in_order=0
 keep=0
 plot=1
 usage() {
   echo "usage: scripts/bench.sh [--pairs N] [--duration S] [--warmup S] [--cases LIST]" \
     "[--results DIR] [--max-other PCT] [--retries N] [--quiet-wait S] [--guest-cpu N]" \
-    "[--sut-cpu N] [--far-ns NS] [--keep] [--no-plot]" >&2
+    "[--sut-cpu N] [--far-ns NS] [--ring split|packed] [--in-order 0|1] [--keep] [--no-plot]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -80,6 +87,8 @@ while [ $# -gt 0 ]; do
     --retries) [ $# -ge 2 ] || usage; retries=$2; shift 2 ;;
     --quiet-wait) [ $# -ge 2 ] || usage; quiet_wait=$2; shift 2 ;;
     --far-ns) [ $# -ge 2 ] || usage; far_ns=$2; shift 2 ;;
+    --ring) [ $# -ge 2 ] || usage; ring=$2; shift 2 ;;
+    --in-order) [ $# -ge 2 ] || usage; in_order=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --no-plot) plot=0; shift ;;
     *) usage ;;
@@ -90,6 +99,8 @@ for n in "$pairs" "$duration" "$warmup" "$guest_cpu" "$sut_cpu" "$max_other" "$r
   [[ "$n" =~ ^[0-9]+$ ]] || usage
 done
 [ "$pairs" -ge 1 ] && [ "$duration" -ge 1 ] || usage
+case "$ring" in split) packed_vq=0 ;; packed) packed_vq=1 ;; *) usage ;; esac
+case "$in_order" in 0 | 1) ;; *) usage ;; esac
 if [ "$guest_cpu" = "$sut_cpu" ]; then
   echo "bench.sh: the guest and the SUT need two different CPUs" >&2
   exit 2
@@ -100,7 +111,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 command_line="scripts/bench.sh --pairs $pairs --duration $duration --warmup $warmup"
 command_line+=" --cases $cases --max-other $max_other --retries $retries"
-command_line+=" --quiet-wait $quiet_wait --far-ns $far_ns"
+command_line+=" --quiet-wait $quiet_wait --far-ns $far_ns --ring $ring --in-order $in_order"
 
 if [ -z "${PMDNET_SKIP_SETUP:-}" ]; then bash scripts/setup.sh; fi
 build_dir=${BUILD_DIR:-build}
@@ -243,16 +254,21 @@ EOF
 start_guest() {
   local kind=$1 size=$2 dir=$3 mode
   if [ "$kind" = tso ]; then
+    local rings=()
+    if [ "$in_order" = 0 ]; then rings+=(--no-in-order); fi
+    if [ "$ring" = packed ]; then rings+=(--packed); fi
     "$pmdnet_guest" --socket "$socket" --lcore "$guest_cpu" --file-prefix "$g_prefix" \
-      --tso 1448 --ring 1024 --no-in-order --warmup "$warmup" --duration "$duration" \
+      --tso 1448 --ring 1024 "${rings[@]}" --warmup "$warmup" --duration "$duration" \
       --drain-ms 100 >"$dir/guest.log" 2>&1 &
     guest_pid=$!
   else
     case "$kind" in tx) mode=txonly ;; rx) mode=rxonly ;; *) mode=io ;; esac
+    local vdev="net_virtio_user0,path=$socket,queues=1,queue_size=1024,mrg_rxbuf=1"
+    vdev+=",in_order=$in_order,packed_vq=$packed_vq"
     mkfifo "$dir/guest.in"
     stdbuf -o0 -e0 "$testpmd" --lcores "0@$guest_cpu,1@$guest_cpu" --no-huge -m 1024 \
       --file-prefix "$g_prefix" --no-pci --log-level '*:notice' \
-      --vdev "net_virtio_user0,path=$socket,queues=1,queue_size=1024,in_order=0,mrg_rxbuf=1" \
+      --vdev "$vdev" \
       -- -i --nb-cores=1 --rxq=1 --txq=1 --rxd=1024 --txd=1024 --burst=32 \
       --forward-mode=$mode --txpkts="$size" <"$dir/guest.in" >"$dir/guest.log" 2>&1 &
     guest_pid=$!
@@ -451,7 +467,8 @@ load_start=$(loadavg)
 echo "== bench: ${#case_list[@]} case(s) x $pairs pair(s) (A B), ${warmup}s warm-up +" \
   "${duration}s window each; guest on CPU $guest_cpu, SUT worker on CPU $sut_cpu;" \
   "load average $load_start"
-echo "   A: $pmdnetd   B: $testpmd   guest: dpdk-testpmd on net_virtio_user (tso: pmdnet_guest)"
+echo "   A: $pmdnetd   B: $testpmd   guest: dpdk-testpmd on net_virtio_user (tso: pmdnet_guest)," \
+  "$ring rings, in_order=$in_order"
 n=0
 total=$((${#case_list[@]} * pairs))
 retried=0
@@ -498,8 +515,9 @@ for ((i = 2; ; i++)); do
   [ -e "$out.json" ] || [ -e "$out.png" ] || break
   out=$results/$stamp-$i
 done
-settings=$(printf '{"pairs": %d, "duration_s": %d, "warmup_s": %d, "cases": "%s", %s, %s}' \
+settings=$(printf '{"pairs": %d, "duration_s": %d, "warmup_s": %d, "cases": "%s", %s, %s, %s}' \
   "$pairs" "$duration" "$warmup" "$cases" \
+  "$(printf '"ring": "%s", "in_order": %d' "$ring" "$in_order")" \
   "$(printf '"guest_cpu": %d, "sut_cpu": %d, "far_ns": %d' "$guest_cpu" "$sut_cpu" "$far_ns")" \
   "$(printf '"max_other_cpu_percent": %d, "retries": %d, "pairs_retried": %d' \
      "$max_other" "$retries" "$retried")")

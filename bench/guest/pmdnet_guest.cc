@@ -6,7 +6,7 @@
 //
 //   pmdnet_guest --socket PATH [--server] [--queues Q] [--ring N] [--size B] [--flows F]
 //                [--rate PPS] [--packets N] [--duration S] [--warmup S] [--echo] [--max-loss N]
-//                [--tcp] [--tso MSS] [--no-in-order] [--report] [--connect-timeout S]
+//                [--tcp] [--tso MSS] [--no-in-order] [--packed] [--report] [--connect-timeout S]
 //                [--drain-ms MS] [--linger-ms MS] [--lcore N] [--file-prefix P]
 // Stops sending after N packets, after S seconds (plus the warm-up), or on SIGINT/SIGTERM,
 // whichever is first; then waits up to --drain-ms for frames still coming back (with --echo,
@@ -26,8 +26,10 @@
 //                virtio PMD sends as a virtio_net_hdr with GSO_TCPV4: the host segments them.
 //                Each frame is two 32 KB mbufs; only its headers are written (not its payload).
 //   --ring N     virtio ring size (queue_size), 256 by default.
-//   --no-in-order  does not offer VIRTIO_F_IN_ORDER (so the guest runs the same code against a
-//                host that has it, DPDK's vhost, and one that does not, pmdnetd).
+//   --no-in-order  does not ask for VIRTIO_F_IN_ORDER (net_virtio_user's in_order=0; it asks by
+//                default).
+//   --packed     asks for packed virtqueues (VIRTIO_F_RING_PACKED, net_virtio_user's packed_vq=1);
+//                split rings by default.
 #include <fmt/format.h>
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
@@ -81,6 +83,7 @@ struct Options {
   uint16_t tso = 0;  // MSS; 0: no TSO
   uint16_t ring = 256;
   bool in_order = true;
+  bool packed = false;
   bool report = false;
   double connect_timeout = 10;
   uint32_t drain_ms = 1000;
@@ -123,6 +126,8 @@ std::optional<Options> parse(int argc, char** argv) {
       o.tcp = true;
     } else if (a == "--no-in-order") {
       o.in_order = false;
+    } else if (a == "--packed") {
+      o.packed = true;
     } else if (a == "--report") {
       o.report = true;
     } else if (auto v = (a.starts_with("--") ? value() : std::nullopt); v) {
@@ -339,9 +344,9 @@ int run(const Options& o) {
   }
   uint16_t port = 0;
   bool plugged = false;
-  const std::string devargs =
-      fmt::format("path={},queues={},queue_size={},mrg_rxbuf=1,in_order={},server={}", o.socket,
-                  o.queues, o.ring, o.in_order ? 1 : 0, o.server ? 1 : 0);
+  const std::string devargs = fmt::format(
+      "path={},queues={},queue_size={},mrg_rxbuf=1,in_order={},packed_vq={},server={}", o.socket,
+      o.queues, o.ring, o.in_order ? 1 : 0, o.packed ? 1 : 0, o.server ? 1 : 0);
   const auto connect_deadline =
       std::chrono::steady_clock::now() + std::chrono::duration<double>(o.connect_timeout);
   while (pool != nullptr && (o.tso == 0 || big != nullptr) && !g_stop) {

@@ -74,13 +74,16 @@ uint8_t* GuestMemory::map_search(uint64_t gpa, uint64_t len) const noexcept {
   return len <= r.size - offset ? r.host + offset : nullptr;
 }
 
-bool GuestMemory::contains_host(const uint8_t* host, uint64_t len) const noexcept {
+std::optional<uint64_t> GuestMemory::host_to_gpa(const uint8_t* host, uint64_t len) const noexcept {
   const auto p = reinterpret_cast<uintptr_t>(host);
   for (const GuestMemoryRegion& r : regions_) {
     const uintptr_t offset = p - reinterpret_cast<uintptr_t>(r.host);  // huge below the region
-    if (offset < r.size) return len <= r.size - offset;
+    if (offset < r.size) {
+      if (len > r.size - offset) return std::nullopt;
+      return r.gpa + offset;
+    }
   }
-  return false;
+  return std::nullopt;
 }
 
 GuestMemory::Access<void> GuestMemory::check_range(uint64_t gpa, uint64_t len) const noexcept {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -83,7 +84,13 @@ class GuestMemory {
   // Whether the host range [host, host + len) lies wholly inside one region's mapping: how the
   // vhost-user glue checks ring parts, which rte_vhost hands over as host pointers. False for
   // len 0 at an address no region holds, and for a range that wraps.
-  bool contains_host(const uint8_t* host, uint64_t len) const noexcept;
+  bool contains_host(const uint8_t* host, uint64_t len) const noexcept {
+    return host_to_gpa(host, len).has_value();
+  }
+  // The guest-physical address of [host, host + len) when contains_host(host, len), by the first
+  // region (in gpa order) whose mapping holds `host`; else nullopt. How the vhost-user glue finds
+  // where a ring part it writes through a host pointer is, for dirty logging.
+  std::optional<uint64_t> host_to_gpa(const uint8_t* host, uint64_t len) const noexcept;
 
   // Succeeds if every byte of [gpa, gpa + len) is mapped (always, for len 0).
   Access<void> check_range(uint64_t gpa, uint64_t len) const noexcept;

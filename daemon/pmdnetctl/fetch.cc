@@ -105,6 +105,8 @@ class Reader {
     return v;
   }
 
+  bool has(const char* key) const { return object_.is_object() && object_.contains(key); }
+
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
   void fail(std::string message) {
@@ -252,6 +254,9 @@ Result<PortPage> parse_port_page(const Json& value) {
   p.backend = r.str("backend");
   p.device = r.str("device");
   p.connected = r.flag("connected");
+  // Absent from a pmdnetd that predates them: shown as not negotiated.
+  if (r.has("ring_layout")) p.ring_layout = r.str("ring_layout");
+  if (r.has("in_order")) p.in_order = r.flag("in_order");
   p.link_up = r.flag("link_up");
   p.link_speed_bps = r.u64("link_speed_bps");
   p.link_changes = r.u64("link_changes");

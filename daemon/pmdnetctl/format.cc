@@ -73,6 +73,13 @@ std::string link_text(const PortSnapshot& p) {
   return fmt::format("up, {}bit/s", human_si(static_cast<double>(p.link_speed_bps)));
 }
 
+// "connected", with what the guest negotiated once its rings run: "(packed rings, in order)".
+std::string guest_text(const PortSnapshot& p) {
+  if (!p.connected) return "not connected";
+  if (p.ring_layout.empty()) return "connected";
+  return fmt::format("connected ({} rings{})", p.ring_layout, p.in_order ? ", in order" : "");
+}
+
 double rate(uint64_t before, uint64_t after, double seconds) {
   const uint64_t delta = after >= before ? after - before : after;
   return static_cast<double>(delta) / seconds;
@@ -175,7 +182,7 @@ std::string format_port(const PortSnapshot& p, bool nonzero_only) {
       {"port", p.name},
       {"socket", fmt::format("{} ({})", p.socket, p.mode)},
       {"backend", p.device.empty() ? p.backend : fmt::format("{} {}", p.backend, p.device)},
-      {"guest", p.connected ? "connected" : "not connected"},
+      {"guest", guest_text(p)},
       {"link", fmt::format("{} ({} changes)", link_text(p), p.link_changes)},
       {"connections", fmt::format("{} ({} refused)", p.connections, p.refused_connections)},
       {"sessions", fmt::format("{} started, {} stopped, {} restarts", p.session_starts,

@@ -170,6 +170,8 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
   const RxOffloadSupport rx = port->endpoint->rx_offload_support();
   options.guest_rx = {.checksum = rx.checksum, .tso = rx.coalesced_tcp, .uso = rx.coalesced_udp};
   options.disabled_features = disabled_feature_bits(cfg.vhost_user.disabled_features);
+  options.packed_ring = cfg.vhost_user.packed_ring;
+  options.in_order = cfg.vhost_user.in_order;
   options.numa_socket = socket < 0 ? QueueConfig::kAnySocket : socket;
   options.scheduler = port->scheduler.get();
   auto vhost = vhost_user::VhostUserPort::create(std::move(options), *port->endpoint);
@@ -265,6 +267,11 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.backend = std::string(backend_name(port->config.backend.type));
     s.device = port->config.backend.device;
     s.connected = port->vhost->connected();
+    const uint64_t negotiated = port->vhost->negotiated_features();
+    if (negotiated != 0) {
+      s.ring_layout = virtio::has(negotiated, f::kRingPacked) ? "packed" : "split";
+      s.in_order = virtio::has(negotiated, f::kInOrder);
+    }
     s.link_up = port->config.backend.type == BackendType::kDpdk ? port->link_up : true;
     s.link_speed_bps = port->endpoint->link_speed();
     s.link_changes = port->link_changes;

@@ -354,6 +354,8 @@ std::optional<TelDict> port_reply(const DaemonSnapshot& snapshot, std::string_vi
   page.add_string("backend", port->backend);
   page.add_string("device", port->device);
   page.add_bool("connected", port->connected);
+  page.add_string("ring_layout", port->ring_layout);
+  page.add_bool("in_order", port->in_order);
   page.add_bool("link_up", port->link_up);
   page.add_u64("link_speed_bps", port->link_speed_bps);
   page.add_u64("link_changes", port->link_changes);

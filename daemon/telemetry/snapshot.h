@@ -38,7 +38,11 @@ struct PortSnapshot {
   std::string backend;     // "dpdk", "loopback", "null"
   std::string device;      // the dpdk device string, empty otherwise
   bool connected = false;  // a guest is connected
-  bool link_up = false;    // the backend's link, as last reported (LinkStatusNotify)
+  // What the connected guest negotiated, once its queue pairs have started: the layout of its
+  // rings, "split" or "packed" (empty before), and whether VIRTIO_F_IN_ORDER is on.
+  std::string ring_layout;
+  bool in_order = false;
+  bool link_up = false;  // the backend's link, as last reported (LinkStatusNotify)
   uint64_t link_speed_bps = 0;
   uint64_t link_changes = 0;  // LinkStatusNotify events seen
   uint64_t restarts = 0;      // RestartRequired events handled

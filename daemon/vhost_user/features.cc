@@ -14,6 +14,8 @@ uint64_t offered_features(const FeatureOptions& o) noexcept {
   if (o.max_queue_pairs > 1) v |= bit(f::kMq);
   if (o.dirty_logging) v |= bit(f::kLogAll);
   if (o.mtu) v |= bit(f::kMtu);
+  if (o.packed_ring) v |= bit(f::kRingPacked);
+  if (o.in_order) v |= bit(f::kInOrder);
 
   const TxOffloadSupport& tx = o.guest_tx;
   if (tx.tcp && tx.udp) v |= bit(f::kCsum);

@@ -27,20 +27,23 @@ struct FeatureOptions {
   uint16_t max_queue_pairs = 1;  // MQ is offered when > 1
   bool dirty_logging = true;     // VHOST_F_LOG_ALL + PROTOCOL_F_LOG_SHMFD (live migration)
   bool mtu = true;               // VIRTIO_NET_F_MTU + PROTOCOL_F_NET_MTU (the VMM owns the value)
+  bool packed_ring = true;       // VIRTIO_F_RING_PACKED: the guest may lay its rings out packed
+  bool in_order = true;          // VIRTIO_F_IN_ORDER
   uint64_t disabled = 0;         // virtio feature bits the operator withholds
 };
 
 // The virtio feature bits to pass to rte_vhost_driver_set_features:
 //   always:  VERSION_1, VHOST_USER_F_PROTOCOL_FEATURES (30), MRG_RXBUF, RING_INDIRECT_DESC,
 //            RING_EVENT_IDX (the core does all of them);
-//   options: MQ (max_queue_pairs > 1), LOG_ALL (dirty_logging), MTU (mtu);
+//   options: MQ (max_queue_pairs > 1), LOG_ALL (dirty_logging), MTU (mtu), RING_PACKED
+//            (packed_ring), IN_ORDER (in_order);
 //   guest TX (5.1.3.1 dependencies): CSUM needs TCP and UDP checksums; HOST_TSO4 needs CSUM, TSO
 //            and IPv4 header checksums (every segment gets a new IPv4 header); HOST_TSO6 needs CSUM
 //            and TSO; HOST_USO needs CSUM, USO and IPv4 header checksums;
 //   guest RX: GUEST_CSUM from guest_rx.checksum; GUEST_TSO4/6 and GUEST_USO4/6 need GUEST_CSUM.
 // Then `disabled` is removed, and with it whatever depends on a removed bit. Never offered:
-// CTRL_VQ and MAC (the VMM emulates the control queue and owns the config space), packed rings,
-// IN_ORDER, ACCESS_PLATFORM (no vIOMMU), UFO, HOST_ECN/GUEST_ECN.
+// CTRL_VQ and MAC (the VMM emulates the control queue and owns the config space), ACCESS_PLATFORM
+// (no vIOMMU), UFO, HOST_ECN/GUEST_ECN.
 uint64_t offered_features(const FeatureOptions& options) noexcept;
 
 // The vhost-user protocol feature bits to pass to rte_vhost_driver_set_protocol_features: MQ,

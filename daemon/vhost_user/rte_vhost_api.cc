@@ -62,6 +62,8 @@ class RteVhostApi final : public VhostApi {
       return make_error(Errc::kDevice, fmt::format("vid {}: no vring {}", vid, vring_index));
     }
     VringInfo info;
+    // desc, avail and used share their unions with a packed ring's desc_packed, driver_event and
+    // device_event: the same three pointers whichever layout was negotiated.
     info.addresses.desc = reinterpret_cast<uint8_t*>(v.desc);
     info.addresses.avail = reinterpret_cast<uint8_t*>(v.avail);
     info.addresses.used = reinterpret_cast<uint8_t*>(v.used);
@@ -78,6 +80,8 @@ class RteVhostApi final : public VhostApi {
     return info;
   }
 
+  // Packed rings: rte_vhost joins (get) and splits (set) position and wrap counter at bit 15,
+  // as virtio::RingIndexes carries them; the values pass through unchanged.
   Result<virtio::RingIndexes> vring_base(int vid, uint16_t vring_index) override {
     uint16_t last_avail = 0;
     uint16_t last_used = 0;

@@ -12,16 +12,18 @@
 #include "core/base/result.h"
 #include "core/guest_memory/guest_memory.h"
 #include "core/virtio_net/virtio_net_queue.h"
-#include "core/virtqueue/split_ring.h"
+#include "core/virtqueue/virtqueue.h"
 
 namespace pmdnet::vhost_user {
 
-// One vring as rte_vhost has translated it: host pointers to its three parts, its size, and the
-// call eventfd the guest gave (SET_VRING_CALL), or -1.
+// One vring as rte_vhost has translated it: host pointers to its three parts (split: descriptor
+// table, available ring, used ring; packed: descriptor ring, driver and device event suppression,
+// rte_vhost_vring's desc_packed, driver_event and device_event), its size, and the call eventfd
+// the guest gave (SET_VRING_CALL), or -1.
 struct VringInfo {
   virtio::RingAddresses addresses;
   int callfd = -1;
-  uint64_t log_guest_addr = 0;  // where the used ring is, for dirty logging (0: not logged)
+  uint64_t log_guest_addr = 0;  // the front-end's log address for the ring (0: none)
 };
 
 class VhostApi {
@@ -37,7 +39,9 @@ class VhostApi {
   virtual Result<std::vector<std::span<uint8_t>>> memory_mappings(int vid) = 0;
   // rte_vhost_get_vhost_vring.
   virtual Result<VringInfo> vring(int vid, uint16_t vring_index) = 0;
-  // rte_vhost_get_vring_base / rte_vhost_set_vring_base (split rings: no wrap counters).
+  // rte_vhost_get_vring_base / rte_vhost_set_vring_base. Split rings: free-running 16-bit
+  // indexes. Packed rings: the position in bits 0..14 and the wrap counter in bit 15, as the
+  // layout's RingIndexes carry them; rte_vhost splits and joins them the same way.
   virtual Result<virtio::RingIndexes> vring_base(int vid, uint16_t vring_index) = 0;
   virtual Result<void> set_vring_base(int vid, uint16_t vring_index,
                                       virtio::RingIndexes indexes) = 0;

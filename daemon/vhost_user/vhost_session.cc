@@ -25,47 +25,89 @@ void log_warning(int vid, fmt::format_string<Args...> format, Args&&... args) {
   spdlog::warn("vhost-user vid {}: {}", vid, fmt::format(format, std::forward<Args>(args)...));
 }
 
+// What one ring's device writes cover, logged whole once per pass while LOG_ALL is negotiated
+// (VirtioNetQueue writes the rings through host pointers, not GuestMemory::write_at):
+//   split: the used ring, through rte_vhost_log_used_vring (at the front-end's log address);
+//   packed: the descriptor ring, where the device writes used descriptors, and the device event
+//   suppression area, by the guest-physical addresses pmdnet's own GuestMemory gives for the host
+//   pointers rte_vhost handed over (docs/vhost_user.md, dirty logging is ours).
+struct RingLog {
+  uint16_t vring = 0;
+  bool packed = false;
+  uint64_t used_bytes = 0;  // split
+  uint64_t desc_gpa = 0;    // packed
+  uint64_t desc_bytes = 0;
+  uint64_t event_gpa = 0;
+
+  static Result<RingLog> create(uint16_t vring, const virtio::RingAddresses& a, bool packed,
+                                const GuestMemory& mem) {
+    RingLog log{.vring = vring, .packed = packed};
+    if (!packed) {
+      log.used_bytes = virtio::used_ring_bytes(a.size);
+      return log;
+    }
+    log.desc_bytes = sizeof(virtio::PackedDesc) * uint64_t{a.size};
+    const auto desc = mem.host_to_gpa(a.desc, log.desc_bytes);
+    const auto event = mem.host_to_gpa(a.used, sizeof(virtio::PackedEventSuppress));
+    if (!desc || !event) {
+      return make_error(Errc::kInvalidArgument,
+                        fmt::format("vring {}: a ring part is outside guest memory", vring));
+    }
+    log.desc_gpa = *desc;
+    log.event_gpa = *event;
+    return log;
+  }
+
+  void write(VhostApi& api, int vid) const noexcept {
+    if (packed) {
+      api.log_write(vid, desc_gpa, desc_bytes);
+      api.log_write(vid, event_gpa, sizeof(virtio::PackedEventSuppress));
+    } else {
+      api.log_used_vring(vid, vring, 0, used_bytes);
+    }
+  }
+};
+
 }  // namespace
 
-// One running queue pair as the poller sees it: the VirtioNetQueue, plus used-ring dirty logging
-// while LOG_ALL is negotiated (VirtioNetQueue writes used rings through host pointers, not
-// GuestMemory::write_at, so those writes are logged here, the whole used ring once per pass).
+// One running queue pair as the poller sees it: the VirtioNetQueue, plus the dirty logging of
+// its rings while LOG_ALL is negotiated.
 class VhostSession::Pair final : public workers::PollTarget {
  public:
   Pair(uint16_t index, std::unique_ptr<virtio::VirtioNetQueue> queue, VhostApi& api, int vid,
-       uint16_t rx_size, uint16_t tx_size)
+       RingLog rx_log, RingLog tx_log)
       : index_(index),
         queue_(std::move(queue)),
         api_(api),
         vid_(vid),
-        rx_used_bytes_(virtio::used_ring_bytes(rx_size)),
-        tx_used_bytes_(virtio::used_ring_bytes(tx_size)) {}
+        rx_log_(rx_log),
+        tx_log_(tx_log) {}
 
   size_t poll() noexcept override {
     const size_t work = queue_->poll();
-    if (log_used_) log_used_rings();
+    if (log_rings_) log_rings();
     return work;
   }
 
-  void log_used_rings() noexcept {
-    api_.log_used_vring(vid_, static_cast<uint16_t>(2 * index_), 0, rx_used_bytes_);
-    api_.log_used_vring(vid_, static_cast<uint16_t>(2 * index_ + 1), 0, tx_used_bytes_);
+  void log_rings() noexcept {
+    rx_log_.write(api_, vid_);
+    tx_log_.write(api_, vid_);
   }
 
   uint32_t queue_pair() const noexcept override { return index_; }
   uint16_t index() const noexcept { return index_; }
   virtio::VirtioNetQueue& queue() noexcept { return *queue_; }
-  void set_log_used(bool on) noexcept { log_used_ = on; }
-  bool log_used() const noexcept { return log_used_; }
+  void set_log_rings(bool on) noexcept { log_rings_ = on; }
+  bool log_rings_on() const noexcept { return log_rings_; }
 
  private:
   uint16_t index_;
   std::unique_ptr<virtio::VirtioNetQueue> queue_;
   VhostApi& api_;
   int vid_;
-  uint64_t rx_used_bytes_;
-  uint64_t tx_used_bytes_;
-  bool log_used_ = false;
+  RingLog rx_log_;
+  RingLog tx_log_;
+  bool log_rings_ = false;
 };
 
 void VhostSession::Notifier::notify(uint16_t vring_index) noexcept {
@@ -209,7 +251,7 @@ void VhostSession::after_message(const QuiesceAction& action) {
       features_ = *negotiated;
       const bool log_all = virtio::has(features_, f::kLogAll);
       memory_.set_dirty_log(log_all ? &log_ : nullptr);
-      for (auto& p : pairs_) p->set_log_used(log_all);
+      for (auto& p : pairs_) p->set_log_rings(log_all);
     } else {
       stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
       stop_all();
@@ -322,11 +364,15 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
       return make_error(queue.error().code,
                         fmt::format("queue pair {}: {}", pairs[i], queue.error().message));
     }
+    const bool packed = virtio::has(features_, f::kRingPacked);
+    auto rx_log = RingLog::create(rx_index, rx->addresses, packed, memory_);
+    auto tx_log = RingLog::create(tx_index, tx->addresses, packed, memory_);
+    if (!rx_log) return std::unexpected(rx_log.error());
+    if (!tx_log) return std::unexpected(tx_log.error());
     callfds[rx_index] = rx->callfd;
     callfds[tx_index] = tx->callfd;
-    auto pair = std::make_unique<Pair>(pairs[i], std::move(*queue), api_, vid_, rx->addresses.size,
-                                       tx->addresses.size);
-    pair->set_log_used(log_all);
+    auto pair = std::make_unique<Pair>(pairs[i], std::move(*queue), api_, vid_, *rx_log, *tx_log);
+    pair->set_log_rings(log_all);
     started.push_back(std::move(pair));
   }
 
@@ -353,9 +399,10 @@ void VhostSession::stop_all() {
   for (auto& p : pairs_) p->queue().release_backend();
   for (auto& p : pairs_) {
     p->queue().drain();
-    if (p->log_used()) p->log_used_rings();
+    if (p->log_rings_on()) p->log_rings();
   }
-  // 4. Our ring indexes become rte_vhost's, for GET_VRING_BASE and the next start.
+  // 4. Our ring indexes become rte_vhost's, for GET_VRING_BASE and the next start: passed through
+  // as the ring encodes them (packed: the wrap counter in bit 15, which rte_vhost splits off).
   for (auto& p : pairs_) {
     const auto rx_index = static_cast<uint16_t>(2 * p->index());
     const auto tx_index = static_cast<uint16_t>(rx_index + 1);

@@ -20,14 +20,16 @@
 //      poller without draining. after_message (post_msg_handle) restarts what is still ready.
 //   5. Stopping, in this order: the scheduler lets go (handshake), every backend Queue is destroyed
 //      (release_backend), every held chain goes back to the guest as used with length 0 (drain),
-//      the used rings are logged when LOG_ALL is on, and both rings' indexes are written back
+//      what the device writes of the rings is logged when LOG_ALL is on, and both rings'
+//      indexes are written back, as the ring layout encodes them
 //      (docs/vhost_user.md, the ring indexes are ours). destroy_device and shutdown() return only
 //      after all of that.
 //   6. After destroy_device or GET_VRING_BASE the session stays halted until a vring becomes
 //      ready again or new_device fires, so a stopping guest is not restarted under its feet.
 //   7. What the front-end hands over is checked at every start, never trusted from rte_vhost:
 //      each ring part must lie in one region of the memory table for the ring size in force
-//      (SplitRing::create), and each call fd must be an eventfd, made non-blocking (call_fd.h).
+//      (SplitRing::create, PackedRing::create: the negotiated VIRTIO_F_RING_PACKED picks the
+//      layout), and each call fd must be an eventfd, made non-blocking (call_fd.h).
 //      A start that fails those checks leaves the pair stopped and counts a start error. The
 //      memory table's mappings are registered for fault recovery (guest_fault.h) from the
 //      moment it is set until it is replaced or the session ends.

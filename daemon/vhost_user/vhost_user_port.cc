@@ -266,6 +266,8 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
       .max_queue_pairs = port->options_.max_queue_pairs,
       .dirty_logging = port->options_.dirty_logging,
       .mtu = port->options_.mtu,
+      .packed_ring = port->options_.packed_ring,
+      .in_order = port->options_.in_order,
       .disabled = port->options_.disabled_features,
   };
   port->features_ = vhost_user::offered_features(feature_options);
@@ -355,6 +357,7 @@ VhostUserPort::~VhostUserPort() {
     std::lock_guard lock(control_mutex_);
     session_.reset();
     connected_.store(false, std::memory_order_release);
+    negotiated_.store(0, std::memory_order_relaxed);
   }
   if (own_poll_thread_) own_poll_thread_->stop();
 }
@@ -365,6 +368,8 @@ VhostSession* VhostUserPort::session_for(int vid) {
 }
 
 void VhostUserPort::publish_counters() {
+  // Before the running count: whoever sees pairs running sees the features they run with.
+  negotiated_.store(session_ ? session_->features() : 0, std::memory_order_relaxed);
   const size_t running = session_ ? session_->running_queue_pairs() : 0;
   if (running_pairs_.exchange(running, std::memory_order_acq_rel) != running && session_) {
     spdlog::info("{}: {} queue pair{} running", options_.socket_path, running,
@@ -439,6 +444,7 @@ void VhostUserPort::retire_session() {
   conn_ = ConnectionSocket();  // rte_vhost has closed, or is about to close, its own fd
   connected_.store(false, std::memory_order_release);
   running_pairs_.store(0, std::memory_order_release);
+  negotiated_.store(0, std::memory_order_relaxed);
   spdlog::info("{}: guest disconnected", options_.socket_path);
 }
 

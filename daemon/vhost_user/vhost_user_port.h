@@ -1,5 +1,5 @@
 // VhostUserPort: one vhost-user socket served with rte_vhost, its guest's queue pairs polled by
-// our own split-ring code against a backend Endpoint.
+// our own ring code (split or packed, as the guest negotiated) against a backend Endpoint.
 //
 // Lifecycle:
 //   1. create() computes the offered features (features.h) once, registers the socket (server
@@ -56,6 +56,8 @@ struct VhostUserPortOptions {
   GuestRxOffloads guest_rx;      // what the backend hands on guest RX (see features.h)
   bool dirty_logging = true;
   bool mtu = true;
+  bool packed_ring = true;         // offer VIRTIO_F_RING_PACKED
+  bool in_order = true;            // offer VIRTIO_F_IN_ORDER
   uint64_t disabled_features = 0;  // virtio feature bits withheld
   int numa_socket = QueueConfig::kAnySocket;
   // Where the queue pairs are polled (pmdnetd: its pinned workers); it must outlive the port.
@@ -97,6 +99,11 @@ class VhostUserPort {
   }
   // Sessions broken because their guest memory faulted.
   uint64_t guest_memory_faults() const noexcept { return faults_.load(std::memory_order_relaxed); }
+  // The virtio features the connected guest's running (or last started) queue pairs use; 0 while
+  // no guest is connected or none of its pairs has started.
+  uint64_t negotiated_features() const noexcept {
+    return negotiated_.load(std::memory_order_relaxed);
+  }
 
   // Restarts the running queue pairs with fresh backend queues (EndpointAction::RestartRequired).
   void restart_queues();
@@ -168,6 +175,7 @@ class VhostUserPort {
   std::atomic<uint64_t> refused_messages_{0};
   std::atomic<uint64_t> start_errors_{0};
   std::atomic<uint64_t> faults_{0};
+  std::atomic<uint64_t> negotiated_{0};
 };
 
 }  // namespace pmdnet::vhost_user

@@ -1,8 +1,8 @@
 // End-to-end tests of pmdnetd as operators run it: the real binary as a child process (in a
 // network namespace of its own, so its net_tap interfaces vanish with it) on a YAML file, and
 // pmdnet_guest (DPDK's net_virtio_user) as the guest. Traffic, SIGHUP reloads that add and remove
-// ports while another keeps forwarding, SIGTERM, a guest killed mid-traffic, telemetry, and the
-// refusals of bad input.
+// ports while another keeps forwarding, SIGTERM, a guest killed mid-traffic, telemetry, packed
+// rings as the configuration offers them, and the refusals of bad input.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -165,6 +165,39 @@ TEST_F(DaemonTest, TelemetryCountersMatchThePacketsSent) {
   EXPECT_THAT(telemetry("/pmdnet/ports"), HasSubstr("vm0"));
   EXPECT_THAT(telemetry("/pmdnet/workers"), HasSubstr("busy_cycles"));
   EXPECT_EQ(exit_code(g->wait(milliseconds(30000))), 0) << g->output();
+}
+
+// A guest asking for packed rings gets them from a port with the defaults, and split rings from a
+// port whose configuration withholds them (vhost_user.packed_ring: false), and forwards either
+// way; telemetry says which layout each port's guest runs and whether IN_ORDER is on.
+TEST_F(DaemonTest, PackedRingGuestsGetWhatThePortOffers) {
+  write_config(config({"vm0"}, fmt::format("  - name: vm1\n    vhost_user:\n      socket: {}\n"
+                                           "      packed_ring: false\n      in_order: false\n"
+                                           "    backend:\n      type: loopback\n",
+                                           socket("vm1"))));
+  start_daemon({socket("vm0"), socket("vm1")});
+  const std::vector<std::string> args = {"--packed", "--echo", "--packets", "5000",        "--rate",
+                                         "20000",    "--size", "1500",      "--linger-ms", "5000"};
+  auto packed = guest("vm0", args);
+  auto split = guest("vm1", args);
+  // The layout and IN_ORDER come from the same negotiated features: one reply shows both.
+  auto reply_once_running = [&](const std::string& port, const std::string& layout) {
+    std::string json;
+    EXPECT_TRUE(eventually(
+        [&] {
+          json = telemetry("/pmdnet/port," + port);
+          return json.find("\"ring_layout\":\"" + layout + "\"") != std::string::npos;
+        },
+        milliseconds(15000)))
+        << json;
+    return json;
+  };
+  EXPECT_THAT(reply_once_running("vm0", "packed"), HasSubstr("\"in_order\":1"));
+  EXPECT_THAT(reply_once_running("vm1", "split"), HasSubstr("\"in_order\":0"));
+  EXPECT_EQ(exit_code(packed->wait(milliseconds(30000))), 0) << packed->output();
+  EXPECT_EQ(exit_code(split->wait(milliseconds(30000))), 0) << split->output();
+  EXPECT_THAT(packed->output(), HasSubstr("sent=5000 received=5000 lost=0 corrupt=0"));
+  EXPECT_THAT(split->output(), HasSubstr("sent=5000 received=5000 lost=0 corrupt=0"));
 }
 
 TEST_F(DaemonTest, ABadConfigIsRefusedWithExitCode2AndNothingStarts) {

@@ -1,8 +1,10 @@
 // Integration tests of the vhost-user frontend against a real vhost-user client: DPDK's
 // net_virtio_user PMD plays the guest in the same process as our VhostUserPort (rte_vhost answers
 // on its vhost-events thread while the test thread probes and drives the virtio_user port), and
-// LoopbackEndpoint reflects every guest TX frame back as guest RX. Each test runs in a forked
-// child because EAL can be initialised only once per process.
+// LoopbackEndpoint reflects every guest TX frame back as guest RX. The traffic tests run once per
+// ring variant the guest can ask for (split or packed rings, with or without IN_ORDER and
+// mergeable receive buffers), and check that the guest got what it asked for. Each test runs in a
+// forked child because EAL can be initialised only once per process.
 #include <dirent.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_tcp.h>
+#include <rte_vhost.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +26,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +42,7 @@
 #include "core/net_backend/endpoint.h"
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/net_backend/queue_counters.h"
+#include "core/virtqueue/virtio_defs.h"
 #include "daemon/vhost_user/vhost_user_port.h"
 #include "pmd_backends/eal.h"
 #include "tests/integration/eal_child.h"
@@ -233,6 +238,32 @@ struct GuestConfig {
   bool server = false;         // virtio_user server=1: it listens, our port connects
   uint32_t mtu = 9000;
   bool lro_and_tso = false;  // guest TX TSO + guest RX LRO
+  bool packed = false;       // virtio_user packed_vq=
+  bool in_order = true;      // virtio_user in_order=
+  bool mrg_rxbuf = true;     // virtio_user mrg_rxbuf=
+  // intr_conf.lsc: virtio_user learns of a lost connection from its link interrupt, and as the
+  // server (server=1) takes the next one and sets its device up again by itself.
+  bool link_interrupts = false;
+};
+
+// Ring layouts and features a guest can ask for: the traffic tests run once per variant.
+struct RingVariant {
+  const char* name;
+  bool packed;
+  bool in_order;
+  bool mrg_rxbuf;
+};
+constexpr uint16_t kGuestRingSize = 256;  // virtio_user queue_size=
+
+const RingVariant kRingVariants[] = {
+    {"split", false, false, true},
+    {"split_in_order", false, true, true},  // net_virtio_user's default
+    {"split_no_mrg_rxbuf", false, false, false},
+    {"split_in_order_no_mrg_rxbuf", false, true, false},
+    {"packed", true, false, true},
+    {"packed_in_order", true, true, true},
+    {"packed_no_mrg_rxbuf", true, false, false},
+    {"packed_in_order_no_mrg_rxbuf", true, true, false},
 };
 
 class Guest {
@@ -244,15 +275,21 @@ class Guest {
     // Guest RX buffers are plain 2 KB mbufs, so 9000-byte frames take mergeable chains.
     rx_pool_ =
         rte_pktmbuf_pool_create("vh_rx", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    // Without mergeable buffers every receive buffer must hold a whole 9000-byte frame.
+    big_rx_pool_ = rte_pktmbuf_pool_create("vh_rx_big", 2047, 256, 0, RTE_PKTMBUF_HEADROOM + 9216,
+                                           SOCKET_ID_ANY);
     // Guest TX frames are built in one segment; 64 KB for the TSO super-frame.
     tx_pool_ = rte_pktmbuf_pool_create("vh_tx", 1023, 32, 0, 65535, SOCKET_ID_ANY);
     ASSERT_NE(rx_pool_, nullptr) << rte_strerror(rte_errno);
+    ASSERT_NE(big_rx_pool_, nullptr) << rte_strerror(rte_errno);
     ASSERT_NE(tx_pool_, nullptr) << rte_strerror(rte_errno);
   }
 
   void plug() {
-    const std::string args = fmt::format("path={},queues={},queue_size=256,mrg_rxbuf=1,server={}",
-                                         socket_, config_.device_queues, config_.server ? 1 : 0);
+    const std::string args = fmt::format(
+        "path={},queues={},queue_size={},mrg_rxbuf={},in_order={},packed_vq={},server={}", socket_,
+        config_.device_queues, kGuestRingSize, config_.mrg_rxbuf ? 1 : 0, config_.in_order ? 1 : 0,
+        config_.packed ? 1 : 0, config_.server ? 1 : 0);
     ASSERT_EQ(rte_eal_hotplug_add("vdev", kGuestName, args.c_str()), 0) << args;
     ASSERT_EQ(rte_eth_dev_get_port_by_name(kGuestName, &port_), 0);
     plugged_ = true;
@@ -261,7 +298,10 @@ class Guest {
     ASSERT_EQ(rte_eth_dev_info_get(port_, &info), 0);
     rte_eth_conf conf{};
     conf.rxmode.mtu = config_.mtu;
-    conf.rxmode.offloads = RTE_ETH_RX_OFFLOAD_SCATTER;
+    // Frames past one receive buffer come as mergeable chains; without mergeable buffers (no
+    // scatter either, then) every buffer holds a whole frame.
+    conf.rxmode.offloads = config_.mrg_rxbuf ? RTE_ETH_RX_OFFLOAD_SCATTER : 0;
+    conf.intr_conf.lsc = config_.link_interrupts ? 1 : 0;
     if (config_.lro_and_tso) {
       conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_LRO | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
       // 0: the port's own limit. virtio's is its max frame length, but the mergeable receive
@@ -275,8 +315,10 @@ class Guest {
     }
     ASSERT_EQ(rte_eth_dev_configure(port_, config_.ethdev_queues, config_.ethdev_queues, &conf), 0);
     for (uint16_t q = 0; q < config_.ethdev_queues; ++q) {
-      ASSERT_EQ(rte_eth_rx_queue_setup(port_, q, 256, SOCKET_ID_ANY, nullptr, rx_pool_), 0);
-      ASSERT_EQ(rte_eth_tx_queue_setup(port_, q, 256, SOCKET_ID_ANY, nullptr), 0);
+      ASSERT_EQ(rte_eth_rx_queue_setup(port_, q, kGuestRingSize, SOCKET_ID_ANY, nullptr,
+                                       rx_pool(config_.mrg_rxbuf)),
+                0);
+      ASSERT_EQ(rte_eth_tx_queue_setup(port_, q, kGuestRingSize, SOCKET_ID_ANY, nullptr), 0);
     }
     ASSERT_EQ(rte_eth_dev_start(port_), 0);
     started_ = true;
@@ -356,11 +398,13 @@ class Guest {
   }
 
   uint16_t port() const { return port_; }
-  static rte_mempool* rx_pool() { return rx_pool_; }
+  // The pool of guest receive buffers: 2 KB with mergeable buffers, 9 KB without.
+  static rte_mempool* rx_pool(bool mrg_rxbuf = true) { return mrg_rxbuf ? rx_pool_ : big_rx_pool_; }
   static rte_mempool* tx_pool() { return tx_pool_; }
 
  private:
   static inline rte_mempool* rx_pool_ = nullptr;
+  static inline rte_mempool* big_rx_pool_ = nullptr;
   static inline rte_mempool* tx_pool_ = nullptr;
   std::string socket_;
   GuestConfig config_;
@@ -433,13 +477,98 @@ class VhostUserIntegrationTest : public ::testing::Test {
     }
   }
 
+  // `frames` 64-byte frames on queue `q`, one round trip each, each back byte-identical. Each
+  // takes one descriptor of either ring (virtio_user pushes the virtio-net header into the
+  // mbuf's headroom), so kGuestRingSize of them take both rings once around.
+  static void drive(Guest& guest, uint16_t q, int frames, uint8_t seed) {
+    for (int i = 0; i < frames; ++i) {
+      const auto frame = Guest::make_frame(64, static_cast<uint8_t>(seed + i));
+      auto back = guest.round_trip(q, frame);
+      ASSERT_TRUE(back.has_value()) << "no reply to frame " << i << " on queue " << q;
+      ASSERT_TRUE(*back == frame) << "frame " << i << " on queue " << q << " came back altered";
+    }
+  }
+
   std::string prefix_;
   std::string socket_;
   EalOptions options_;
   std::vector<int> cpus_;
 };
 
-TEST_F(VhostUserIntegrationTest, ServerModeRoundTripsFrames) {
+// rte_vhost's base of vring `vring` on the connection to `socket` (rte_vhost_get_vring_base):
+// what the running queue pair started from, or what pmdnet wrote back at its last stop. nullopt
+// without a connection. Each test has one connection at a time, so the lowest vids suffice.
+std::optional<virtio::RingIndexes> vhost_vring_base(const std::string& socket, uint16_t vring) {
+  char path[PATH_MAX];
+  for (int vid = 0; vid < 16; ++vid) {
+    if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0 || socket != path) continue;
+    uint16_t avail = 0;
+    uint16_t used = 0;
+    if (rte_vhost_get_vring_base(vid, vring, &avail, &used) != 0) return std::nullopt;
+    return virtio::RingIndexes{.last_avail_idx = avail, .used_idx = used};
+  }
+  return std::nullopt;
+}
+
+// The base of a ring `descriptors` descriptors past a new one (one chain per descriptor):
+// a free-running chain count for a split ring; for a packed ring the position, with the wrap
+// counter in bit 15, which starts at 1 and flips at each pass over the ring.
+uint16_t index_after(bool packed, uint64_t descriptors) {
+  if (!packed) return static_cast<uint16_t>(descriptors);
+  const bool wrap = (descriptors / kGuestRingSize) % 2 == 0;
+  return static_cast<uint16_t>(descriptors % kGuestRingSize | (wrap ? virtio::kPackedWrapBit : 0));
+}
+
+std::string index_text(virtio::RingIndexes i) {
+  return fmt::format("avail {:#06x}, used {:#06x}", i.last_avail_idx, i.used_idx);
+}
+
+// The traffic tests, once per RingVariant.
+class VhostUserRingTest : public VhostUserIntegrationTest,
+                          public ::testing::WithParamInterface<RingVariant> {
+ protected:
+  GuestConfig guest_config(GuestConfig c = {}) const {
+    c.packed = GetParam().packed;
+    c.in_order = GetParam().in_order;
+    c.mrg_rxbuf = GetParam().mrg_rxbuf;
+    return c;
+  }
+
+  // The port's guest negotiated what the variant asks for: a guest that fell back to split
+  // rings, or went without IN_ORDER, fails here instead of passing as another variant.
+  void expect_negotiated(const VhostUserPort& port) const {
+    const uint64_t features = port.negotiated_features();
+    ASSERT_NE(features, 0u) << "no queue pair started";
+    namespace f = virtio::feature;
+    EXPECT_EQ(virtio::has(features, f::kRingPacked), GetParam().packed) << std::hex << features;
+    EXPECT_EQ(virtio::has(features, f::kInOrder), GetParam().in_order) << std::hex << features;
+    EXPECT_EQ(virtio::has(features, f::kMrgRxbuf), GetParam().mrg_rxbuf) << std::hex << features;
+  }
+};
+
+// The receive buffers of a guest without mergeable buffers hold 9 KB each: a 64 KB LRO frame
+// needs them, so the TSO test runs on the variants with mergeable buffers.
+class VhostUserMergeableRingTest : public VhostUserRingTest {};
+
+void PrintTo(const RingVariant& v, std::ostream* os) { *os << v.name; }
+
+std::string variant_name(const ::testing::TestParamInfo<RingVariant>& info) {
+  return info.param.name;
+}
+std::vector<RingVariant> mergeable_variants() {
+  std::vector<RingVariant> out;
+  for (const RingVariant& v : kRingVariants) {
+    if (v.mrg_rxbuf) out.push_back(v);
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Rings, VhostUserRingTest, ::testing::ValuesIn(kRingVariants),
+                         variant_name);
+INSTANTIATE_TEST_SUITE_P(Rings, VhostUserMergeableRingTest,
+                         ::testing::ValuesIn(mergeable_variants()), variant_name);
+
+TEST_P(VhostUserRingTest, ServerModeRoundTripsFrames) {
   run_in_child([&] {
     auto eal = bring_up();
     ASSERT_TRUE(eal.has_value());
@@ -451,11 +580,12 @@ TEST_F(VhostUserIntegrationTest, ServerModeRoundTripsFrames) {
     ASSERT_FALSE(twin.has_value());
     EXPECT_EQ(twin.error().code, Errc::kState);
     {
-      Guest guest(socket_, {});
+      Guest guest(socket_, guest_config());
       guest.plug();
       ASSERT_FALSE(HasFatalFailure());
       ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }))
           << "the queue pair never started";
+      expect_negotiated(**port);
       expect_round_trips(guest, 1, 1);
       // A well-behaved guest gives the error reporter nothing to say.
       EXPECT_EQ((*port)->report_guest_errors(), std::vector<std::string>{});
@@ -463,24 +593,76 @@ TEST_F(VhostUserIntegrationTest, ServerModeRoundTripsFrames) {
     }
     EXPECT_TRUE(wait_for([&] { return !(*port)->connected(); }));
     EXPECT_EQ((*port)->running_queue_pairs(), 0u);
+    EXPECT_EQ((*port)->negotiated_features(), 0u) << "no guest, nothing negotiated";
     port->reset();
     EXPECT_FALSE(fs::exists(socket_)) << "unregister leaves no socket behind";
   });
 }
 
-TEST_F(VhostUserIntegrationTest, TwoQueuePairs) {
+TEST_P(VhostUserRingTest, TwoQueuePairs) {
   run_in_child([&] {
     auto eal = bring_up();
     ASSERT_TRUE(eal.has_value());
     LoopbackEndpoint endpoint;
     auto port = VhostUserPort::create(port_options(2, VhostUserMode::kServer), endpoint);
     ASSERT_TRUE(port.has_value()) << port.error().message;
-    Guest guest(socket_, {.device_queues = 2, .ethdev_queues = 2});
+    Guest guest(socket_, guest_config({.device_queues = 2, .ethdev_queues = 2}));
     guest.plug();
     ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 2; }))
         << "running pairs: " << (*port)->running_queue_pairs();
+    expect_negotiated(**port);
     expect_round_trips(guest, 2, 3);
+  });
+}
+
+// Past the end of the rings (the wrap counters of a packed ring flipped), the running pair is
+// stopped and started again inside the connection (an endpoint's RestartRequired): the indexes
+// pmdnet writes back are the rings' own, wrap counter included, rte_vhost keeps them as they are,
+// and the restarted pair resumes from them: traffic goes on, byte for byte.
+TEST_P(VhostUserRingTest, RestartResumesFromTheWrittenBackIndexes) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(1, VhostUserMode::kServer), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    Guest guest(socket_, guest_config());
+    guest.plug();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+    expect_negotiated(**port);
+    const bool packed = GetParam().packed;
+    auto fresh = vhost_vring_base(socket_, 1);
+    ASSERT_TRUE(fresh.has_value());
+    EXPECT_EQ(fresh->last_avail_idx, index_after(packed, 0)) << index_text(*fresh);
+
+    constexpr int kFrames = kGuestRingSize + 44;  // once around, and 44 further
+    drive(guest, 0, kFrames, 7);
+    ASSERT_FALSE(HasFatalFailure());
+    const uint64_t stops = (*port)->session_stops();
+    (*port)->restart_queues();
+    EXPECT_EQ((*port)->session_stops(), stops + 1);
+    ASSERT_EQ((*port)->running_queue_pairs(), 1u);
+    // Guest TX: every frame taken and completed. Packed: position 44, wrap counter 0.
+    auto tx = vhost_vring_base(socket_, 1);
+    ASSERT_TRUE(tx.has_value());
+    EXPECT_EQ(tx->last_avail_idx, index_after(packed, kFrames)) << index_text(*tx);
+    EXPECT_EQ(tx->used_idx, index_after(packed, kFrames)) << index_text(*tx);
+    // Guest RX: every buffer taken went back (the drain), so both sides are at the same place.
+    auto rx = vhost_vring_base(socket_, 0);
+    ASSERT_TRUE(rx.has_value());
+    EXPECT_EQ(rx->last_avail_idx, rx->used_idx) << index_text(*rx);
+
+    expect_round_trips(guest, 1, 9);
+    drive(guest, 0, kGuestRingSize, 11);  // around once more: the counters flip back
+    ASSERT_FALSE(HasFatalFailure());
+    (*port)->restart_queues();
+    tx = vhost_vring_base(socket_, 1);
+    ASSERT_TRUE(tx.has_value());
+    EXPECT_EQ(tx->last_avail_idx, index_after(packed, kFrames + 3 + kGuestRingSize))
+        << index_text(*tx);
+    expect_round_trips(guest, 1, 13);
   });
 }
 
@@ -505,22 +687,38 @@ TEST_F(VhostUserIntegrationTest, GuestEnablingFewerPairsStillWorks) {
 
 // 20 disconnect/reconnect cycles with traffic in each: no fd leak, no mbuf leak, no crash, and
 // the ring indexes written back at each stop are the ones the next connection starts from.
-TEST_F(VhostUserIntegrationTest, ReconnectTwentyTimesWithoutLeaks) {
+// 20 disconnect/reconnect cycles with traffic in each, far enough to wrap a packed ring's
+// counters: each new connection starts from the base its guest set (a new ring), not from what
+// the last one reached.
+TEST_P(VhostUserRingTest, ReconnectTwentyTimesWithoutLeaks) {
   run_in_child([&] {
     auto eal = bring_up();
     ASSERT_TRUE(eal.has_value());
     LoopbackEndpoint endpoint;
     auto port = VhostUserPort::create(port_options(2, VhostUserMode::kServer), endpoint);
     ASSERT_TRUE(port.has_value()) << port.error().message;
+    rte_mempool* rx_pool = Guest::rx_pool(GetParam().mrg_rxbuf);
     std::map<int, std::string> fds_connected_first;
     for (int cycle = 0; cycle < 21; ++cycle) {
       SCOPED_TRACE(fmt::format("cycle {}", cycle));
       {
-        Guest guest(socket_, {.device_queues = 2, .ethdev_queues = 2});
+        Guest guest(socket_, guest_config({.device_queues = 2, .ethdev_queues = 2}));
         guest.plug();
         ASSERT_FALSE(HasFatalFailure());
         ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 2; }));
+        expect_negotiated(**port);
+        // The guest TX rings, where nothing was taken yet, are new. (The receive rings may have
+        // gone once around already: the guest fills them, and the running set restarts when the
+        // second pair comes up, giving back what it took.)
+        for (uint16_t vring : {1, 3}) {
+          const auto base = vhost_vring_base(socket_, vring);
+          ASSERT_TRUE(base.has_value());
+          EXPECT_EQ(base->last_avail_idx, index_after(GetParam().packed, 0))
+              << "vring " << vring << ": " << index_text(*base);
+          EXPECT_EQ(base->used_idx, base->last_avail_idx) << "vring " << vring;
+        }
         expect_round_trips(guest, 2, static_cast<uint8_t>(cycle));
+        drive(guest, 1, kGuestRingSize + 1, static_cast<uint8_t>(cycle));
         ASSERT_FALSE(HasFatalFailure());
         // The fds are counted here, connected and running, and not after the disconnect:
         // connected() turns false in destroy_connection, which rte_vhost calls on its
@@ -540,7 +738,7 @@ TEST_F(VhostUserIntegrationTest, ReconnectTwentyTimesWithoutLeaks) {
         guest.unplug();
       }
       ASSERT_TRUE(wait_for([&] { return !(*port)->connected(); }));
-      EXPECT_EQ(rte_mempool_avail_count(Guest::rx_pool()), 8191u);
+      EXPECT_EQ(rte_mempool_avail_count(rx_pool), rx_pool->size);
       EXPECT_EQ(rte_mempool_avail_count(Guest::tx_pool()), 1023u);
     }
     EXPECT_EQ((*port)->connections(), 21u);
@@ -550,7 +748,7 @@ TEST_F(VhostUserIntegrationTest, ReconnectTwentyTimesWithoutLeaks) {
 
 // Our port is the client: the guest (virtio_user server=1) listens and blocks in accept() until
 // rte_vhost's reconnect thread connects to it; after each disconnect our side reconnects.
-TEST_F(VhostUserIntegrationTest, ClientModeConnectsAndReconnects) {
+TEST_P(VhostUserRingTest, ClientModeConnectsAndReconnects) {
   run_in_child([&] {
     auto eal = bring_up();
     ASSERT_TRUE(eal.has_value());
@@ -564,10 +762,11 @@ TEST_F(VhostUserIntegrationTest, ClientModeConnectsAndReconnects) {
     for (int cycle = 0; cycle < 3; ++cycle) {
       SCOPED_TRACE(fmt::format("cycle {}", cycle));
       {
-        Guest guest(socket_, {.server = true});
+        Guest guest(socket_, guest_config({.server = true}));
         guest.plug();  // binds, listens, and returns once rte_vhost has connected and set it up
         ASSERT_FALSE(HasFatalFailure());
         ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+        expect_negotiated(**port);
         expect_round_trips(guest, 1, static_cast<uint8_t>(cycle));
         EXPECT_FALSE(vhost_client_is_reconnecting()) << "connected, yet:\n" << describe_open_fds();
         guest.unplug();
@@ -597,9 +796,47 @@ TEST_F(VhostUserIntegrationTest, ClientModeConnectsAndReconnects) {
   });
 }
 
+// Our port is the client and pmdnetd goes away while the guest (virtio_user server=1) stays: the
+// guest takes the next connection by itself and sets its device up again. A split ring resumes
+// where the guest's used ring is (rte_vhost takes its idx over the 0 virtio_user sets); virtio_user
+// resets a packed ring to a new one (position 0, wrap counters 1) when it reconnects, so that is
+// where the new session must start, not where the old one stopped, wrap counter 0.
+TEST_P(VhostUserRingTest, ClientModeGuestResumesAfterThePortComesBack) {
+  run_in_child([&] {
+    auto eal = bring_up();
+    ASSERT_TRUE(eal.has_value());
+    LoopbackEndpoint endpoint;
+    auto port = VhostUserPort::create(port_options(1, VhostUserMode::kClient), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    Guest guest(socket_, guest_config({.server = true, .link_interrupts = true}));
+    guest.plug();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+    expect_negotiated(**port);
+    constexpr int kFrames = kGuestRingSize + 44;
+    drive(guest, 0, kFrames, 3);
+    ASSERT_FALSE(HasFatalFailure());
+
+    port->reset();  // pmdnetd goes away: rte_vhost closes the connection
+    port = VhostUserPort::create(port_options(1, VhostUserMode::kClient), endpoint);
+    ASSERT_TRUE(port.has_value()) << port.error().message;
+    ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }))
+        << "the guest did not take the new connection";
+    expect_negotiated(**port);
+    const bool packed = GetParam().packed;
+    const auto tx = vhost_vring_base(socket_, 1);
+    ASSERT_TRUE(tx.has_value());
+    EXPECT_EQ(tx->last_avail_idx, packed ? index_after(true, 0) : index_after(false, kFrames))
+        << index_text(*tx);
+    EXPECT_EQ(tx->used_idx, tx->last_avail_idx) << index_text(*tx);
+    expect_round_trips(guest, 1, 5);
+    drive(guest, 0, kGuestRingSize + 1, 17);
+  });
+}
+
 // A 64 KB TCP super-frame sent with RTE_MBUF_F_TX_TCP_SEG (HOST_TSO4) comes back whole as an LRO
 // frame (GUEST_TSO4) through OffloadReflectingEndpoint, with the MSS as its segment size.
-TEST_F(VhostUserIntegrationTest, TsoSuperFrameComesBackAsLro) {
+TEST_P(VhostUserMergeableRingTest, TsoSuperFrameComesBackAsLro) {
   run_in_child([&] {
     auto eal = bring_up();
     ASSERT_TRUE(eal.has_value());
@@ -608,10 +845,11 @@ TEST_F(VhostUserIntegrationTest, TsoSuperFrameComesBackAsLro) {
     options.guest_rx = {.checksum = true, .tso = true, .uso = true};
     auto port = VhostUserPort::create(options, endpoint);
     ASSERT_TRUE(port.has_value()) << port.error().message;
-    Guest guest(socket_, {.lro_and_tso = true});
+    Guest guest(socket_, guest_config({.lro_and_tso = true}));
     guest.plug();
     ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(wait_for([&] { return (*port)->running_queue_pairs() == 1; }));
+    expect_negotiated(**port);
 
     // Ethernet + IPv4 + TCP, 64 KB in all.
     constexpr size_t kLen = 65000;

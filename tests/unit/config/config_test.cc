@@ -937,6 +937,85 @@ ports:
             static_cast<size_t>(VhostFeature::kCount));
 }
 
+TEST(PortTest, PackedRingAndInOrderAreOfferedUnlessWithheld) {
+  const Config defaults = parse_ok(kValid);
+  ASSERT_EQ(defaults.ports.size(), 1u);
+  EXPECT_TRUE(defaults.ports[0].vhost_user.packed_ring);
+  EXPECT_TRUE(defaults.ports[0].vhost_user.in_order);
+
+  const Config off = parse_ok(R"(workers: [1]
+ports:
+  - name: a
+    vhost_user: {socket: /run/a.sock, packed_ring: false, in_order: false}
+    backend: {type: loopback}
+  - name: b
+    vhost_user: {socket: /run/b.sock, packed_ring: false}
+    backend: {type: loopback}
+)");
+  ASSERT_EQ(off.ports.size(), 2u);
+  EXPECT_FALSE(off.ports[0].vhost_user.packed_ring);
+  EXPECT_FALSE(off.ports[0].vhost_user.in_order);
+  EXPECT_FALSE(off.ports[1].vhost_user.packed_ring);
+  EXPECT_TRUE(off.ports[1].vhost_user.in_order);
+  // A changed switch is a changed port (a reload re-creates it).
+  EXPECT_NE(off.ports[0].vhost_user, off.ports[1].vhost_user);
+}
+
+TEST(PortTest, PackedRingAndInOrderMustBeBooleans) {
+  EXPECT_TRUE(OneError(R"(workers: [1]
+ports:
+  - name: a
+    vhost_user:
+      socket: /run/a.sock
+      packed_ring: 1
+    backend: {type: loopback}
+)",
+                       "6:20", "ports[0].vhost_user.packed_ring",
+                       "expected true or false, got '1'"));
+  EXPECT_TRUE(OneError(R"(workers: [1]
+ports:
+  - name: a
+    vhost_user:
+      socket: /run/a.sock
+      in_order: [true]
+    backend: {type: loopback}
+)",
+                       "6:17", "ports[0].vhost_user.in_order", "expected true or false"));
+  EXPECT_TRUE(OneError(R"(workers: [1]
+ports:
+  - name: a
+    vhost_user:
+      socket: /run/a.sock
+      in_order:
+    backend: {type: loopback}
+)",
+                       "6:7", "ports[0].vhost_user.in_order",
+                       "expected true or false, got no value"));
+}
+
+TEST(PortTest, MisspelledPackedRingAndInOrderSuggestTheKeys) {
+  EXPECT_TRUE(OneError(R"(workers: [1]
+ports:
+  - name: a
+    vhost_user:
+      socket: /run/a.sock
+      packed_rings: false
+    backend: {type: loopback}
+)",
+                       "6:7", "ports[0].vhost_user.packed_rings",
+                       "unknown key; did you mean 'packed_ring'?"));
+  EXPECT_TRUE(OneError(R"(workers: [1]
+ports:
+  - name: a
+    vhost_user:
+      socket: /run/a.sock
+      inorder: false
+    backend: {type: loopback}
+)",
+                       "6:7", "ports[0].vhost_user.inorder",
+                       "unknown key; did you mean 'in_order'?"));
+}
+
 // ---- ports: backend ----
 
 TEST(BackendTest, UnknownType) {

@@ -11,6 +11,9 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,7 +54,7 @@ TEST(OfferedFeatures, BaseSetWithoutOffloads) {
   EXPECT_FALSE(virtio::has(v, f::kMq)) << "one queue pair: no MQ";
   for (unsigned b : {f::kCsum, f::kGuestCsum, f::kHostTso4, f::kHostTso6, f::kHostUso,
                      f::kGuestTso4, f::kGuestTso6, f::kGuestUso4, f::kGuestUso6, f::kCtrlVq,
-                     f::kMac, f::kRingPacked, f::kAccessPlatform, f::kHostUfo, f::kGuestUfo}) {
+                     f::kMac, f::kAccessPlatform, f::kHostUfo, f::kGuestUfo}) {
     EXPECT_FALSE(virtio::has(v, b)) << "bit " << b;
   }
 }
@@ -122,6 +125,33 @@ TEST(OfferedFeatures, MqLogAndMtuFollowTheOptions) {
   EXPECT_FALSE(virtio::has(p, protocol_feature::kNetMtu));
   EXPECT_FALSE(virtio::has(p, protocol_feature::kStatus));
   EXPECT_TRUE(virtio::has(offered_protocol_features({}), protocol_feature::kLogShmfd));
+}
+
+TEST(OfferedFeatures, PackedRingAndInOrderUnlessWithheld) {
+  const uint64_t v = offered_features({});
+  EXPECT_TRUE(virtio::has(v, f::kRingPacked));
+  EXPECT_TRUE(virtio::has(v, f::kInOrder));
+
+  FeatureOptions o;
+  o.packed_ring = false;
+  uint64_t w = offered_features(o);
+  EXPECT_FALSE(virtio::has(w, f::kRingPacked));
+  EXPECT_TRUE(virtio::has(w, f::kInOrder));
+  EXPECT_EQ(w | bit(f::kRingPacked), v) << "nothing else changes";
+  o = FeatureOptions{};
+  o.in_order = false;
+  w = offered_features(o);
+  EXPECT_TRUE(virtio::has(w, f::kRingPacked));
+  EXPECT_FALSE(virtio::has(w, f::kInOrder));
+  EXPECT_EQ(w | bit(f::kInOrder), v);
+  // The bits can be withheld like any other, too.
+  o = FeatureOptions{};
+  o.disabled = bit(f::kRingPacked) | bit(f::kInOrder);
+  w = offered_features(o);
+  EXPECT_FALSE(virtio::has(w, f::kRingPacked));
+  EXPECT_FALSE(virtio::has(w, f::kInOrder));
+  // No protocol feature depends on them.
+  EXPECT_EQ(offered_protocol_features(o), offered_protocol_features({}));
 }
 
 TEST(OfferedFeatures, SameInputsSameSet) {
@@ -225,11 +255,18 @@ class FakeVhostApi final : public VhostApi {
     written_back[index] = indexes;
     return {};
   }
-  void log_write(int, uint64_t, uint64_t len) noexcept override {
+  void log_write(int, uint64_t gpa, uint64_t len) noexcept override {
     logged_bytes.fetch_add(len, std::memory_order_relaxed);
+    std::lock_guard lock(log_mutex_);
+    logged_ranges_.emplace(gpa, len);
   }
   void log_used_vring(int, uint16_t, uint64_t, uint64_t) noexcept override {
     used_ring_logs.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Whether log_write has been called for exactly [gpa, gpa + len).
+  bool logged(uint64_t gpa, uint64_t len) {
+    std::lock_guard lock(log_mutex_);
+    return logged_ranges_.contains({gpa, len});
   }
 
   uint64_t features = bit(f::kVersion1) | bit(f::kMrgRxbuf);
@@ -244,6 +281,8 @@ class FakeVhostApi final : public VhostApi {
 
  private:
   std::vector<std::string>& events_;
+  std::mutex log_mutex_;  // the poll thread logs while the test thread reads
+  std::set<std::pair<uint64_t, uint64_t>> logged_ranges_;
 };
 
 // A loopback backend whose queues record their creation and destruction.
@@ -607,6 +646,324 @@ TEST_F(VhostSessionTest, ShutdownStopsForGood) {
   session_->on_vring_state_changed(0, true);
   session_->on_new_device();
   EXPECT_EQ(session_->running_queue_pairs(), 0u);
+}
+
+// --- packed rings -------------------------------------------------------------------------------
+
+// The driver side of a packed virtqueue (virtio 1.2, 2.8), as much as the session tests need:
+// one descriptor per buffer, buffer ids from a free list, both wrap counters kept as a driver
+// keeps them. Descriptor ring at `gpa`, then the driver and the device event suppression areas.
+class PackedGuestRing {
+ public:
+  PackedGuestRing(TestMemory& m, uint64_t gpa, uint16_t size, bool in_order)
+      : m_(m), gpa_(gpa), size_(size), in_order_(in_order) {
+    std::memset(m_.host(gpa_), 0, 16 * uint64_t{size_} + 8);
+    for (uint16_t id = 0; id < size_; ++id)
+      free_ids_.push_back(static_cast<uint16_t>(size_ - 1 - id));
+  }
+
+  virtio::RingAddresses addresses() const {
+    return {m_.host(desc_gpa()), m_.host(desc_gpa() + desc_bytes()), m_.host(device_event_gpa()),
+            size_};
+  }
+  uint64_t desc_gpa() const { return gpa_; }
+  uint64_t desc_bytes() const { return 16 * uint64_t{size_}; }
+  uint64_t device_event_gpa() const { return gpa_ + desc_bytes() + 4; }
+
+  // Makes `b` available as a chain of one descriptor, its flags stored last.
+  void post(const Buf& b) {
+    ASSERT_FALSE(free_ids_.empty());
+    const uint16_t id = free_ids_.back();
+    free_ids_.pop_back();
+    uint8_t* d = desc(avail_position_);
+    std::memcpy(d, &b.gpa, 8);
+    std::memcpy(d + 8, &b.len, 4);
+    std::memcpy(d + 12, &id, 2);
+    const auto flags =
+        static_cast<uint16_t>((b.writable ? virtio::kDescFWrite : 0) |
+                              (avail_wrap_ ? virtio::kPackedDescFAvail : virtio::kPackedDescFUsed));
+    std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(d + 14))
+        .store(flags, std::memory_order_release);
+    outstanding_.push_back(id);
+    advance(avail_position_, avail_wrap_, 1);
+  }
+
+  // Reads every used descriptor the device has written; returns the lengths of the buffers they
+  // return (0 for the buffers of an IN_ORDER batch before its last).
+  std::vector<uint32_t> drain_used() {
+    std::vector<uint32_t> lens;
+    for (;;) {
+      uint8_t* d = desc(used_position_);
+      const uint16_t flags = std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(d + 14))
+                                 .load(std::memory_order_acquire);
+      const bool avail = (flags & virtio::kPackedDescFAvail) != 0;
+      const bool used = (flags & virtio::kPackedDescFUsed) != 0;
+      if (avail != used_wrap_ || used != used_wrap_) return lens;
+      uint16_t id;
+      uint32_t len;
+      std::memcpy(&len, d + 8, 4);
+      std::memcpy(&id, d + 12, 2);
+      const auto it = std::find(outstanding_.begin(), outstanding_.end(), id);
+      if (it == outstanding_.end()) {
+        ADD_FAILURE() << "the device returned buffer id " << id << ", which is not out";
+        return lens;
+      }
+      // Without IN_ORDER a used descriptor returns its own buffer; with it, every buffer up to
+      // its id (2.8.9). Either way the device skipped one descriptor per buffer.
+      const auto first = in_order_ ? outstanding_.begin() : it;
+      const auto n = static_cast<uint32_t>(it - first + 1);
+      for (auto i = first; i != it; ++i) lens.push_back(0);
+      lens.push_back(len);
+      for (auto i = first; i <= it; ++i) free_ids_.push_back(*i);
+      outstanding_.erase(first, it + 1);
+      advance(used_position_, used_wrap_, n);
+      used_count_ += n;
+    }
+  }
+  // Buffers returned so far (reads what the device has written since the last call).
+  uint64_t used_count() {
+    drain_used();
+    return used_count_;
+  }
+  // The driver's positions, encoded as vhost-user carries them.
+  uint16_t avail_index() const { return encode(avail_position_, avail_wrap_); }
+  uint16_t used_index() const { return encode(used_position_, used_wrap_); }
+
+  static uint16_t encode(uint16_t position, bool wrap) {
+    return static_cast<uint16_t>(position | (wrap ? virtio::kPackedWrapBit : 0));
+  }
+
+ private:
+  uint8_t* desc(uint16_t position) const { return m_.host(gpa_ + 16 * uint64_t{position}); }
+  void advance(uint16_t& position, bool& wrap, uint32_t n) const {
+    for (uint32_t i = 0; i < n; ++i) {
+      if (++position == size_) {
+        position = 0;
+        wrap = !wrap;
+      }
+    }
+  }
+
+  TestMemory& m_;
+  uint64_t gpa_;
+  uint16_t size_;
+  bool in_order_;
+  uint16_t avail_position_ = 0;
+  bool avail_wrap_ = true;
+  uint16_t used_position_ = 0;
+  bool used_wrap_ = true;
+  uint64_t used_count_ = 0;
+  std::vector<uint16_t> free_ids_;
+  std::vector<uint16_t> outstanding_;  // ids made available, in that order, not yet used
+};
+
+// The session over packed rings (VIRTIO_F_RING_PACKED negotiated): the same fixture, with the
+// vrings the seam hands over replaced by packed ones and rte_vhost's base for a new packed ring.
+class PackedVhostSessionTest : public VhostSessionTest {
+ protected:
+  static constexpr uint64_t kPackedRings = 0x108000;  // between the split rings and the buffers
+
+  void use_packed_rings(uint16_t size, bool in_order = false) {
+    api_.features |= bit(f::kRingPacked);
+    if (in_order) api_.features |= bit(f::kInOrder);
+    for (uint16_t v = 0; v < 4; ++v) {
+      packed_.push_back(
+          std::make_unique<PackedGuestRing>(mem_, kPackedRings + 0x1000 * v, size, in_order));
+      api_.vrings[v].addresses = packed_[v]->addresses();
+      api_.bases[v] = {virtio::kPackedWrapBit, virtio::kPackedWrapBit};
+    }
+  }
+  void post_rx_packed(uint16_t vring, int n) {
+    for (int i = 0; i < n; ++i) {
+      packed_[vring]->post(Buf{next_buffer_, 2048, true});
+      next_buffer_ += 2048;
+    }
+  }
+  void send_packed(uint16_t vring) {
+    const uint64_t gpa = next_buffer_;
+    next_buffer_ += 2048;
+    std::memset(mem_.host(gpa), 0, 12);
+    for (int i = 0; i < 60; ++i) mem_.host(gpa)[12 + i] = static_cast<uint8_t>(i);
+    packed_[vring]->post(Buf{gpa, 72, false});
+  }
+  // `frames` round trips on pair 0, one at a time: a receive buffer, a frame, both used.
+  void round_trips(int frames) {
+    for (int i = 0; i < frames; ++i) {
+      const uint64_t rx_before = packed_[0]->used_count();
+      const uint64_t tx_before = packed_[1]->used_count();
+      post_rx_packed(0, 1);
+      send_packed(1);
+      ASSERT_TRUE(wait_for([&] { return packed_[0]->used_count() == rx_before + 1; }))
+          << "frame " << i << " never came back";
+      ASSERT_TRUE(wait_for([&] { return packed_[1]->used_count() == tx_before + 1; }))
+          << "frame " << i << " was never returned";
+      next_buffer_ = kBuffers;  // every buffer is back with the driver: reuse them
+    }
+  }
+
+  std::vector<std::unique_ptr<PackedGuestRing>> packed_;
+};
+
+TEST_F(PackedVhostSessionTest, StartsOnPackedRingsAndForwards) {
+  use_packed_rings(kRingSize);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_TRUE(virtio::has(session_->features(), f::kRingPacked));
+  round_trips(3);
+  post_rx_packed(0, 1);
+  send_packed(1);
+  std::vector<uint32_t> lens;
+  ASSERT_TRUE(wait_for([&] {
+    auto more = packed_[0]->drain_used();
+    lens.insert(lens.end(), more.begin(), more.end());
+    return !lens.empty();
+  }));
+  EXPECT_THAT(lens, ElementsAre(12u + 60u)) << "the frame and its header in the receive buffer";
+  uint64_t count = 0;
+  EXPECT_EQ(read(callfds_[0], &count, sizeof(count)), 8) << "the guest RX call fd was written";
+}
+
+// A packed ring's size need not be a power of two; a split ring's must.
+TEST_F(PackedVhostSessionTest, RingSizesNeedNotBePowersOfTwo) {
+  use_packed_rings(50);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  round_trips(60);  // past the end of the ring: both wrap counters flip
+  session_->on_destroy_device();
+  EXPECT_EQ(api_.written_back[1].last_avail_idx, PackedGuestRing::encode(10, false));
+
+  session_.reset();
+  api_.features &= ~bit(f::kRingPacked);
+  for (uint16_t v = 0; v < 2; ++v) {
+    api_.vrings[v].addresses = rings_[v]->addresses();
+    api_.vrings[v].addresses.size = 50;
+    api_.bases[v] = {0, 0};
+  }
+  make_session(1);
+  connect(0, 1);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u) << "a split ring of 50 entries";
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+}
+
+// The indexes written back at a stop are the rings' own encoding (position, wrap counter in bit
+// 15), passed to rte_vhost unchanged; the next start resumes from them, wrap counters included.
+TEST_F(PackedVhostSessionTest, StopWritesBackWrapCountersAndTheRestartResumesFromThem) {
+  use_packed_rings(kRingSize);
+  make_session(1);
+  connect(0, 1);
+  round_trips(kRingSize + 6);  // 70 buffers each way: both rings wrapped once
+  ASSERT_EQ(packed_[1]->avail_index(), PackedGuestRing::encode(6, false));
+
+  session_->before_message({Kind::kStopVring, 1, 0});  // GET_VRING_BASE 1
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  for (uint16_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE(v);
+    // Position 6, wrap counter 0 (it started at 1 and flipped once): bit 15 clear.
+    EXPECT_EQ(api_.written_back[v].last_avail_idx, PackedGuestRing::encode(6, false));
+    EXPECT_EQ(api_.written_back[v].used_idx, PackedGuestRing::encode(6, false));
+  }
+  session_->after_message({Kind::kStopVring, 1, 0});
+
+  // The guest sets the vring up again; the session resumes from the written-back indexes.
+  session_->on_vring_state_changed(1, true);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  round_trips(kRingSize);  // a second wrap: the counters are back at 1
+  session_->on_destroy_device();
+  for (uint16_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE(v);
+    EXPECT_EQ(api_.written_back[v].last_avail_idx, PackedGuestRing::encode(6, true));
+    EXPECT_EQ(api_.written_back[v].used_idx, PackedGuestRing::encode(6, true));
+  }
+}
+
+// Chains the device still holds at a stop go back as used with length 0, and the written-back
+// indexes are past them: what GET_VRING_BASE answers (the available side only) is exact.
+TEST_F(PackedVhostSessionTest, StopDrainsHeldChainsBeforeTheWriteBack) {
+  use_packed_rings(kRingSize);
+  make_session(1);
+  connect(0, 1);
+  post_rx_packed(0, 5);
+  send_packed(1);
+  ASSERT_TRUE(wait_for([&] { return packed_[1]->used_count() == 1; }));
+  ASSERT_TRUE(wait_for([&] { return packed_[0]->used_count() == 1; }));
+  session_->on_destroy_device();
+  EXPECT_EQ(packed_[0]->used_count(), 5u) << "the four unused receive buffers came back";
+  EXPECT_EQ(api_.written_back[0].last_avail_idx, PackedGuestRing::encode(5, true));
+  EXPECT_EQ(api_.written_back[0].used_idx, PackedGuestRing::encode(5, true));
+  EXPECT_EQ(api_.written_back[0].used_idx, packed_[0]->used_index());
+}
+
+// With IN_ORDER the guest TX ring may return a batch as one used descriptor: the driver still
+// gets every buffer back, and the written-back indexes are past all of them.
+TEST_F(PackedVhostSessionTest, InOrderRingsReturnEveryBufferAndWriteBackTheirEnd) {
+  use_packed_rings(kRingSize, /*in_order=*/true);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  post_rx_packed(0, 8);
+  for (int i = 0; i < 8; ++i) send_packed(1);
+  ASSERT_TRUE(wait_for([&] { return packed_[1]->used_count() == 8; }));
+  ASSERT_TRUE(wait_for([&] { return packed_[0]->used_count() == 8; }));
+  session_->on_destroy_device();
+  EXPECT_EQ(api_.written_back[1].last_avail_idx, PackedGuestRing::encode(8, true));
+  EXPECT_EQ(api_.written_back[0].used_idx, PackedGuestRing::encode(8, true));
+}
+
+// A base the front-end set past the ring (SET_VRING_BASE is the front-end's) keeps the pair
+// stopped; so does a device event area outside guest memory.
+TEST_F(PackedVhostSessionTest, ABasePastTheRingOrAnEventAreaOutsideMemoryIsRefused) {
+  use_packed_rings(kRingSize);
+  api_.bases[0] = {static_cast<uint16_t>(virtio::kPackedWrapBit | kRingSize),
+                   static_cast<uint16_t>(virtio::kPackedWrapBit | kRingSize)};
+  make_session(1);
+  connect(0, 1);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+
+  session_.reset();
+  api_.bases[0] = {virtio::kPackedWrapBit, virtio::kPackedWrapBit};
+  api_.vrings[1].addresses.used = mem_.host(mem_.end());  // just past the only region
+  make_session(1);
+  connect(0, 1);
+  EXPECT_EQ(session_->running_queue_pairs(), 0u);
+  EXPECT_EQ(session_->stats().start_errors.load(), 1u);
+}
+
+// With LOG_ALL, a packed ring's device writes (used descriptors in the descriptor ring, the
+// device event suppression area) are logged at their guest-physical addresses, found from the
+// session's own memory table; the split used-ring call is not made.
+TEST_F(PackedVhostSessionTest, DirtyLoggingCoversTheDescriptorRingAndTheDeviceEventArea) {
+  use_packed_rings(kRingSize);
+  api_.features |= bit(f::kLogAll);
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  round_trips(2);
+  for (uint16_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE(v);
+    EXPECT_TRUE(wait_for([&] { return api_.logged(packed_[v]->desc_gpa(), 16 * kRingSize); }));
+    EXPECT_TRUE(wait_for([&] { return api_.logged(packed_[v]->device_event_gpa(), 4); }));
+  }
+  EXPECT_EQ(api_.used_ring_logs.load(), 0u);
+  EXPECT_GE(api_.logged_bytes.load(), 2u * 72) << "the received frames were logged too";
+}
+
+// The same rings in a memory table whose region starts elsewhere in guest-physical space: the
+// logged addresses follow the table, not the host pointers.
+TEST_F(PackedVhostSessionTest, DirtyLoggedAddressesComeFromTheMemoryTable) {
+  use_packed_rings(kRingSize);
+  api_.features |= bit(f::kLogAll);
+  constexpr uint64_t kShift = 0x7000000000;
+  for (GuestMemoryRegion& r : api_.regions) r.gpa += kShift;
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  session_->on_destroy_device();  // the stop logs the rings once more, after the drain
+  EXPECT_TRUE(api_.logged(packed_[0]->desc_gpa() + kShift, 16 * kRingSize));
+  EXPECT_TRUE(api_.logged(packed_[1]->device_event_gpa() + kShift, 4));
+  EXPECT_FALSE(api_.logged(packed_[0]->desc_gpa(), 16 * kRingSize));
 }
 
 // --- the poll thread handshake ------------------------------------------------------------------

@@ -540,6 +540,32 @@ TEST_F(GuestMemoryTopTest, ZeroLengthAtTheTop) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Host pointers back to guest-physical addresses.
+
+TEST(GuestMemoryHostToGpaTest, InsideOneRegionOnly) {
+  std::vector<uint8_t> low(0x100), high(0x100);
+  const GuestMemory mem = make_memory({{0x1000, 0x100, low.data()}, {0x9000, 0x100, high.data()}});
+  EXPECT_EQ(mem.host_to_gpa(low.data(), 0x100), 0x1000u);
+  EXPECT_EQ(mem.host_to_gpa(low.data() + 0x10, 4), 0x1010u);
+  EXPECT_EQ(mem.host_to_gpa(high.data() + 0xff, 1), 0x90ffu);
+  EXPECT_TRUE(mem.contains_host(high.data() + 0xff, 1));
+  // Past the region's end, before its start, and one past the last byte.
+  EXPECT_EQ(mem.host_to_gpa(low.data() + 0xf0, 0x11), std::nullopt);
+  EXPECT_FALSE(mem.contains_host(low.data() + 0xf0, 0x11));
+  EXPECT_EQ(mem.host_to_gpa(low.data() - 1, 1), std::nullopt);
+  EXPECT_EQ(mem.host_to_gpa(high.data() + 0x100, 0), std::nullopt);
+  // A length that would wrap the address space.
+  EXPECT_EQ(mem.host_to_gpa(low.data() + 1, kMax), std::nullopt);
+}
+
+TEST(GuestMemoryHostToGpaTest, AliasedMappingsResolveToTheLowerGpa) {
+  std::vector<uint8_t> shared(0x100);
+  const GuestMemory mem =
+      make_memory({{0x40000, 0x100, shared.data()}, {0x2000, 0x80, shared.data()}});
+  EXPECT_EQ(mem.host_to_gpa(shared.data() + 8, 8), 0x2008u);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors.
 
 TEST(GuestMemoryErrorTest, ToStringNamesTheRangeInHex) {

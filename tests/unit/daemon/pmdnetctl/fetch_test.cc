@@ -93,6 +93,20 @@ TEST(FetchTest, PortRoundTripIsTheWholeSnapshot) {
   EXPECT_EQ(*idle, d.snapshot.ports[1]);
 }
 
+TEST(FetchTest, PortRoundTripCarriesTheNegotiatedRings) {
+  FakeDaemon d{sample_snapshot()};
+  d.snapshot.ports[0].ring_layout = "packed";
+  d.snapshot.ports[0].in_order = true;
+  d.snapshot.ports[1].ring_layout = "split";
+  for (size_t i = 0; i < 2; ++i) {
+    auto port = fetch_port(d.query(), d.snapshot.ports[i].name);
+    ASSERT_TRUE(port) << port.error().message;
+    EXPECT_EQ(port->ring_layout, d.snapshot.ports[i].ring_layout);
+    EXPECT_EQ(port->in_order, d.snapshot.ports[i].in_order);
+    EXPECT_EQ(*port, d.snapshot.ports[i]);
+  }
+}
+
 TEST(FetchTest, UnknownPortIsOutOfRange) {
   FakeDaemon d{sample_snapshot()};
   auto port = fetch_port(d.query(), "nope");
@@ -225,6 +239,32 @@ Json port_with_pair(const std::string& qp_json) {
       R"("refused_messages":0,"guest_memory_faults":0,"queue_pairs":1,)"
       R"("first":0,"next":1,"qp0":)" +
       qp_json + "}");
+}
+
+TEST(ParseTest, RingLayoutIsOptionalButTyped) {
+  // A reply without the keys (a pmdnetd that predates them): nothing negotiated is shown.
+  Json j = port_with_pair(R"({"index":0,"worker_lcore":1,"guest":{},"backend":{}})");
+  auto p = parse_port_page(j);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->port.ring_layout, "");
+  EXPECT_FALSE(p->port.in_order);
+  j["ring_layout"] = "packed";
+  j["in_order"] = 1u;
+  p = parse_port_page(j);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->port.ring_layout, "packed");
+  EXPECT_TRUE(p->port.in_order);
+  j["ring_layout"] = 1u;
+  p = parse_port_page(j);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("'ring_layout' is not a string"), std::string::npos)
+      << p.error().message;
+  j["ring_layout"] = "split";
+  j["in_order"] = "yes";
+  p = parse_port_page(j);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("'in_order' is not a non-negative integer"), std::string::npos)
+      << p.error().message;
 }
 
 TEST(ParseTest, EmptyCounterDictsMayComeAsArrays) {

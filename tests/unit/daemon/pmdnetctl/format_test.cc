@@ -115,6 +115,19 @@ TEST(FormatTest, PortHasEveryCounterPerQueuePair) {
   EXPECT_NE(text.find("\ntx_sw_tso           10     5     5\n"), std::string::npos) << text;
 }
 
+TEST(FormatTest, PortShowsTheRingsTheGuestNegotiated) {
+  auto p = sample_snapshot().ports[0];
+  EXPECT_EQ(lines_of(format_port(p, false))[3], "guest        connected");
+  p.ring_layout = "packed";
+  p.in_order = true;
+  EXPECT_EQ(lines_of(format_port(p, false))[3], "guest        connected (packed rings, in order)");
+  p.ring_layout = "split";
+  p.in_order = false;
+  EXPECT_EQ(lines_of(format_port(p, false))[3], "guest        connected (split rings)");
+  p.connected = false;
+  EXPECT_EQ(lines_of(format_port(p, false))[3], "guest        not connected");
+}
+
 TEST(FormatTest, PortNonzeroOnlyDropsZeroRows) {
   const auto s = sample_snapshot();
   const std::string all = format_port(s.ports[0], false);

@@ -206,6 +206,26 @@ TEST(PortsReplyTest, FirstPastTheEndIsAnEmptyLastPage) {
   EXPECT_EQ(u64_of(d, "next"), 2u);
 }
 
+TEST(PortReplyTest, RingLayoutAndInOrder) {
+  DaemonSnapshot s = sample_snapshot();
+  auto before = port_reply(s, "vm1", 0);
+  ASSERT_TRUE(before);
+  EXPECT_EQ(string_of(*before, "ring_layout"), "") << "nothing negotiated yet";
+  EXPECT_EQ(u64_of(*before, "in_order"), 0u);
+  s.ports[0].ring_layout = "packed";
+  s.ports[0].in_order = true;
+  s.ports[1].ring_layout = "split";
+  auto packed = port_reply(s, "vm1", 0);
+  ASSERT_TRUE(packed);
+  expect_well_formed(*packed);
+  EXPECT_EQ(string_of(*packed, "ring_layout"), "packed");
+  EXPECT_EQ(u64_of(*packed, "in_order"), 1u);
+  auto split = port_reply(s, "vm-2.eth0", 0);
+  ASSERT_TRUE(split);
+  EXPECT_EQ(string_of(*split, "ring_layout"), "split");
+  EXPECT_EQ(u64_of(*split, "in_order"), 0u);
+}
+
 TEST(PortReplyTest, EveryFieldAndEachQueuePair) {
   const DaemonSnapshot s = sample_snapshot();
   auto d = port_reply(s, "vm1", 0);
