@@ -678,10 +678,12 @@ class Suite:
         return out
 
     def tap_stats(self):
-        r = self.ctx.ns_run(["cat", f"/sys/class/net/{TAP}/statistics/rx_packets",
-                             f"/sys/class/net/{TAP}/statistics/tx_packets"])
-        rx, tx = (int(x) for x in r.stdout.split())
-        return rx, tx
+        """The tap's rx_packets, tx_packets and tx_dropped (frames the kernel dropped because
+        pmdnetd did not read them in time)."""
+        r = self.ctx.ns_run(["cat"] + [f"/sys/class/net/{TAP}/statistics/{k}" for k in
+                                       ("rx_packets", "tx_packets", "tx_dropped")])
+        rx, tx, dropped = (int(x) for x in r.stdout.split())
+        return rx, tx, dropped
 
     def boot(self, mode, label):
         """Starts a QEMU guest and waits for its /init; falls back from KVM to TCG in auto mode."""
@@ -729,7 +731,8 @@ class Suite:
 
     def check_negotiated(self, g, label):
         """The guest's negotiated features: the required ones, and the ring layout asked for
-        (VIRTIO_F_RING_PACKED exactly when --ring packed: a fallback to split is a failure)."""
+        (VIRTIO_F_RING_PACKED exactly when --ring packed: a fallback to split is a failure), which
+        pmdnetd's telemetry (ring_layout) must report too."""
         _, feat = g.run("cat /sys/class/net/eth0/device/features")
         bits = feat.strip().splitlines()[-1].strip()
         has = {name: len(bits) > b and bits[b] == "1" for name, b in FEATURES.items()}
@@ -737,18 +740,23 @@ class Suite:
         missing = [n for n in REQUIRED + (["RING_PACKED"] if packed else []) if not has[n]]
         unwanted = ["RING_PACKED"] if has["RING_PACKED"] and not packed else []
         on = sorted((n for n, v in has.items() if v), key=lambda n: FEATURES[n])
-        detail = f"on: {' '.join(on)}"
+        layout = (self.daemon.port() or {}).get("ring_layout")
+        detail = f"guest: {' '.join(on)}"
         if missing:
             detail += f"; missing: {' '.join(missing)}"
         if unwanted:
             detail += f"; not asked for: {' '.join(unwanted)}"
-        self.r.check(f"{label}: {self.args.ring} ring", not missing and not unwanted, detail)
+        detail += f"; pmdnetd telemetry: ring_layout {layout!r}"
+        self.r.check(f"{label}: {self.args.ring} ring",
+                     not missing and not unwanted and layout == self.args.ring, detail)
         return has
 
     def check_features(self, g):
         has = self.features = self.check_negotiated(g, "negotiated features")
         if self.args.ring == "packed":
-            self.r.note(f"IN_ORDER {'negotiated' if has['IN_ORDER'] else 'NOT negotiated'} (QEMU "
+            tel = (self.daemon.port() or {}).get("in_order")
+            self.r.note(f"IN_ORDER {'negotiated' if has['IN_ORDER'] else 'NOT negotiated'} "
+                        f"(pmdnetd telemetry in_order {tel}; QEMU "
                         f"{self.ctx.qemu_version} has no in_order property for virtio-net-pci; "
                         "Linux 6.1's virtio_ring does not accept VIRTIO_F_IN_ORDER)")
         gt = "negotiated" if has["GUEST_TSO4"] and has["GUEST_TSO6"] else "NOT negotiated"
@@ -891,7 +899,8 @@ class Suite:
                      ("IpInReceives", "IpReasmFails", "IpReasmTimeout", "UdpInDatagrams",
                       "UdpRcvbufErrors", "UdpInErrors")}
             self.r.note(f"{label}: {gr['lost']} datagrams host->guest lost; frames: {TAP} sent "
-                        f"{tap_after[1] - tap_before[1]}, pmdnetd gave the guest "
+                        f"{tap_after[1] - tap_before[1]} and dropped "
+                        f"{tap_after[2] - tap_before[2]} (not read in time), pmdnetd gave the guest "
                         f"{after.get('guest_rx_packets', 0) - before.get('guest_rx_packets', 0)}; "
                         f"pmdnetd drops {drops or 'none'}; guest kernel {guest}")
         return ok
