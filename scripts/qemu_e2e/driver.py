@@ -893,8 +893,10 @@ class Suite:
             # IP reassembly and UDP.
             after, snmp_after, tap_after = self.daemon.totals()[0], self.guest_snmp(g), \
                 self.tap_stats()
+            traffic = ("guest_rx_packets", "guest_rx_bytes", "guest_tx_packets", "guest_tx_bytes",
+                       "guest_rx_merged_buffers", "notifications")
             drops = {k: after[k] - before.get(k, 0) for k in after
-                     if k.startswith("drop_") and after[k] != before.get(k, 0)}
+                     if k not in traffic and after[k] != before.get(k, 0)}
             guest = {k: snmp_after.get(k, 0) - snmp_before.get(k, 0) for k in
                      ("IpInReceives", "IpReasmFails", "IpReasmTimeout", "UdpInDatagrams",
                       "UdpRcvbufErrors", "UdpInErrors")}
@@ -902,7 +904,7 @@ class Suite:
                         f"{tap_after[1] - tap_before[1]} and dropped "
                         f"{tap_after[2] - tap_before[2]} (not read in time), pmdnetd gave the guest "
                         f"{after.get('guest_rx_packets', 0) - before.get('guest_rx_packets', 0)}; "
-                        f"pmdnetd drops {drops or 'none'}; guest kernel {guest}")
+                        f"other pmdnetd counters that moved: {drops or 'none'}; guest kernel {guest}")
         return ok
 
     def guest_snmp(self, g):
