@@ -6,13 +6,15 @@
 # offload, UDP of mixed sizes, pmdnetd restarts mid-transfer (server and client socket modes),
 # a guest reboot, and a guest killed with SIGKILL. docs/qemu_e2e.md has the details.
 #
-#   scripts/qemu_e2e.sh [--ci] [--accel auto|kvm|tcg] [--tcp-mb N] [--phases ab]
-#                       [--gro auto|on|off] [--keep-logs] [--log FILE] [--build-dir DIR]
-#                       [--no-build] [--cache DIR]
+#   scripts/qemu_e2e.sh [--ci] [--accel auto|kvm|tcg] [--ring split|packed] [--tcp-mb N]
+#                       [--phases ab] [--gro auto|on|off] [--keep-logs] [--log FILE]
+#                       [--build-dir DIR] [--no-build] [--cache DIR]
 #
 #   --ci          CI mode: under TCG (no usable KVM) the transfers are smaller (TCP 48 MB instead
 #                 of 200 MB), and the output says so
 #   --accel       auto (default): KVM when /dev/kvm works and can boot the guest, else TCG
+#   --ring        the guest's virtqueues: split (default) or packed (virtio-net-pci packed=on);
+#                 the guest must have negotiated that layout (VIRTIO_F_RING_PACKED, bit 34)
 #   --keep-logs   keep the work directory (pmdnetd, QEMU, console and transfer logs)
 #   --log FILE    a copy of the output
 #   --build-dir   where pmdnetd, pmdnetctl and pmdnet_guest are built (default build/)
@@ -29,11 +31,11 @@ build_dir=${BUILD_DIR:-build}
 build=1
 cache=${PMDNET_E2E_CACHE:-/var/cache/pmdnet-e2e}
 driver_args=()
-usage() { sed -n '9,22p' "$0" >&2; exit 2; }
+usage() { sed -n '9,24p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --ci|--keep-logs) driver_args+=("$1"); shift ;;
-    --accel|--tcp-mb|--phases|--gro|--guest-mb|--boot-timeout)
+    --accel|--ring|--tcp-mb|--phases|--gro|--guest-mb|--boot-timeout)
       [ $# -ge 2 ] || usage; driver_args+=("$1" "$2"); shift 2 ;;
     --log) [ $# -ge 2 ] || usage; driver_args+=("$1" "$(abs "$2")"); shift 2 ;;
     --build-dir) [ $# -ge 2 ] || usage; build_dir=$(abs "$2"); shift 2 ;;

@@ -8,6 +8,8 @@ peer, and checks every checksum and segment the guest's traffic becomes.
 
 Phase A: pmdnetd is the vhost-user server, QEMU a client that reconnects (reconnect=1).
 Phase B: QEMU is the server (server=on), pmdnetd a client.
+--ring split|packed: the virtqueue layout QEMU asks for (virtio-net-pci packed=off|on); the guest
+must have negotiated exactly that layout (VIRTIO_F_RING_PACKED, bit 34, in its features).
 
 The guest is driven over its second serial port (guest_init.sh); the host side of every
 transfer is vmtest in the namespace. Every check prints PASS or FAIL with its figures; the last
@@ -44,7 +46,7 @@ FEATURES = {
     "CSUM": 0, "GUEST_CSUM": 1, "MTU": 3, "GUEST_TSO4": 7, "GUEST_TSO6": 8, "GUEST_ECN": 9,
     "GUEST_UFO": 10, "HOST_TSO4": 11, "HOST_TSO6": 12, "HOST_UFO": 14, "MRG_RXBUF": 15,
     "STATUS": 16, "MQ": 22, "INDIRECT_DESC": 28, "EVENT_IDX": 29, "VERSION_1": 32,
-    "GUEST_USO4": 54, "GUEST_USO6": 55, "HOST_USO": 56,
+    "RING_PACKED": 34, "IN_ORDER": 35, "GUEST_USO4": 54, "GUEST_USO6": 55, "HOST_USO": 56,
 }
 REQUIRED = ["CSUM", "GUEST_CSUM", "HOST_TSO4", "HOST_TSO6", "MRG_RXBUF", "MQ", "VERSION_1"]
 
@@ -312,6 +314,17 @@ class Daemon:
         tot["queue_pairs"] = p.get("queue_pairs", 0)
         return tot, per
 
+    def ring_errors(self, name="vm0"):
+        """The guest ring errors (tx_ring_*, rx_ring_*) counted on the running queue pairs, the
+        non-zero ones summed over the pairs."""
+        out = {}
+        for key, qp in (self.port(name) or {}).items():
+            if key.startswith("qp") and isinstance(qp, dict):
+                for k, v in (qp.get("guest") or {}).items():
+                    if k.startswith(("tx_ring_", "rx_ring_")) and isinstance(v, int) and v:
+                        out[k] = out.get(k, 0) + v
+        return out
+
     def wait_running(self, pairs, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -382,7 +395,7 @@ class Guest:
         vectors = 2 * QUEUE_PAIRS + 2 if self.accel == "kvm" else 0
         dev = (f"virtio-net-pci,netdev=net0,mq=on,vectors={vectors},mac={GUEST_MAC},romfile=,"
                "mrg_rxbuf=on,csum=on,guest_csum=on,host_tso4=on,host_tso6=on,"
-               "guest_tso4=on,guest_tso6=on")
+               f"guest_tso4=on,guest_tso6=on,packed={'on' if a.ring == 'packed' else 'off'}")
         if self.ctx.qemu_has_uso:
             dev += ",host_uso=on,guest_uso4=on,guest_uso6=on"
         accel = (["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm"
@@ -575,6 +588,36 @@ class Suite:
         self.accel, self.accel_reason = None, ""
         self.throughput = {}
         self.v6_fixes = 0
+        self.ring_error_samples = []  # (where, {counter: n}) with a non-zero counter
+        self.ring_error_points = 0
+
+    def sample_ring_errors(self, where):
+        """pmdnetd's guest ring error counters, read before what ends the queue pairs (a stop, a
+        reboot, a poweroff, a kill) takes them away."""
+        if self.daemon is None or not self.daemon.alive():
+            return
+        self.ring_error_points += 1
+        errors = self.daemon.ring_errors()
+        if errors:
+            self.ring_error_samples.append((where, errors))
+            log(f"pmdnetd ring errors before {where}: {errors}")
+
+    def check_ring_errors(self):
+        """No guest ring errors: the telemetry samples, and pmdnetd's own reports of new errors
+        (a line a second in its logs) for the moments between them."""
+        logged = []
+        for p in self.ctx.procs:
+            if p.logname.startswith("pmdnetd"):
+                logged += [f"{p.logname}: {line.split('guest error: ', 1)[1]}"
+                           for line in self.ctx.read_log(p.logname).splitlines()
+                           if "guest error: " in line and (" ring: " in line)]
+        seen = "; ".join(f"before {w}: " + ", ".join(f"{k}={v}" for k, v in e.items())
+                         for w, e in self.ring_error_samples)
+        self.r.check(f"pmdnetd counted no guest ring errors ({self.args.ring} ring)",
+                     not self.ring_error_samples and not logged,
+                     f"tx_ring_* and rx_ring_* 0 at {self.ring_error_points} telemetry reads, no "
+                     "ring error in pmdnetd's logs" if not seen and not logged else
+                     (seen + ("; " if seen and logged else "") + "; ".join(logged[:12])))
 
     # ---- set-up ----
 
@@ -635,10 +678,12 @@ class Suite:
         return out
 
     def tap_stats(self):
-        r = self.ctx.ns_run(["cat", f"/sys/class/net/{TAP}/statistics/rx_packets",
-                             f"/sys/class/net/{TAP}/statistics/tx_packets"])
-        rx, tx = (int(x) for x in r.stdout.split())
-        return rx, tx
+        """The tap's rx_packets, tx_packets and tx_dropped (frames the kernel dropped because
+        pmdnetd did not read them in time)."""
+        r = self.ctx.ns_run(["cat"] + [f"/sys/class/net/{TAP}/statistics/{k}" for k in
+                                       ("rx_packets", "tx_packets", "tx_dropped")])
+        rx, tx, dropped = (int(x) for x in r.stdout.split())
+        return rx, tx, dropped
 
     def boot(self, mode, label):
         """Starts a QEMU guest and waits for its /init; falls back from KVM to TCG in auto mode."""
@@ -684,15 +729,36 @@ class Suite:
                     "reset or reconnect asks again; see docs/qemu_e2e.md")
         return "pmdnetd log:\n" + "\n".join(lines[-12:]) + hint
 
-    def check_features(self, g):
+    def check_negotiated(self, g, label):
+        """The guest's negotiated features: the required ones, and the ring layout asked for
+        (VIRTIO_F_RING_PACKED exactly when --ring packed: a fallback to split is a failure), which
+        pmdnetd's telemetry (ring_layout) must report too."""
         _, feat = g.run("cat /sys/class/net/eth0/device/features")
         bits = feat.strip().splitlines()[-1].strip()
         has = {name: len(bits) > b and bits[b] == "1" for name, b in FEATURES.items()}
-        missing = [n for n in REQUIRED if not has[n]]
+        packed = self.args.ring == "packed"
+        missing = [n for n in REQUIRED + (["RING_PACKED"] if packed else []) if not has[n]]
+        unwanted = ["RING_PACKED"] if has["RING_PACKED"] and not packed else []
         on = sorted((n for n, v in has.items() if v), key=lambda n: FEATURES[n])
-        self.r.check("negotiated features", not missing,
-                     f"on: {' '.join(on)}" + (f"; missing: {' '.join(missing)}" if missing else ""))
-        self.features = has
+        layout = (self.daemon.port() or {}).get("ring_layout")
+        detail = f"guest: {' '.join(on)}"
+        if missing:
+            detail += f"; missing: {' '.join(missing)}"
+        if unwanted:
+            detail += f"; not asked for: {' '.join(unwanted)}"
+        detail += f"; pmdnetd telemetry: ring_layout {layout!r}"
+        self.r.check(f"{label}: {self.args.ring} ring",
+                     not missing and not unwanted and layout == self.args.ring, detail)
+        return has
+
+    def check_features(self, g):
+        has = self.features = self.check_negotiated(g, "negotiated features")
+        if self.args.ring == "packed":
+            tel = (self.daemon.port() or {}).get("in_order")
+            self.r.note(f"IN_ORDER {'negotiated' if has['IN_ORDER'] else 'NOT negotiated'} "
+                        f"(pmdnetd telemetry in_order {tel}; QEMU "
+                        f"{self.ctx.qemu_version} has no in_order property for virtio-net-pci; "
+                        "Linux 6.1's virtio_ring does not accept VIRTIO_F_IN_ORDER)")
         gt = "negotiated" if has["GUEST_TSO4"] and has["GUEST_TSO6"] else "NOT negotiated"
         self.r.note(f"GUEST_TSO4/6 {gt} (QEMU asks with guest_tso4/6=on; pmdnetd offers them only "
                     "when its port says so)")
@@ -811,6 +877,8 @@ class Suite:
         out_file = f"/tmp/udp-recv-{seed}"
         g.run(f"vmtest udp-recv {port} {seed} {count} 3000 > {out_file} 2>&1 &")
         self._wait_guest_listening(g, out_file)
+        before, snmp_before, tap_before = self.daemon.totals()[0], self.guest_snmp(g), \
+            self.tap_stats()
         send = c.spawn([c.vmtest, "udp-send", addr, str(port), str(count), str(seed)],
                        f"udp-send-{seed}.log", netns=True)
         try:
@@ -818,8 +886,30 @@ class Suite:
         except subprocess.TimeoutExpired:
             Context.end(send)
         gr, _ = g.wait_file_result(out_file, "udp-recv", 90)
-        return self._udp_verdict(f"{label}: UDP host->guest mixed sizes",
-                                 parse_result(c.read_log(send.logname), "udp-send"), gr, 0)
+        ok = self._udp_verdict(f"{label}: UDP host->guest mixed sizes",
+                               parse_result(c.read_log(send.logname), "udp-send"), gr, 0)
+        if gr is not None and int(gr["lost"]) > 0:
+            # Where the datagrams went: the frames along the path, pmdnetd's drops, the guest's
+            # IP reassembly and UDP.
+            after, snmp_after, tap_after = self.daemon.totals()[0], self.guest_snmp(g), \
+                self.tap_stats()
+            traffic = ("guest_rx_packets", "guest_rx_bytes", "guest_tx_packets", "guest_tx_bytes",
+                       "guest_rx_merged_buffers", "notifications")
+            drops = {k: after[k] - before.get(k, 0) for k in after
+                     if k not in traffic and after[k] != before.get(k, 0)}
+            guest = {k: snmp_after.get(k, 0) - snmp_before.get(k, 0) for k in
+                     ("IpInReceives", "IpReasmFails", "IpReasmTimeout", "UdpInDatagrams",
+                      "UdpRcvbufErrors", "UdpInErrors")}
+            self.r.note(f"{label}: {gr['lost']} datagrams host->guest lost; frames: {TAP} sent "
+                        f"{tap_after[1] - tap_before[1]} and dropped "
+                        f"{tap_after[2] - tap_before[2]} (not read in time), pmdnetd gave the guest "
+                        f"{after.get('guest_rx_packets', 0) - before.get('guest_rx_packets', 0)}; "
+                        f"other pmdnetd counters that moved: {drops or 'none'}; guest kernel {guest}")
+        return ok
+
+    def guest_snmp(self, g):
+        _, out = g.run("cat /proc/net/snmp", timeout=20, check=False, retries=1)
+        return parse_snmp(out, False)
 
     def _udp_verdict(self, name, s, h, gso):
         if s is None or h is None:
@@ -922,6 +1012,7 @@ class Suite:
         else:
             self.r.check(f"{label}: the transfer started", False, "no quarter of it in 120 s")
             return False
+        self.sample_ring_errors(label)
         t_stop = time.monotonic()
         rc, took = self.daemon.stop(timeout=5)
         self.r.check(f"{label}: pmdnetd stops on SIGTERM within 2 s", rc == 0 and took <= 2.0,
@@ -947,14 +1038,21 @@ class Suite:
             int(h["bytes"]) == size
         # The restart fell inside the transfer: bytes came before the stop and after the return.
         across = h is not None and float(h["first"]) < t_stop and float(h["last"]) > t_up
+        if not (ok and across):
+            _, dmesg = g.run("dmesg | tail -n 12", timeout=20, check=False, retries=1)
+            errors = self.daemon.ring_errors() if self.daemon.alive() else {}
+            dmesg += self.packed_restart_hint(g)
         self.r.check(f"{label}: a transfer across the restart completes byte-exact, no guest "
                      "reboot", ok and across and g.proc.poll() is None,
                      f"{size // MB} MB paced at {rate} MB/s, sha256 {h['sha256'][:16]}… on both "
                      f"sides, data before the stop and {float(h['last']) - t_up:.1f}s of it after "
                      "pmdnetd was back" if ok and across else
                      f"across the restart: {across}; guest: {sout[-400:]} host: "
-                     f"{c.read_log(recv.logname)[-400:]}")
-        if p and float(p["gap_end"]) > 0:
+                     f"{c.read_log(recv.logname)[-400:]}\npmdnetd ring errors now: {errors}; "
+                     f"guest dmesg (tail):\n{dmesg}")
+        # Replies after pmdnetd was back, or the path never came back (the longest silence
+        # between replies then lies before the stop).
+        if p and float(p["gap_end"]) > 0 and float(p["last_reply"]) > t_up:
             resume = float(p["gap_end"]) - t_up
             self.r.check(f"{label}: traffic resumes within 2 s of pmdnetd being back", resume <= 2.0,
                          f"UDP probe (every 20 ms) silent {float(p['max_gap_ms']) / 1000:.2f}s, "
@@ -962,12 +1060,27 @@ class Suite:
                          f"({p['replies']}/{p['sent']} replies)")
         else:
             self.r.check(f"{label}: traffic resumes within 2 s of pmdnetd being back", False,
+                         "no reply after pmdnetd was back (last reply "
+                         f"{float(p['last_reply']) - t_up:+.2f}s from then)" if p else
                          f"probe: {c.read_log(probe.logname)[-300:]}")
         if h and float(h["max_gap_ms"]) > 300:
             self.r.note(f"{label}: TCP stalled {float(h['max_gap_ms']) / 1000:.2f}s and resumed "
                         f"{float(h['gap_end']) - t_up:+.2f}s after pmdnetd was back (TCP "
                         "retransmission backoff included)")
         return ok
+
+    def packed_restart_hint(self, g):
+        """Why a packed ring may not survive a back-end restart: what QEMU logged, explained."""
+        if self.args.ring != "packed" or "ring restore failed" not in self.ctx.read_log(
+                g.proc.logname):
+            return ""
+        return ("\n  QEMU logged 'vhost VQ n ring restore failed' (the old pmdnetd was gone before "
+                "GET_VRING_BASE). For a split ring QEMU then takes the position from the used "
+                "ring's idx in guest memory; for a packed ring it keeps the last position it knew "
+                f"(QEMU {self.ctx.qemu_version}: virtio_queue_packed_restore_last_avail_idx does "
+                "nothing), so the new pmdnetd is told to start each ring where the device last "
+                "started it (SET_VRING_BASE 0x8000, position 0 and wrap 1, after a start or "
+                "reset) while the guest's rings are elsewhere; see docs/qemu_e2e.md")
 
     # ---- phases ----
 
@@ -1012,6 +1125,7 @@ class Suite:
         # Reboot: the same QEMU, the guest driver resets the device and starts again.
         log("== phase A: guest reboot")
         old = g.boot_id
+        self.sample_ring_errors("the reboot")
         g.send(f"{g.cmd_id + 1} reboot -f")
         t = time.monotonic()
         ready = g.wait_ready(a.boot_timeout)
@@ -1020,6 +1134,7 @@ class Suite:
                      g.console_tail())
         if ready:
             self.daemon.wait_running(QUEUE_PAIRS, 30)
+            self.check_negotiated(g, "after reboot: negotiated features")
             self.check_ping(g, "after reboot")
             self.tcp_guest_to_host(g, "after reboot", a.small_mb * MB)
             self.tcp_host_to_guest(g, "after reboot", a.small_mb * MB)
@@ -1027,12 +1142,14 @@ class Suite:
         self.kill_guest_mid_transfer(base0)
         self.restart_mid_transfer(self.guest, "restart (server mode, QEMU reconnects)")
         self.check_guest_snmp(self.guest, "phase A")
+        self.sample_ring_errors("the poweroff at the end of phase A")
         self.guest.poweroff()
         self.daemon.stop()
 
     def kill_guest_mid_transfer(self, base0):
         c, a = self.ctx, self.args
         log("== bad input: the guest's QEMU killed (SIGKILL) mid-transfer")
+        self.sample_ring_errors("the poweroff before the kill test")
         self.guest.poweroff()
         self.daemon.wait_disconnected(20)
         time.sleep(0.5)
@@ -1068,6 +1185,7 @@ class Suite:
                 time.sleep(0.05)
         vm1_before = (self.daemon.port("vm1") or {}).get("connected", 0)
         mid = self.daemon.resources()
+        self.sample_ring_errors("the kill -9")
         os.kill(g.proc.pid, signal.SIGKILL)
         g.proc.wait(timeout=10)
         g.close()
@@ -1135,6 +1253,7 @@ class Suite:
                      "" if t_run else self.start_failure_hint())
         if t_run is None:
             raise Failure("phase B: the datapath never started")
+        self.check_negotiated(g, "phase B: negotiated features")
         self.check_ping(g, "phase B")
         self.tcp_guest_to_host(g, "phase B", a.client_mb * MB)
         self.tcp_host_to_guest(g, "phase B", a.client_mb * MB)
@@ -1143,6 +1262,7 @@ class Suite:
         self.restart_mid_transfer(g, "restart (client mode, QEMU is the server)")
         self.check_ping(g, "phase B after the restart")
         self.check_guest_snmp(g, "phase B")
+        self.sample_ring_errors("the poweroff at the end of phase B")
         g.poweroff()
         self.daemon.stop()
 
@@ -1159,6 +1279,8 @@ class Suite:
         c = self.ctx
         self.accel, self.accel_reason = self.choose_accel()
         log(f"accelerator: {self.accel.upper()} ({self.accel_reason})")
+        log(f"virtqueues: {self.args.ring} (virtio-net-pci packed="
+            f"{'on' if self.args.ring == 'packed' else 'off'})")
         self.setup_netns()
         snmp0 = self.host_snmp()
         try:
@@ -1181,13 +1303,15 @@ class Suite:
                          if bad else f"{segs} TCP segments, {d.get('UdpInDatagrams', 0)} UDP and "
                          f"{d.get('Udp6InDatagrams', 0)} UDP6 datagrams verified; "
                          "Ip/Tcp/Udp(6) InCsumErrors and InHdrErrors 0")
+            self.check_ring_errors()
         if self.v6_fixes:
             self.r.note(f"the host's IPv6 local route was restored {self.v6_fixes} time(s) after "
                         "net_tap link cycles (a kernel quirk with keep_addr_on_down, not pmdnetd)")
         log(f"accelerator used: {self.accel.upper()} ({self.accel_reason})")
         g2h, h2g = self.throughput.get("g2h"), self.throughput.get("h2g")
         if g2h is not None:
-            log(f"TCP throughput (IPv4, {self.args.tcp_mb} MB, {self.accel.upper()}): "
+            log(f"TCP throughput (IPv4, {self.args.tcp_mb} MB, {self.accel.upper()}, "
+                f"{self.args.ring} ring): "
                 f"guest->host {g2h:.0f} Mbit/s, host->guest {h2g or 0:.0f} Mbit/s")
 
 
@@ -1249,6 +1373,8 @@ def main():
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     ap.add_argument("--ci", action="store_true", help="smaller transfers under TCG")
     ap.add_argument("--phases", default="ab")
+    ap.add_argument("--ring", choices=["split", "packed"], default="split",
+                    help="the virtqueue layout QEMU asks for (virtio-net-pci packed=off|on)")
     ap.add_argument("--tcp-mb", type=int, default=0, help="the main TCP transfers (default 200; "
                     "48 with --ci under TCG)")
     ap.add_argument("--guest-mb", type=int, default=1024)
