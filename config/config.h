@@ -218,8 +218,9 @@ struct VhostUser {
   // Features withheld from the guest. Default: none.
   VhostFeatureSet disabled_features;
   // Whether the guest is offered packed virtqueues (VIRTIO_F_RING_PACKED) and in-order
-  // completion (VIRTIO_F_IN_ORDER). Default true; false withholds the feature.
-  bool packed_ring = true;
+  // completion (VIRTIO_F_IN_ORDER); false withholds the feature. Packed rings are off by default:
+  // a restart of pmdnetd under a running QEMU guest loses their positions (docs/config.md).
+  bool packed_ring = false;
   bool in_order = true;
 
   bool operator==(const VhostUser&) const = default;

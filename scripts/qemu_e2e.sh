@@ -7,7 +7,7 @@
 # a guest reboot, and a guest killed with SIGKILL. docs/qemu_e2e.md has the details.
 #
 #   scripts/qemu_e2e.sh [--ci] [--accel auto|kvm|tcg] [--ring split|packed] [--tcp-mb N]
-#                       [--phases ab] [--gro auto|on|off] [--keep-logs] [--log FILE]
+#                       [--phases ab] [--gro auto|on|off] [--no-restart] [--keep-logs] [--log FILE]
 #                       [--build-dir DIR] [--no-build] [--cache DIR]
 #
 #   --ci          CI mode: under TCG (no usable KVM) the transfers are smaller (TCP 48 MB instead
@@ -34,7 +34,7 @@ driver_args=()
 usage() { sed -n '9,24p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --ci|--keep-logs) driver_args+=("$1"); shift ;;
+    --ci|--keep-logs|--no-restart) driver_args+=("$1"); shift ;;
     --accel|--ring|--tcp-mb|--phases|--gro|--guest-mb|--boot-timeout)
       [ $# -ge 2 ] || usage; driver_args+=("$1" "$2"); shift 2 ;;
     --log) [ $# -ge 2 ] || usage; driver_args+=("$1" "$(abs "$2")"); shift 2 ;;

@@ -167,14 +167,17 @@ TEST_F(DaemonTest, TelemetryCountersMatchThePacketsSent) {
   EXPECT_EQ(exit_code(g->wait(milliseconds(30000))), 0) << g->output();
 }
 
-// A guest asking for packed rings gets them from a port with the defaults, and split rings from a
-// port whose configuration withholds them (vhost_user.packed_ring: false), and forwards either
-// way; telemetry says which layout each port's guest runs and whether IN_ORDER is on.
+// A guest asking for packed rings gets them from a port that offers them (vhost_user.packed_ring:
+// true), and split rings from a port with the default (packed rings withheld) and in_order: false,
+// and forwards either way; telemetry says which layout each port's guest runs and whether
+// IN_ORDER is on.
 TEST_F(DaemonTest, PackedRingGuestsGetWhatThePortOffers) {
-  write_config(config({"vm0"}, fmt::format("  - name: vm1\n    vhost_user:\n      socket: {}\n"
-                                           "      packed_ring: false\n      in_order: false\n"
-                                           "    backend:\n      type: loopback\n",
-                                           socket("vm1"))));
+  write_config(
+      config({}, fmt::format("  - name: vm0\n    vhost_user:\n      socket: {}\n"
+                             "      packed_ring: true\n    backend:\n      type: loopback\n"
+                             "  - name: vm1\n    vhost_user:\n      socket: {}\n"
+                             "      in_order: false\n    backend:\n      type: loopback\n",
+                             socket("vm0"), socket("vm1"))));
   start_daemon({socket("vm0"), socket("vm1")});
   const std::vector<std::string> args = {"--packed", "--echo", "--packets", "5000",        "--rate",
                                          "20000",    "--size", "1500",      "--linger-ms", "5000"};

