@@ -42,7 +42,7 @@ class GuestNotifier {
 
 struct VirtioNetQueueConfig {
   const GuestMemory* mem = nullptr;
-  uint64_t features = 0;       // negotiated
+  uint64_t features = 0;  // negotiated
   RingAddresses rx_ring;  // guest RX: the device writes
   RingAddresses tx_ring;  // guest TX: the device reads
   RingIndexes rx_start;

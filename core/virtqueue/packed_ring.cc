@@ -123,8 +123,8 @@ std::expected<uint16_t, RingError> PackedRing::avail_count() const noexcept {
         if (scan_chains_ == 0) return std::unexpected(RingError::kChainUnterminated);
         return scan_chains_;
       }
-      flags = load_u16(ring_ + sizeof(PackedDesc) * position + kFlagsOffset,
-                       std::memory_order_relaxed);
+      flags =
+          load_u16(ring_ + sizeof(PackedDesc) * position + kFlagsOffset, std::memory_order_relaxed);
     }
     ++scan_chains_;
     scan_position_ = position;

@@ -71,7 +71,8 @@ class PackedRing {
   // A hint: the descriptor `ahead` positions past the next one is read soon.
   void prefetch(uint16_t ahead) const noexcept;
   // A held chain walked again from the copy pop() kept, with every check again.
-  std::expected<Chain, RingError> rewalk(uint16_t id, std::span<ChainBuffer> scratch) const noexcept;
+  std::expected<Chain, RingError> rewalk(uint16_t id,
+                                         std::span<ChainBuffer> scratch) const noexcept;
   bool held(uint16_t id) const noexcept { return id < size_ && held_[id].held; }
 
   // Returns held chain `id` with `len` bytes written; visible at publish_used().
@@ -152,13 +153,13 @@ class PackedRing {
   bool event_idx_ = false;
   bool indirect_ = false;
   bool in_order_ = false;
-  bool batch_used_ = false;     // IN_ORDER on a kDeviceReads ring
-  uint16_t device_flags_ = 0;   // what suppress_kicks/enable_kicks last wrote
+  bool batch_used_ = false;    // IN_ORDER on a kDeviceReads ring
+  uint16_t device_flags_ = 0;  // what suppress_kicks/enable_kicks last wrote
   bool device_flags_known_ = false;
-  std::vector<Held> held_;                // by buffer id
-  std::vector<PendingFlags> pending_;     // used descriptors written, flags not yet stored
-  std::vector<PackedDesc> walk_descs_;    // pop(): the chain's ring descriptors
-  InOrderUsed order_;                     // IN_ORDER: ids in the order taken
+  std::vector<Held> held_;              // by buffer id
+  std::vector<PendingFlags> pending_;   // used descriptors written, flags not yet stored
+  std::vector<PackedDesc> walk_descs_;  // pop(): the chain's ring descriptors
+  InOrderUsed order_;                   // IN_ORDER: ids in the order taken
   // IN_ORDER batch on a kDeviceReads ring: the chains released since the last publish, written
   // as one used descriptor at the batch's first position.
   uint32_t batch_descs_ = 0;

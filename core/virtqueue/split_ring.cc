@@ -36,9 +36,9 @@ VirtqDesc load_desc(const uint8_t* table, uint16_t index) noexcept {
 }  // namespace
 
 template <bool kInOrder>
-Result<BasicSplitRing<kInOrder>> BasicSplitRing<kInOrder>::create(const RingAddresses& a, const GuestMemory& mem,
-                                    uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
-                                    RingRole role) {
+Result<BasicSplitRing<kInOrder>> BasicSplitRing<kInOrder>::create(
+    const RingAddresses& a, const GuestMemory& mem, uint64_t features, uint16_t last_avail_idx,
+    uint16_t used_idx, RingRole role) {
   if (a.size == 0 || a.size > kMaxQueueSize || !std::has_single_bit(a.size)) {
     return make_error(Errc::kInvalidArgument,
                       fmt::format("ring size {} is not a power of two in 1..32768", a.size));
@@ -70,8 +70,9 @@ Result<BasicSplitRing<kInOrder>> BasicSplitRing<kInOrder>::create(const RingAddr
                                   a.size, desc_bytes, avail_bytes, used_bytes));
   }
   if (has(features, feature::kInOrder) != kInOrder) {
-    return make_error(Errc::kInvalidArgument, kInOrder ? "IN_ORDER not negotiated: use SplitRing"
-                                                       : "IN_ORDER negotiated: use SplitRingInOrder");
+    return make_error(Errc::kInvalidArgument, kInOrder
+                                                  ? "IN_ORDER not negotiated: use SplitRing"
+                                                  : "IN_ORDER negotiated: use SplitRingInOrder");
   }
   BasicSplitRing r;
   r.desc_ = a.desc;
@@ -113,8 +114,8 @@ void BasicSplitRing<kInOrder>::prefetch_desc(uint16_t ahead) const noexcept {
 }
 
 template <bool kInOrder>
-std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk(uint16_t head,
-                                                std::span<ChainBuffer> scratch) const noexcept {
+std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk(
+    uint16_t head, std::span<ChainBuffer> scratch) const noexcept {
   if (head >= size_) return std::unexpected(RingError::kHeadOutOfRange);
   const uint8_t* table = desc_;
   uint32_t table_len = size_;

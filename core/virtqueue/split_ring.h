@@ -3,8 +3,8 @@
 // walks descriptor chains (direct and indirect) into validated guest buffers, keeps which heads
 // the device holds, publishes used elements, and decides when the guest needs a notification
 // (EVENT_IDX or NO_INTERRUPT); with IN_ORDER it returns heads in the order it took them, and a
-// guest TX ring's batch as one used element (2.7.9). It owns the ring indexes; the vhost-user glue restores and saves
-// them (SET/GET_VRING_BASE).
+// guest TX ring's batch as one used element (2.7.9). It owns the ring indexes; the vhost-user glue
+// restores and saves them (SET/GET_VRING_BASE).
 #pragma once
 
 #include <atomic>
@@ -39,8 +39,8 @@ class BasicSplitRing {
   // `features` are the negotiated ones (INDIRECT_DESC, EVENT_IDX and IN_ORDER matter); `role`
   // matters with IN_ORDER only (RingRole).
   static Result<BasicSplitRing> create(const RingAddresses& addresses, const GuestMemory& mem,
-                                  uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
-                                  RingRole role = RingRole::kDeviceWrites);
+                                       uint64_t features, uint16_t last_avail_idx,
+                                       uint16_t used_idx, RingRole role = RingRole::kDeviceWrites);
 
   uint16_t size() const noexcept { return size_; }
   uint16_t last_avail_idx() const noexcept { return last_avail_idx_; }
