@@ -37,16 +37,7 @@ Result<PackedRing> PackedRing::create(const RingAddresses& a, const GuestMemory&
     return make_error(Errc::kInvalidArgument,
                       fmt::format("packed ring size {} is not in 1..32768", a.size));
   }
-  if (a.desc == nullptr || a.avail == nullptr || a.used == nullptr) {
-    return make_error(Errc::kInvalidArgument, "ring part not mapped");
-  }
-  auto misaligned = [](const uint8_t* p, uintptr_t align) {
-    return reinterpret_cast<uintptr_t>(p) % align != 0;
-  };
-  if (misaligned(a.desc, 16) || misaligned(a.avail, 4) || misaligned(a.used, 4)) {
-    return make_error(Errc::kInvalidArgument,
-                      "ring part misaligned (descriptors 16, event suppression 4)");
-  }
+  if (auto parts = check_ring_parts(a, 4, 4); !parts) return std::unexpected(parts.error());
   // 2.8.10: the ring and both event suppression structures, each inside one region (rte_vhost's
   // translation is not trusted: see SplitRing::create).
   const size_t ring_bytes = sizeof(PackedDesc) * size_t{a.size};

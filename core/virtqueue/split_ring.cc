@@ -43,15 +43,7 @@ Result<BasicSplitRing<kInOrder>> BasicSplitRing<kInOrder>::create(
     return make_error(Errc::kInvalidArgument,
                       fmt::format("ring size {} is not a power of two in 1..32768", a.size));
   }
-  if (a.desc == nullptr || a.avail == nullptr || a.used == nullptr) {
-    return make_error(Errc::kInvalidArgument, "ring part not mapped");
-  }
-  auto misaligned = [](const uint8_t* p, uintptr_t align) {
-    return reinterpret_cast<uintptr_t>(p) % align != 0;
-  };
-  if (misaligned(a.desc, 16) || misaligned(a.avail, 2) || misaligned(a.used, 4)) {
-    return make_error(Errc::kInvalidArgument, "ring part misaligned (desc 16, avail 2, used 4)");
-  }
+  if (auto parts = check_ring_parts(a, 2, 4); !parts) return std::unexpected(parts.error());
   // 2.7: each part, with its event word where EVENT_IDX puts one, for the size in force. rte_vhost
   // hands over host pointers that it translated once (and keeps after a failed length check, or
   // across a later SET_VRING_NUM), so they are checked here, at every start, against the regions

@@ -1,6 +1,8 @@
 // RingError's names.
 #include "core/virtqueue/virtqueue.h"
 
+#include <fmt/format.h>
+
 #include <cstddef>
 
 #include "core/base/enum_names.h"
@@ -38,6 +40,22 @@ static_assert(covers_in_order(kRingErrorNames) && has_distinct_keys(kRingErrorNa
 
 std::string_view to_string(RingError e) noexcept {
   return description_of(kRingErrorNames, e, "unknown ring error");
+}
+
+Result<void> check_ring_parts(const RingAddresses& a, uintptr_t avail_align, uintptr_t used_align) {
+  if (a.desc == nullptr || a.avail == nullptr || a.used == nullptr) {
+    return make_error(Errc::kInvalidArgument, "ring part not mapped");
+  }
+  auto misaligned = [](const uint8_t* p, uintptr_t align) {
+    return reinterpret_cast<uintptr_t>(p) % align != 0;
+  };
+  if (misaligned(a.desc, 16) || misaligned(a.avail, avail_align) ||
+      misaligned(a.used, used_align)) {
+    return make_error(Errc::kInvalidArgument,
+                      fmt::format("ring part misaligned (descriptors 16, avail {}, used {})",
+                                  avail_align, used_align));
+  }
+  return {};
 }
 
 std::string_view to_key(RingError e) noexcept { return key_of(kRingErrorNames, e, "unknown"); }

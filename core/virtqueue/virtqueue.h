@@ -27,6 +27,8 @@
 #include <span>
 #include <string_view>
 
+#include "core/base/result.h"
+
 namespace pmdnet::virtio {
 
 // What a guest can get wrong in a ring. kAvailIndexJump, kHeadOutOfRange, kBufferIdOutOfRange and
@@ -94,6 +96,11 @@ struct RingAddresses {
   uint8_t* used = nullptr;
   uint16_t size = 0;  // split: a power of two, at most 32768; packed: 1..32768
 };
+
+// That the three parts are mapped, the descriptors 16-byte aligned and the other two parts at
+// `avail_align` and `used_align` (each layout's create() checks the rest).
+Result<void> check_ring_parts(const RingAddresses& addresses, uintptr_t avail_align,
+                              uintptr_t used_align);
 
 // Which way a ring's buffers go. With IN_ORDER, a ring the device only reads (guest TX) returns a
 // batch of buffers as one used element (2.7.9, 2.8.9: the driver learns only that all of them are
