@@ -218,6 +218,7 @@ ports:
   - name: vm0
     vhost_user:
       socket: $socket
+      packed_ring: $([ "$ring" = packed ] && echo true || echo false)
     backend:
       type: dpdk
       device: "$null"
