@@ -36,8 +36,8 @@ class BasicSplitRing {
 
   // Checks sizes, alignment, and that each ring part lies inside one region of `mem` for this size.
   // `last_avail_idx` and `used_idx` are the indexes to resume from (0 for a new ring).
-  // `features` are the negotiated ones (INDIRECT_DESC, EVENT_IDX and IN_ORDER matter); `role`
-  // matters with IN_ORDER only (RingRole).
+  // `features` are the negotiated ones (INDIRECT_DESC and EVENT_IDX matter; their IN_ORDER bit
+  // must be kInOrder); `role` matters with IN_ORDER only (RingRole).
   static Result<BasicSplitRing> create(const RingAddresses& addresses, const GuestMemory& mem,
                                        uint64_t features, uint16_t last_avail_idx,
                                        uint16_t used_idx, RingRole role = RingRole::kDeviceWrites);
@@ -143,7 +143,7 @@ class BasicSplitRing {
     if constexpr (kInOrder) order_.taken(head);
   }
   void push_used_in_order(uint32_t head, uint32_t len) noexcept;
-  // IN_ORDER: `head` and every head before it are returned.
+  // IN_ORDER: returns `head`, every head taken before it being returned already.
   void release_in_order(uint16_t head, uint32_t len) noexcept;
 
   uint8_t* desc_ = nullptr;
