@@ -64,26 +64,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   testing::FakeVirtqueue txq(m, kTxRing, kSize);
   fill_ring(in, rxq, m);
   fill_ring(in, txq, m);
-  uint64_t features = bit(feature::kVersion1) | (in.take<uint64_t>() & ~bit(feature::kVersion1));
+  // Split rings only (fuzz_packed_ring has the packed layout); IN_ORDER is a split type of its own.
+  uint64_t features =
+      bit(feature::kVersion1) |
+      (in.take<uint64_t>() & ~(bit(feature::kVersion1) | bit(feature::kRingPacked)));
   const uint16_t mtu = (in.take<uint8_t>() & 1) ? 1500 : 0;
 
   // Every chain the walker accepts is inside guest memory and readable-before-writable.
-  auto ring = SplitRing::create(txq.addresses(), m.mem(), features, 0, 0);
-  require(ring.has_value());
-  std::vector<ChainBuffer> scratch(kSize);
-  for (uint16_t head = 0; head < kSize + 1; ++head) {
-    auto c = ring->walk(head, scratch);
-    if (!c) continue;
-    require(c->buffers.size() <= kSize);
-    bool writable = false;
-    uint64_t r = 0, w = 0;
-    for (const ChainBuffer& b : c->buffers) {
-      require(m.mem().check_range(b.gpa, b.len).has_value());
-      require(!(writable && !b.writable));
-      writable |= b.writable;
-      (b.writable ? w : r) += b.len;
+  auto check_walks = [&](auto ring) {
+    require(ring.has_value());
+    std::vector<ChainBuffer> scratch(kSize);
+    for (uint16_t head = 0; head < kSize + 1; ++head) {
+      auto c = ring->walk(head, scratch);
+      if (!c) continue;
+      require(c->buffers.size() <= kSize);
+      bool writable = false;
+      uint64_t r = 0, w = 0;
+      for (const ChainBuffer& b : c->buffers) {
+        require(m.mem().check_range(b.gpa, b.len).has_value());
+        require(!(writable && !b.writable));
+        writable |= b.writable;
+        (b.writable ? w : r) += b.len;
+      }
+      require(r == c->readable_len && w == c->writable_len);
     }
-    require(r == c->readable_len && w == c->writable_len);
+  };
+  if (has(features, feature::kInOrder)) {
+    check_walks(SplitRingInOrder::create(txq.addresses(), m.mem(), features, 0, 0));
+  } else {
+    check_walks(SplitRing::create(txq.addresses(), m.mem(), features, 0, 0));
   }
 
   LoopbackEndpoint endpoint;
