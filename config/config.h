@@ -218,9 +218,8 @@ struct VhostUser {
   // Features withheld from the guest. Default: none.
   VhostFeatureSet disabled_features;
   // Whether the guest is offered packed virtqueues (VIRTIO_F_RING_PACKED) and in-order
-  // completion (VIRTIO_F_IN_ORDER); false withholds the feature. Packed rings are off by default:
-  // a restart of pmdnetd under a running QEMU guest loses their positions (docs/config.md).
-  bool packed_ring = false;
+  // completion (VIRTIO_F_IN_ORDER); false withholds the feature. Default: both offered.
+  bool packed_ring = true;
   bool in_order = true;
 
   bool operator==(const VhostUser&) const = default;
@@ -315,6 +314,10 @@ struct Config {
   std::vector<Affinity> affinity;
   Logging logging;
   Telemetry telemetry;
+  // `state_dir:` Where pmdnetd keeps what must outlive a restart of it: the positions of the
+  // guests' packed rings (docs/vhost_user.md). An absolute directory, created when missing.
+  // Default empty: $RUNTIME_DIRECTORY (systemd's RuntimeDirectory), else /run/pmdnet.
+  std::filesystem::path state_dir;
 
   bool operator==(const Config&) const = default;
 };

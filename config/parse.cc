@@ -26,13 +26,23 @@ Config read_config(Reader& reader, const Value& root) {
     return config;
   }
   Notes notes;
-  MapReader keys(reader, root, {"eal", "workers", "ports", "affinity", "logging", "telemetry"});
+  MapReader keys(reader, root,
+                 {"eal", "workers", "ports", "affinity", "logging", "telemetry", "state_dir"});
   if (auto v = keys.get("eal")) parse_eal(reader, *v, config.eal, notes.eal);
   if (auto v = keys.require("workers")) parse_workers(reader, *v, config.workers, notes.workers);
   if (auto v = keys.get("ports")) parse_ports(reader, *v, config.ports, notes.ports);
   if (auto v = keys.get("affinity")) parse_affinity(reader, *v, config.affinity, notes.affinity);
   if (auto v = keys.get("logging")) parse_logging(reader, *v, config.logging);
   if (auto v = keys.get("telemetry")) parse_telemetry(reader, *v, config.telemetry);
+  if (auto v = keys.get("state_dir")) {
+    if (auto path = reader.string(*v)) {
+      if (path->empty() || !path->starts_with('/')) {
+        reader.error(*v, fmt::format("'{}' is not an absolute directory path", *path));
+      } else {
+        config.state_dir = *path;
+      }
+    }
+  }
   notes.eal.section = keys.get("eal") ? keys.get("eal")->pos : root.pos;
 
   check_relations(reader, config, notes);

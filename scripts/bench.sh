@@ -211,6 +211,7 @@ eal:
   no_huge: true
   memory_mb: 1024
   file_prefix: $a_prefix
+state_dir: $dir
 workers:
   - lcore: 1
     idle: busy
@@ -218,7 +219,6 @@ ports:
   - name: vm0
     vhost_user:
       socket: $socket
-      packed_ring: $([ "$ring" = packed ] && echo true || echo false)
     backend:
       type: dpdk
       device: "$null"

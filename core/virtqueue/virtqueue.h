@@ -84,6 +84,8 @@ struct Chain {
 struct RingIndexes {
   uint16_t last_avail_idx = 0;
   uint16_t used_idx = 0;
+
+  bool operator==(const RingIndexes&) const = default;
 };
 
 // Where the three parts of a ring are mapped in this process, as vhost-user names them (desc,

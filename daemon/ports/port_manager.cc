@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -131,8 +132,22 @@ PortManager::PortManager(workers::WorkerPool& pool) : pool_(pool) {}
 
 PortManager::~PortManager() { remove_all(); }
 
+std::filesystem::path ring_state_file(const config::Config& cfg, const std::string& port) {
+  std::filesystem::path dir = cfg.state_dir;
+  if (dir.empty()) {
+    // systemd's RuntimeDirectory= (the first one when several are listed).
+    const char* runtime = std::getenv("RUNTIME_DIRECTORY");
+    const std::string_view first = runtime == nullptr ? std::string_view{}
+                                                      : std::string_view{runtime}.substr(
+                                                            0, std::string_view{runtime}.find(':'));
+    dir = first.starts_with('/') ? std::filesystem::path{first} : "/run/pmdnet";
+  }
+  return dir / fmt::format("{}.{}.rings", cfg.eal.file_prefix, port);
+}
+
 Result<std::unique_ptr<PortManager::Port>> PortManager::create(
-    const config::Port& cfg, const std::vector<config::Affinity>& affinity) {
+    const config::Port& cfg, const std::vector<config::Affinity>& affinity,
+    std::filesystem::path ring_state_file) {
   auto port = std::make_unique<Port>();
   port->config = cfg;
   if (cfg.vhost_user.mac) {
@@ -174,6 +189,7 @@ Result<std::unique_ptr<PortManager::Port>> PortManager::create(
   options.in_order = cfg.vhost_user.in_order;
   options.numa_socket = socket < 0 ? QueueConfig::kAnySocket : socket;
   options.scheduler = port->scheduler.get();
+  options.ring_state_file = std::move(ring_state_file);
   auto vhost = vhost_user::VhostUserPort::create(std::move(options), *port->endpoint);
   if (!vhost) {
     port->endpoint->stop();
@@ -207,7 +223,7 @@ ApplyReport PortManager::apply(const config::Config& cfg) {
       report.kept.push_back(p.name);
       continue;
     }
-    auto port = create(p, cfg.affinity);
+    auto port = create(p, cfg.affinity, ring_state_file(cfg, p.name));
     if (!port) {
       report.errors.push_back(fmt::format("port {}: {}", p.name, port.error().message));
       spdlog::error("port {}: {}", p.name, port.error().message);
@@ -281,6 +297,7 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.session_starts = port->vhost->session_starts();
     s.session_stops = port->vhost->session_stops();
     s.start_errors = port->vhost->start_errors();
+    s.resumed_rings = port->vhost->resumed_rings();
     s.refused_messages = port->vhost->refused_messages();
     s.guest_memory_faults = port->vhost->guest_memory_faults();
     s.queue_pairs = port->vhost->queue_pair_snapshots();

@@ -15,6 +15,7 @@
 // All methods are control plane and thread-safe (telemetry calls snapshot() from its thread).
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,11 @@ struct ApplyReport {
   std::vector<std::string> kept;
   std::vector<std::string> errors;  // "port <name>: <reason>", one per port that failed
 };
+
+// Where port `port` keeps its packed-ring positions across a restart (vhost_user/ring_state.h):
+// <state_dir>/<eal.file_prefix>.<port>.rings, state_dir defaulting to $RUNTIME_DIRECTORY (its
+// first entry), else /run/pmdnet.
+std::filesystem::path ring_state_file(const config::Config& cfg, const std::string& port);
 
 class PortManager {
  public:
@@ -61,7 +67,8 @@ class PortManager {
   struct Port;
 
   Result<std::unique_ptr<Port>> create(const config::Port& cfg,
-                                       const std::vector<config::Affinity>& affinity);
+                                       const std::vector<config::Affinity>& affinity,
+                                       std::filesystem::path ring_state_file);
 
   workers::WorkerPool& pool_;
   mutable std::mutex mutex_;

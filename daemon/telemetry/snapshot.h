@@ -50,6 +50,8 @@ struct PortSnapshot {
   uint64_t refused_connections = 0;
   uint64_t session_starts = 0;  // times the queue pairs were started
   uint64_t session_stops = 0;
+  // Packed rings started where the previous pmdnetd saved them (vhost_user/ring_state.h).
+  uint64_t resumed_rings = 0;
   // What a front-end got refused: queue pair starts (a ring outside guest memory, a call fd that
   // is not an eventfd, ...), messages (a memory table past its files' ends, unread replies), and
   // sessions broken by a fault in their guest memory.

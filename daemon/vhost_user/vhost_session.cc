@@ -209,6 +209,13 @@ void VhostSession::before_message(const QuiesceAction& action) {
       const bool running = std::any_of(pairs_.begin(), pairs_.end(),
                                        [&](const auto& p) { return p->index() == pair; });
       if (running) stop_all();
+      if (action.kind == Kind::kStopVring) {
+        // What rte_vhost answers is what the front-end will hand the next back-end.
+        if (auto base = api_.vring_base(vid_, static_cast<uint16_t>(action.vring))) {
+          frontend_base_[action.vring] = base->last_avail_idx;
+        }
+      }
+      if (action.sets_base) base_from_frontend_[action.vring] = true;
       break;
     }
     case Kind::kStopAll:
@@ -325,6 +332,8 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   }
 
   std::vector<std::unique_ptr<Pair>> started;
+  std::vector<uint16_t> resumed;
+  running_rings_.clear();
   std::array<int, kMaxVrings> callfds;
   callfds.fill(-1);
   for (size_t i = 0; i < pairs.size(); ++i) {
@@ -351,8 +360,8 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
         .features = features_,
         .rx_ring = rx->addresses,
         .tx_ring = tx->addresses,
-        .rx_start = *rx_base,
-        .tx_start = *tx_base,
+        .rx_start = start_base(rx_index, *rx_base, rx->addresses, resumed),
+        .tx_start = start_base(tx_index, *tx_base, tx->addresses, resumed),
         .rx_vring_index = rx_index,
         .tx_vring_index = tx_index,
         .notifier = &notifier_,
@@ -376,6 +385,16 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
     started.push_back(std::move(pair));
   }
 
+  for (const auto& p : started) {
+    base_from_frontend_[2 * p->index()] = false;
+    base_from_frontend_[2 * p->index() + 1] = false;
+  }
+  for (uint16_t vring : resumed) {
+    std::erase_if(options_.saved_rings->rings,
+                  [vring](const SavedRing& r) { return r.vring == vring; });
+    stats_.resumed_rings.fetch_add(1, std::memory_order_relaxed);
+  }
+
   // Nothing polls yet: the notifier and the running set can be written without a handshake.
   notifier_.callfds_ = callfds;
   pairs_ = std::move(started);
@@ -386,6 +405,51 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   running_count_.store(pairs_.size(), std::memory_order_release);
   stats_.starts.fetch_add(1, std::memory_order_relaxed);
   return {};
+}
+
+std::optional<SavedRing> VhostSession::identify_ring(uint16_t vring,
+                                                     const virtio::RingAddresses& addresses) const {
+  const auto desc =
+      memory_.host_to_gpa(addresses.desc, sizeof(virtio::PackedDesc) * uint64_t{addresses.size});
+  const auto driver = memory_.host_to_gpa(addresses.avail, sizeof(virtio::PackedEventSuppress));
+  const auto device = memory_.host_to_gpa(addresses.used, sizeof(virtio::PackedEventSuppress));
+  if (!desc || !driver || !device) return std::nullopt;
+  return SavedRing{.vring = vring,
+                   .size = addresses.size,
+                   .desc_gpa = *desc,
+                   .driver_gpa = *driver,
+                   .device_gpa = *device};
+}
+
+virtio::RingIndexes VhostSession::start_base(uint16_t vring, virtio::RingIndexes base,
+                                             const virtio::RingAddresses& addresses,
+                                             std::vector<uint16_t>& resumed) {
+  const bool from_frontend = base_from_frontend_[vring];
+  if (from_frontend) frontend_base_[vring] = base.last_avail_idx;
+  if (!virtio::has(features_, f::kRingPacked)) return base;
+  auto ring = identify_ring(vring, addresses);
+  if (!ring) return base;  // PackedRing::create refuses it
+  running_rings_[vring] = *ring;
+  if (!from_frontend || options_.saved_rings == nullptr) return base;
+  ring->frontend_base = base.last_avail_idx;
+  const auto position = resume_position(*options_.saved_rings, memory_files_, *ring);
+  if (!position) return base;
+  resumed.push_back(vring);
+  spdlog::info(
+      "vhost-user vid {}: vring {} resumes where pmdnetd stopped it (avail {:#06x}, used "
+      "{:#06x}); the front-end's base {:#06x} is the one it had before",
+      vid_, vring, position->last_avail_idx, position->used_idx, base.last_avail_idx);
+  return *position;
+}
+
+std::vector<SavedRing> VhostSession::packed_ring_positions() const {
+  std::vector<SavedRing> out;
+  for (const auto& [vring, ring] : stopped_rings_) {
+    if (!frontend_base_[vring]) continue;
+    out.push_back(ring);
+    out.back().frontend_base = *frontend_base_[vring];
+  }
+  return out;
 }
 
 void VhostSession::stop_all() {
@@ -411,7 +475,15 @@ void VhostSession::stop_all() {
       stats_.api_errors.fetch_add(1, std::memory_order_relaxed);
       log_warning(vid_, "cannot write back the indexes of queue pair {}", p->index());
     }
+    for (const auto& [vring, indexes] :
+         {std::pair{rx_index, p->queue().rx_indexes()}, {tx_index, p->queue().tx_indexes()}}) {
+      if (auto it = running_rings_.find(vring); it != running_rings_.end()) {
+        it->second.position = indexes;
+        stopped_rings_[vring] = it->second;
+      }
+    }
   }
+  running_rings_.clear();
   pairs_.clear();
   notifier_.callfds_.fill(-1);
   paused_ = false;

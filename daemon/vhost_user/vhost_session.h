@@ -33,17 +33,24 @@
 //      A start that fails those checks leaves the pair stopped and counts a start error. The
 //      memory table's mappings are registered for fault recovery (guest_fault.h) from the
 //      moment it is set until it is replaced or the session ends.
+//   8. Packed rings across a restart of pmdnetd (ring_state.h): every stop records where each
+//      packed ring stood (packed_ring_positions, which the port saves when it stops); a start from
+//      a base the front-end has just set resumes from a saved position instead when the ring,
+//      the memory files and that base all match what was saved.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/guest_memory/guest_memory.h"
 #include "core/net_backend/endpoint.h"
 #include "core/virtio_net/virtio_net_queue.h"
+#include "daemon/vhost_user/ring_state.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_user_msg.h"
 #include "daemon/workers/poll_target.h"
@@ -55,15 +62,19 @@ inline constexpr uint16_t kMaxVrings = 256;  // vhost-user: an 8-bit vring index
 struct VhostSessionOptions {
   uint16_t max_queue_pairs = 1;  // pairs beyond this are never started
   int numa_socket = QueueConfig::kAnySocket;
+  // Packed-ring positions a previous pmdnetd saved (nullptr: none). Owned by the port; the
+  // session removes each ring it resumes, on the control thread.
+  RingState* saved_rings = nullptr;
 };
 
 // Control-plane counters; relaxed atomics so another thread (telemetry, tests) may read them.
 struct VhostSessionStats {
-  std::atomic<uint64_t> starts{0};        // running sets started
-  std::atomic<uint64_t> stops{0};         // running sets stopped (indexes written back)
-  std::atomic<uint64_t> pauses{0};        // poller parked without a drain
-  std::atomic<uint64_t> start_errors{0};  // a start refused (bad ring, no VERSION_1, backend...)
-  std::atomic<uint64_t> api_errors{0};    // an rte_vhost call failed
+  std::atomic<uint64_t> starts{0};         // running sets started
+  std::atomic<uint64_t> stops{0};          // running sets stopped (indexes written back)
+  std::atomic<uint64_t> pauses{0};         // poller parked without a drain
+  std::atomic<uint64_t> start_errors{0};   // a start refused (bad ring, no VERSION_1, backend...)
+  std::atomic<uint64_t> api_errors{0};     // an rte_vhost call failed
+  std::atomic<uint64_t> resumed_rings{0};  // packed rings started from a saved position
 };
 
 class VhostSession {
@@ -105,6 +116,14 @@ class VhostSession {
   // The MTU the front-end set (NET_SET_MTU), 0 when none. Control thread only.
   uint16_t mtu() const noexcept { return mtu_; }
 
+  // The files behind the memory table the port admitted (empty: unknown, and no packed ring
+  // resumes). Control thread only.
+  void set_memory_files(std::vector<MemoryFile> files) { memory_files_ = std::move(files); }
+  const std::vector<MemoryFile>& memory_files() const noexcept { return memory_files_; }
+  // Where each packed ring stood when it last stopped, with the base the front-end would hand a
+  // new back-end for it; rings whose front-end base is not known are left out. Control thread.
+  std::vector<SavedRing> packed_ring_positions() const;
+
  private:
   class Pair;
 
@@ -130,6 +149,15 @@ class VhostSession {
   };
 
   std::vector<uint16_t> ready_pairs() const;
+  // The base `vring` starts from: rte_vhost's, or a saved position (point 8 above). A resumed
+  // ring is noted in `resumed`, to be taken from the saved state once the start succeeds.
+  virtio::RingIndexes start_base(uint16_t vring, virtio::RingIndexes base,
+                                 const virtio::RingAddresses& addresses,
+                                 std::vector<uint16_t>& resumed);
+  // The ring's identity (index, size, guest-physical addresses), or nullopt when a part lies
+  // outside guest memory.
+  std::optional<SavedRing> identify_ring(uint16_t vring,
+                                         const virtio::RingAddresses& addresses) const;
   // Registers the current memory table's mappings for fault recovery.
   void protect_mappings();
   void reconcile();
@@ -153,6 +181,14 @@ class VhostSession {
 
   uint64_t features_ = 0;
   uint16_t mtu_ = 0;
+  // Packed rings across a restart (point 8): whether rte_vhost's base for a vring is the one the
+  // front-end set (SET_VRING_BASE since the vring last started), the base the front-end holds
+  // for it, the rings' identities and positions at their last stop, and the memory's files.
+  std::array<bool, kMaxVrings> base_from_frontend_{};
+  std::array<std::optional<uint16_t>, kMaxVrings> frontend_base_{};
+  std::map<uint16_t, SavedRing> running_rings_;  // identities of the running packed rings
+  std::map<uint16_t, SavedRing> stopped_rings_;
+  std::vector<MemoryFile> memory_files_;
   GuestMemory memory_;
   Log log_;
   Notifier notifier_;

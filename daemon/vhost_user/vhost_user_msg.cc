@@ -45,7 +45,9 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
         return state.num == 0 ? QuiesceAction{Kind::kDisableVring, state.index, 0}
                               : QuiesceAction{};
       }
-      return {Kind::kRestartVring, state.index, 0};
+      QuiesceAction action{Kind::kRestartVring, state.index, 0};
+      action.sets_base = request == VhostUserRequest::kSetVringBase;
+      return action;
     }
     case VhostUserRequest::kSetVringAddr: {
       VhostVringAddr addr;

@@ -103,6 +103,8 @@ struct QuiesceAction {
   uint32_t vring = 0;
   uint64_t features = 0;
   uint16_t mtu = 0;
+  bool sets_base =
+      false;  // SET_VRING_BASE (a kRestartVring): the front-end sets `vring`'s position
 
   bool operator==(const QuiesceAction&) const = default;
 };

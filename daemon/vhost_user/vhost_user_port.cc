@@ -326,6 +326,16 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
   if (rte_vhost_driver_callback_register(path.c_str(), &PortCallbacks::kDeviceOps) != 0) {
     return fail("rte_vhost_driver_callback_register");
   }
+  if (const auto& file = port->options_.ring_state_file; !file.empty()) {
+    auto saved = take_ring_state(file);
+    if (!saved) {
+      spdlog::warn("{}: saved packed ring positions not used: {}", path, saved.error().message);
+    } else if (*saved) {
+      port->saved_rings_ = std::move(**saved);
+      spdlog::info("{}: {} saved packed ring position(s) read from {}", path,
+                   port->saved_rings_.rings.size(), file.string());
+    }
+  }
   // Client mode may connect, and call new_connection, from inside this call.
   if (rte_vhost_driver_start(path.c_str()) != 0) return fail("rte_vhost_driver_start");
   return port;
@@ -344,6 +354,7 @@ VhostUserPort::~VhostUserPort() {
     std::lock_guard lock(control_mutex_);
     shutting_down_ = true;
     if (session_) session_->shutdown();
+    save_ring_positions();
     publish_counters();
   }
   // Not under control_mutex_: unregister waits for callbacks in flight, and destroys the device
@@ -360,6 +371,24 @@ VhostUserPort::~VhostUserPort() {
     negotiated_.store(0, std::memory_order_relaxed);
   }
   if (own_poll_thread_) own_poll_thread_->stop();
+}
+
+void VhostUserPort::save_ring_positions() {
+  const std::filesystem::path& file = options_.ring_state_file;
+  if (file.empty()) return;
+  RingState state;
+  if (session_) state = {session_->memory_files(), session_->packed_ring_positions()};
+  if (state.rings.empty()) state = saved_rings_;
+  if (state.rings.empty() || state.memory.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  if (auto ok = save_ring_state(file, state); !ok) {
+    spdlog::warn("{}: packed ring positions not saved: {}", options_.socket_path,
+                 ok.error().message);
+    return;
+  }
+  spdlog::info("{}: saved the positions of {} packed ring(s) to {}", options_.socket_path,
+               state.rings.size(), file.string());
 }
 
 VhostSession* VhostUserPort::session_for(int vid) {
@@ -383,6 +412,8 @@ void VhostUserPort::publish_counters() {
     start_errors_.store(
         session_->stats().start_errors.load(std::memory_order_relaxed) + dead_start_errors_,
         std::memory_order_relaxed);
+    resumed_.store(session_->stats().resumed_rings.load(std::memory_order_relaxed) + dead_resumed_,
+                   std::memory_order_relaxed);
   }
 }
 
@@ -418,7 +449,8 @@ int VhostUserPort::on_new_connection(int vid) {
   session_ = std::make_unique<VhostSession>(
       vid, *api_, endpoint_, scheduler_,
       VhostSessionOptions{.max_queue_pairs = options_.max_queue_pairs,
-                          .numa_socket = options_.numa_socket});
+                          .numa_socket = options_.numa_socket,
+                          .saved_rings = &saved_rings_});
   conn_ = std::move(conn);
   connections_.fetch_add(1, std::memory_order_relaxed);
   connected_.store(true, std::memory_order_release);
@@ -440,6 +472,7 @@ void VhostUserPort::retire_session() {
   dead_starts_ += session_->stats().starts.load(std::memory_order_relaxed);
   dead_stops_ += session_->stats().stops.load(std::memory_order_relaxed);
   dead_start_errors_ += session_->stats().start_errors.load(std::memory_order_relaxed);
+  dead_resumed_ += session_->stats().resumed_rings.load(std::memory_order_relaxed);
   session_.reset();
   conn_ = ConnectionSocket();  // rte_vhost has closed, or is about to close, its own fd
   connected_.store(false, std::memory_order_release);
@@ -525,6 +558,12 @@ Result<void> VhostUserPort::admit_message(void* msg) {
       close_message_fds(msg);
       return make_error(ok.error().code, "SET_MEM_TABLE: " + ok.error().message);
     }
+    // What identifies this guest's memory for packed rings resumed after a restart.
+    auto files = identify_memory_files(*regions, message_fds(msg));
+    session_->set_memory_files(files ? std::move(*files) : std::vector<MemoryFile>{});
+  } else if (header.request == static_cast<uint32_t>(VhostUserRequest::kAddMemReg) ||
+             header.request == static_cast<uint32_t>(VhostUserRequest::kRemMemReg)) {
+    session_->set_memory_files({});
   }
   return {};
 }

@@ -16,15 +16,17 @@
 //      that connects); they are serialised by the port's control mutex, which the poller never
 //      takes. The scheduler (pmdnetd's workers, or a PollThread of the port's own) runs the
 //      session's queue pairs.
-//   4. The destructor stops the session (indexes written back), unregisters the socket, then stops
-//      its own PollThread if it has one. The Endpoint must outlive the port; Endpoint::stop is the
-//      owner's business.
+//   4. The destructor stops the session (indexes written back), saves where its packed rings
+//      stood (ring_state.h) when a state file is set, unregisters the socket, then stops its own
+//      PollThread if it has one. The Endpoint must outlive the port; Endpoint::stop is the owner's
+//      business. create() reads (and removes) the state file a previous port left.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +39,7 @@
 #include "daemon/telemetry/snapshot.h"
 #include "daemon/vhost_user/connection_socket.h"
 #include "daemon/vhost_user/features.h"
+#include "daemon/vhost_user/ring_state.h"
 #include "daemon/vhost_user/vhost_api.h"
 #include "daemon/vhost_user/vhost_session.h"
 #include "daemon/workers/poll_target.h"
@@ -64,6 +67,9 @@ struct VhostUserPortOptions {
   // nullptr: the port runs a PollThread of its own with `poll_thread`.
   workers::PollScheduler* scheduler = nullptr;
   workers::PollThreadOptions poll_thread;
+  // Where the positions of the guest's packed rings are kept across a restart of the port
+  // (ring_state.h). Empty: nowhere, and a restart under a running QEMU guest loses them.
+  std::filesystem::path ring_state_file;
   // How often guest errors counted by the poll loop are logged (one line per kind and queue pair
   // per period at most: rate limiting without any cost on the fast path). 0: never.
   std::chrono::milliseconds error_report_period{1000};
@@ -97,6 +103,8 @@ class VhostUserPort {
   uint64_t refused_messages() const noexcept {
     return refused_messages_.load(std::memory_order_relaxed);
   }
+  // Packed rings started from a position the previous port saved, over every session.
+  uint64_t resumed_rings() const noexcept { return resumed_.load(std::memory_order_relaxed); }
   // Sessions broken because their guest memory faulted.
   uint64_t guest_memory_faults() const noexcept { return faults_.load(std::memory_order_relaxed); }
   // The virtio features the connected guest's running (or last started) queue pairs use; 0 while
@@ -134,6 +142,9 @@ class VhostUserPort {
   Result<void> admit_message(void* msg);
   // Stops the session and forgets it and its connection socket. Under control_mutex_.
   void retire_session();
+  // Writes the stopped session's packed-ring positions to options_.ring_state_file (or, when it
+  // ran none, the saved ones no session took). Under control_mutex_, after session_->shutdown().
+  void save_ring_positions();
   // Breaks the session whose guest memory faulted (guest_fault.h); true if it did.
   bool break_faulted_session();
 
@@ -159,6 +170,8 @@ class VhostUserPort {
   uint64_t dead_starts_ = 0;      // counters of sessions that are gone
   uint64_t dead_stops_ = 0;
   uint64_t dead_start_errors_ = 0;
+  uint64_t dead_resumed_ = 0;
+  RingState saved_rings_;  // read from options_.ring_state_file at create()
 
   // Guest error reporting: the last snapshot per running queue, and the thread that reports.
   std::map<const virtio::VirtioNetQueue*, virtio::GuestErrorCounts> reported_;
@@ -168,6 +181,7 @@ class VhostUserPort {
   std::thread reporter_;
   std::atomic<bool> connected_{false};
   std::atomic<size_t> running_pairs_{0};
+  std::atomic<uint64_t> resumed_{0};
   std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> starts_{0};

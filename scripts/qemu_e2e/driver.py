@@ -236,6 +236,8 @@ class Daemon:
         gro = "      offloads:\n        gro: true\n" if self.ctx.gro else ""
         yaml = (
             f"eal:\n  no_huge: true\n  memory_mb: 512\n  file_prefix: {self.ctx.prefix}\n"
+            # The packed rings' positions across a restart, inside the work directory.
+            f"state_dir: {self.ctx.path('state')}\n"
             "workers:\n  - lcore: 1\n    idle: adaptive\n"
             "ports:\n"
             "  - name: vm0\n"
@@ -1027,6 +1029,14 @@ class Suite:
             return False
         log(f"{label}: pmdnetd down {t_exec - t_stop:.2f}s, up again {t_up - t_exec:.2f}s after "
             f"exec (vhost-user reconnected, {QUEUE_PAIRS} pairs running)")
+        if self.args.ring == "packed":
+            port = self.daemon.port() or {}
+            resumed = port.get("resumed_rings")
+            self.r.check(f"{label}: every packed ring resumed where the old pmdnetd saved it",
+                         resumed == 2 * QUEUE_PAIRS,
+                         f"resumed_rings {resumed} of {2 * QUEUE_PAIRS}; pmdnetd's log:\n"
+                         + "\n".join(l for l in self.daemon.log().splitlines()
+                                      if "packed ring" in l or "resumes" in l)[-1500:])
         s, sout = g.wait_file_result("/tmp/restart-send", "tcp-send", self.args.xfer_timeout)
         try:
             recv.wait(timeout=60)
@@ -1079,9 +1089,9 @@ class Suite:
                 "GET_VRING_BASE). For a split ring QEMU then takes the position from the used "
                 "ring's idx in guest memory; for a packed ring it keeps the last position it knew "
                 f"(QEMU {self.ctx.qemu_version}: virtio_queue_packed_restore_last_avail_idx does "
-                "nothing), so the new pmdnetd is told to start each ring where the device last "
-                "started it (SET_VRING_BASE 0x8000, position 0 and wrap 1, after a start or "
-                "reset) while the guest's rings are elsewhere; see docs/qemu_e2e.md")
+                "nothing) and hands the new pmdnetd that stale base: the rings resume only from "
+                "the positions the old pmdnetd saved in state_dir (pmdnetd's log says whether it "
+                "saved and resumed them); see docs/vhost_user.md")
 
     # ---- phases ----
 

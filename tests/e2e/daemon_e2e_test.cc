@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <sstream>
@@ -167,17 +168,16 @@ TEST_F(DaemonTest, TelemetryCountersMatchThePacketsSent) {
   EXPECT_EQ(exit_code(g->wait(milliseconds(30000))), 0) << g->output();
 }
 
-// A guest asking for packed rings gets them from a port that offers them (vhost_user.packed_ring:
-// true), and split rings from a port with the default (packed rings withheld) and in_order: false,
-// and forwards either way; telemetry says which layout each port's guest runs and whether
-// IN_ORDER is on.
+// A guest asking for packed rings gets them from a port with the default (both offered), and
+// split rings from a port with packed_ring: false and in_order: false, and forwards either way;
+// telemetry says which layout each port's guest runs and whether IN_ORDER is on.
 TEST_F(DaemonTest, PackedRingGuestsGetWhatThePortOffers) {
-  write_config(
-      config({}, fmt::format("  - name: vm0\n    vhost_user:\n      socket: {}\n"
-                             "      packed_ring: true\n    backend:\n      type: loopback\n"
-                             "  - name: vm1\n    vhost_user:\n      socket: {}\n"
-                             "      in_order: false\n    backend:\n      type: loopback\n",
-                             socket("vm0"), socket("vm1"))));
+  write_config(config({}, fmt::format("  - name: vm0\n    vhost_user:\n      socket: {}\n"
+                                      "    backend:\n      type: loopback\n"
+                                      "  - name: vm1\n    vhost_user:\n      socket: {}\n"
+                                      "      packed_ring: false\n      in_order: false\n"
+                                      "    backend:\n      type: loopback\n",
+                                      socket("vm0"), socket("vm1"))));
   start_daemon({socket("vm0"), socket("vm1")});
   const std::vector<std::string> args = {"--packed", "--echo", "--packets", "5000",        "--rate",
                                          "20000",    "--size", "1500",      "--linger-ms", "5000"};
@@ -201,6 +201,53 @@ TEST_F(DaemonTest, PackedRingGuestsGetWhatThePortOffers) {
   EXPECT_EQ(exit_code(split->wait(milliseconds(30000))), 0) << split->output();
   EXPECT_THAT(packed->output(), HasSubstr("sent=5000 received=5000 lost=0 corrupt=0"));
   EXPECT_THAT(split->output(), HasSubstr("sent=5000 received=5000 lost=0 corrupt=0"));
+}
+
+// pmdnetd stopped under a packed-ring guest saves where the guest's rings stood in state_dir, and
+// the next pmdnetd reads the file and removes it (a saved state serves one start only).
+TEST_F(DaemonTest, ASigtermUnderAPackedGuestSavesItsRingPositionsForTheNextStart) {
+  write_config(config({"vm0"}));
+  start_daemon({socket("vm0")});
+  auto g = guest("vm0", {"--packed", "--echo", "--duration", "20", "--rate", "10000"});
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string json = telemetry("/pmdnet/port,vm0");
+        return json.find("\"ring_layout\":\"packed\"") != std::string::npos &&
+               sum_of(json, "guest_tx_packets") > 1000;
+      },
+      milliseconds(15000)))
+      << telemetry("/pmdnet/port,vm0");
+  daemon_->signal(SIGTERM);
+  ASSERT_TRUE(daemon_->wait(milliseconds(5000)).has_value());
+  EXPECT_THAT(daemon_->output(), HasSubstr("saved the positions of 2 packed ring(s)"));
+  g->signal(SIGTERM);
+  (void)g->wait(milliseconds(10000));
+
+  const fs::path file = dir_ / "state" / (prefix_ + ".vm0.rings");
+  std::ifstream in(file);
+  ASSERT_TRUE(in) << file;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0], "pmdnet-ring-state 1");
+  const auto starting = [&](std::string_view prefix) {
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.starts_with(prefix); });
+  };
+  EXPECT_GE(starting("memory "), 1);
+  EXPECT_EQ(starting("ring 0 "), 1);
+  EXPECT_EQ(starting("ring 1 "), 1);
+  EXPECT_EQ(lines.size(), 1 + starting("memory ") + 2);
+
+  start_daemon({socket("vm0")});
+  EXPECT_TRUE(eventually(
+      [&] {
+        return daemon_->output().find("2 saved packed ring position(s) read from") !=
+               std::string::npos;
+      },
+      milliseconds(10000)))
+      << daemon_->output();
+  EXPECT_FALSE(fs::exists(file));
 }
 
 TEST_F(DaemonTest, ABadConfigIsRefusedWithExitCode2AndNothingStarts) {

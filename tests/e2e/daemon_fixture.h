@@ -142,9 +142,9 @@ class DaemonTest : public ::testing::Test {
   std::string config(const std::vector<std::string>& loopback,
                      const std::string& extra = "") const {
     std::string y = fmt::format(
-        "eal:\n  no_huge: true\n  memory_mb: 256\n  file_prefix: {}\n"
+        "eal:\n  no_huge: true\n  memory_mb: 256\n  file_prefix: {}\nstate_dir: {}\n"
         "workers:\n  - lcore: 1\n    idle: adaptive\nports:\n",
-        prefix_);
+        prefix_, (dir_ / "state").string());
     for (const std::string& name : loopback) {
       y += fmt::format(
           "  - name: {}\n    vhost_user:\n      socket: {}\n    backend:\n      type: loopback\n",

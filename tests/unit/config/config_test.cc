@@ -940,7 +940,7 @@ ports:
 TEST(PortTest, PackedRingAndInOrderAreOfferedUnlessWithheld) {
   const Config defaults = parse_ok(kValid);
   ASSERT_EQ(defaults.ports.size(), 1u);
-  EXPECT_FALSE(defaults.ports[0].vhost_user.packed_ring);
+  EXPECT_TRUE(defaults.ports[0].vhost_user.packed_ring);
   EXPECT_TRUE(defaults.ports[0].vhost_user.in_order);
 
   const Config off = parse_ok(R"(workers: [1]
@@ -959,6 +959,17 @@ ports:
   EXPECT_TRUE(off.ports[1].vhost_user.in_order);
   // A changed switch is a changed port (a reload re-creates it).
   EXPECT_NE(off.ports[0].vhost_user, off.ports[1].vhost_user);
+}
+
+TEST(ConfigTest, StateDirIsAnAbsoluteDirectory) {
+  EXPECT_TRUE(parse_ok(kValid).state_dir.empty()) << "default: the daemon picks one";
+  EXPECT_EQ(parse_ok(std::string(kValid) + "state_dir: /var/lib/pmdnet\n").state_dir,
+            "/var/lib/pmdnet");
+  EXPECT_TRUE(OneError(std::string(kValid) + "state_dir: var/lib\n", "8:12", "state_dir",
+                       "'var/lib' is not an absolute directory path"));
+  EXPECT_TRUE(OneError(std::string(kValid) + "state_dir: ''\n", "8:12", "state_dir",
+                       "is not an absolute directory path"));
+  EXPECT_TRUE(OneError(std::string(kValid) + "state_dir: [a]\n", "8:12", "state_dir", "expected"));
 }
 
 TEST(PortTest, PackedRingAndInOrderMustBeBooleans) {
@@ -1553,6 +1564,7 @@ TEST(ExamplesTest, FullExampleRoundTrip) {
       .mac = MacAddress{0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
       .disabled_features = {VhostFeature::kUso, VhostFeature::kGuestUso,
                             VhostFeature::kIndirectDesc},
+      .packed_ring = false,
   };
   web0.backend = Backend{
       .type = BackendType::kDpdk,
@@ -1578,6 +1590,7 @@ TEST(ExamplesTest, FullExampleRoundTrip) {
   expected.affinity = {{"web0", 0, 2}, {"web0", 1, 3}};
   expected.logging = Logging{LogLevel::kDebug, LogSink::kFile, "/var/log/pmdnet/pmdnetd.log"};
   expected.telemetry.enabled = false;
+  expected.state_dir = "/run/pmdnet";
 
   // Field by field first, so a failure says which part differs.
   EXPECT_EQ(r->eal, expected.eal);
@@ -1608,6 +1621,8 @@ TEST(ExamplesTest, FullExampleDiffersFromTheDefaultsEverywhereItCan) {
   EXPECT_NE(r->logging, Logging{});
   EXPECT_NE(r->telemetry, Telemetry{});
   EXPECT_NE(r->eal.file_prefix, EalSettings{}.file_prefix);
+  EXPECT_NE(r->state_dir, Config{}.state_dir);
+  EXPECT_NE(r->ports.at(0).vhost_user.packed_ring, VhostUser{}.packed_ring);
 }
 
 TEST(DefaultConfigTest, Validates) {

@@ -179,8 +179,11 @@ TEST(ClassifyMessage, VringMessages) {
   const VhostVringState enable{3, 1};
   EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringEnable, &enable, 8)),
             QuiesceAction{});
-  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringNum, &state, 8)).kind,
-            Kind::kRestartVring);
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringNum, &state, 8)),
+            (QuiesceAction{Kind::kRestartVring, 3, 0}));
+  QuiesceAction sets_base{Kind::kRestartVring, 3, 0};
+  sets_base.sets_base = true;
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringBase, &state, 8)), sets_base);
   const VhostVringAddr addr{5, 0, 1, 2, 3, 4};
   EXPECT_EQ(classify_message(message(VhostUserRequest::kSetVringAddr, &addr, 40)),
             (QuiesceAction{Kind::kRestartVring, 5, 0}));
@@ -893,6 +896,158 @@ TEST_F(PackedVhostSessionTest, StopDrainsHeldChainsBeforeTheWriteBack) {
   EXPECT_EQ(api_.written_back[0].last_avail_idx, PackedGuestRing::encode(5, true));
   EXPECT_EQ(api_.written_back[0].used_idx, PackedGuestRing::encode(5, true));
   EXPECT_EQ(api_.written_back[0].used_idx, packed_[0]->used_index());
+}
+
+// --- packed rings across a restart of pmdnetd (ring_state.h) -------------------------------------
+
+// A front-end that lost its back-end hands the next one the base it gave the last (QEMU 7.2 for
+// packed rings: 0x8000, position 0 and wrap counter 1, for rings that are elsewhere). The session
+// records where each packed ring stopped, and a new session resumes there when the ring, the
+// memory files and that stale base all match.
+class PackedRingResumeTest : public PackedVhostSessionTest {
+ protected:
+  static constexpr uint16_t kStaleBase = virtio::kPackedWrapBit;
+  const std::vector<MemoryFile> files_{
+      {.gpa = 0x100000, .size = 0x40000, .device = 5, .inode = 42}};
+
+  void make_resuming_session(RingState* saved) {
+    session_ = std::make_unique<VhostSession>(
+        7, api_, endpoint_, poller_,
+        VhostSessionOptions{.max_queue_pairs = 1, .saved_rings = saved});
+    session_->set_memory_files(files_);
+  }
+  // What QEMU sends for each vring of pair 0 before enabling it: SET_VRING_BASE with `base`.
+  void frontend_sets_bases(uint16_t base) {
+    for (uint16_t v = 0; v < 2; ++v) {
+      api_.bases[v] = {base, base};  // rte_vhost sets both sides from the one number
+      QuiesceAction a{Kind::kRestartVring, v, 0};
+      a.sets_base = true;
+      session_->before_message(a);
+      session_->after_message(a);
+    }
+  }
+  // A first pmdnetd that moved both rings of pair 0 to position 6, wrap counter 0, then stopped.
+  RingState run_and_stop() {
+    make_resuming_session(nullptr);
+    frontend_sets_bases(kStaleBase);
+    connect(0, 1);
+    EXPECT_EQ(session_->running_queue_pairs(), 1u);
+    round_trips(kRingSize + 6);
+    session_->shutdown();
+    RingState state{session_->memory_files(), session_->packed_ring_positions()};
+    session_.reset();
+    return state;
+  }
+};
+
+TEST_F(PackedRingResumeTest, StopRecordsEachPackedRingWithItsIdentityAndTheFrontEndsBase) {
+  use_packed_rings(kRingSize);
+  const RingState state = run_and_stop();
+  EXPECT_EQ(state.memory, files_);
+  ASSERT_EQ(state.rings.size(), 2u);
+  for (uint16_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE(v);
+    const SavedRing& r = state.rings[v];
+    EXPECT_EQ(r.vring, v);
+    EXPECT_EQ(r.size, kRingSize);
+    EXPECT_EQ(r.desc_gpa, packed_[v]->desc_gpa());
+    EXPECT_EQ(r.driver_gpa, packed_[v]->desc_gpa() + packed_[v]->desc_bytes());
+    EXPECT_EQ(r.device_gpa, packed_[v]->device_event_gpa());
+    EXPECT_EQ(r.frontend_base, kStaleBase);
+    EXPECT_EQ(r.position.last_avail_idx, PackedGuestRing::encode(6, false));
+    EXPECT_EQ(r.position.used_idx, PackedGuestRing::encode(6, false));
+  }
+}
+
+TEST_F(PackedRingResumeTest, ANewSessionGivenTheStaleBaseResumesAndForwards) {
+  use_packed_rings(kRingSize);
+  RingState saved = run_and_stop();
+  make_resuming_session(&saved);
+  frontend_sets_bases(kStaleBase);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_EQ(session_->stats().resumed_rings.load(), 2u);
+  EXPECT_TRUE(saved.rings.empty()) << "a saved position is used once";
+  round_trips(kRingSize);  // the guest's driver goes on where it was: frames flow both ways
+  session_->shutdown();
+  for (uint16_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE(v);
+    EXPECT_EQ(api_.written_back[v].last_avail_idx, PackedGuestRing::encode(6, true));
+  }
+  // The front-end still holds its stale base: what this session saves says so.
+  const auto again = session_->packed_ring_positions();
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].frontend_base, kStaleBase);
+}
+
+TEST_F(PackedRingResumeTest, TheFrontEndsOwnBaseStandsWhenAnythingDiffers) {
+  use_packed_rings(kRingSize);
+  const RingState first = run_and_stop();
+  struct Case {
+    const char* what;
+    std::function<void(RingState&)> change;
+    uint16_t frontend_base;
+  };
+  const std::vector<Case> cases = {
+      {"another base from the front-end", [](RingState&) {}, PackedGuestRing::encode(6, false)},
+      {"other memory files", [](RingState& s) { s.memory[0].inode = 43; }, kStaleBase},
+      {"no memory files", [](RingState& s) { s.memory.clear(); }, kStaleBase},
+      {"another ring address", [](RingState& s) { s.rings[1].desc_gpa += 0x1000; }, kStaleBase},
+      {"another ring size", [](RingState& s) { s.rings[1].size = 32; }, kStaleBase},
+      {"another vring", [](RingState& s) { s.rings[1].vring = 3; }, kStaleBase},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    RingState saved = first;
+    c.change(saved);
+    make_resuming_session(&saved);
+    frontend_sets_bases(c.frontend_base);
+    connect(0, 1);
+    ASSERT_EQ(session_->running_queue_pairs(), 1u);
+    const bool ring0_resumes = std::string_view(c.what) == "another ring address" ||
+                               std::string_view(c.what) == "another ring size" ||
+                               std::string_view(c.what) == "another vring";
+    EXPECT_EQ(session_->stats().resumed_rings.load(), ring0_resumes ? 1u : 0u);
+    session_->before_message({Kind::kStopVring, 1, 0});
+    EXPECT_EQ(api_.written_back[1].last_avail_idx, c.frontend_base)
+        << "vring 1 started from the front-end's base and nothing moved";
+    session_.reset();
+  }
+}
+
+TEST_F(PackedRingResumeTest, OnlyABaseTheFrontEndJustSetIsReplaced) {
+  use_packed_rings(kRingSize);
+  RingState saved = run_and_stop();
+  make_resuming_session(&saved);
+  for (uint16_t v = 0; v < 2; ++v) api_.bases[v] = {kStaleBase, kStaleBase};
+  connect(0, 1);  // no SET_VRING_BASE: rte_vhost's base is not the front-end's word
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_EQ(session_->stats().resumed_rings.load(), 0u);
+  EXPECT_EQ(saved.rings.size(), 2u);
+}
+
+// After GET_VRING_BASE the front-end knows the position: what it will hand back is the answer.
+TEST_F(PackedRingResumeTest, GetVringBaseUpdatesTheFrontEndsBase) {
+  use_packed_rings(kRingSize);
+  make_resuming_session(nullptr);
+  frontend_sets_bases(kStaleBase);
+  connect(0, 1);
+  round_trips(kRingSize + 6);
+  session_->before_message({Kind::kStopVring, 1, 0});
+  session_->after_message({Kind::kStopVring, 1, 0});
+  const auto positions = session_->packed_ring_positions();
+  ASSERT_EQ(positions.size(), 2u);
+  EXPECT_EQ(positions[0].frontend_base, kStaleBase) << "vring 0 was not asked";
+  EXPECT_EQ(positions[1].frontend_base, PackedGuestRing::encode(6, false));
+}
+
+// Split rings need none of this: QEMU reads their position from the used ring.
+TEST_F(VhostSessionTest, SplitRingsRecordNoPositions) {
+  make_session(1);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  session_->shutdown();
+  EXPECT_TRUE(session_->packed_ring_positions().empty());
 }
 
 // With IN_ORDER the guest TX ring may return a batch as one used descriptor: the driver still

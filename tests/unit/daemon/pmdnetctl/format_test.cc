@@ -97,7 +97,7 @@ TEST(FormatTest, PortHasEveryCounterPerQueuePair) {
   EXPECT_EQ(lines[3], "guest        connected");
   EXPECT_EQ(lines[4], "link         up, 10.0Gbit/s (1 changes)");
   EXPECT_EQ(lines[5], "connections  2 (1 refused)");
-  EXPECT_EQ(lines[6], "sessions     3 started, 2 stopped, 0 restarts");
+  EXPECT_EQ(lines[6], "sessions     3 started, 2 stopped, 0 restarts, 4 packed rings resumed");
   EXPECT_EQ(lines[7], "refused      4 starts, 5 messages, 6 memory faults");
   EXPECT_EQ(lines[8], "queue pairs  2 running");
   EXPECT_EQ(lines[9], "");
