@@ -385,15 +385,19 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
     started.push_back(std::move(pair));
   }
 
+  // A saved position serves the first start from the front-end's base only, resumed or not: a
+  // later SET_VRING_BASE (a device reset, say) must never be taken for the stale one.
   for (const auto& p : started) {
-    base_from_frontend_[2 * p->index()] = false;
-    base_from_frontend_[2 * p->index() + 1] = false;
+    for (const auto vring : {static_cast<uint16_t>(2 * p->index()),
+                             static_cast<uint16_t>(2 * p->index() + 1)}) {
+      if (base_from_frontend_[vring] && options_.saved_rings != nullptr) {
+        std::erase_if(options_.saved_rings->rings,
+                      [vring](const SavedRing& r) { return r.vring == vring; });
+      }
+      base_from_frontend_[vring] = false;
+    }
   }
-  for (uint16_t vring : resumed) {
-    std::erase_if(options_.saved_rings->rings,
-                  [vring](const SavedRing& r) { return r.vring == vring; });
-    stats_.resumed_rings.fetch_add(1, std::memory_order_relaxed);
-  }
+  stats_.resumed_rings.fetch_add(resumed.size(), std::memory_order_relaxed);
 
   // Nothing polls yet: the notifier and the running set can be written without a handshake.
   notifier_.callfds_ = callfds;

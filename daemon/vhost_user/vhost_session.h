@@ -36,7 +36,8 @@
 //   8. Packed rings across a restart of pmdnetd (ring_state.h): every stop records where each
 //      packed ring stood (packed_ring_positions, which the port saves when it stops); a start from
 //      a base the front-end has just set resumes from a saved position instead when the ring,
-//      the memory files and that base all match what was saved.
+//      the memory files and that base all match what was saved; matched or not, that first start
+//      uses up what was saved for the ring.
 #pragma once
 
 #include <array>

@@ -1008,6 +1008,9 @@ TEST_F(PackedRingResumeTest, TheFrontEndsOwnBaseStandsWhenAnythingDiffers) {
                                std::string_view(c.what) == "another ring size" ||
                                std::string_view(c.what) == "another vring";
     EXPECT_EQ(session_->stats().resumed_rings.load(), ring0_resumes ? 1u : 0u);
+    EXPECT_TRUE(std::none_of(saved.rings.begin(), saved.rings.end(),
+                             [](const SavedRing& r) { return r.vring < 2; }))
+        << "the first start from the front-end's base used up what was saved for its rings";
     session_->before_message({Kind::kStopVring, 1, 0});
     EXPECT_EQ(api_.written_back[1].last_avail_idx, c.frontend_base)
         << "vring 1 started from the front-end's base and nothing moved";
@@ -1024,6 +1027,21 @@ TEST_F(PackedRingResumeTest, OnlyABaseTheFrontEndJustSetIsReplaced) {
   ASSERT_EQ(session_->running_queue_pairs(), 1u);
   EXPECT_EQ(session_->stats().resumed_rings.load(), 0u);
   EXPECT_EQ(saved.rings.size(), 2u);
+}
+
+// A saved position is for the first start after the restart, matched or not: a later
+// SET_VRING_BASE with the saved value (the guest reset its device, which starts its rings at
+// 0x8000 again) must find nothing left to take it for the stale one.
+TEST_F(PackedRingResumeTest, ALaterSetVringBaseIsNeverTakenForTheStaleOne) {
+  use_packed_rings(kRingSize);
+  RingState saved = run_and_stop();
+  saved.rings[0].frontend_base = PackedGuestRing::encode(3, true);  // vring 0 will not match
+  make_resuming_session(&saved);
+  frontend_sets_bases(kStaleBase);
+  connect(0, 1);
+  ASSERT_EQ(session_->running_queue_pairs(), 1u);
+  EXPECT_EQ(session_->stats().resumed_rings.load(), 1u) << "vring 1 only";
+  EXPECT_TRUE(saved.rings.empty()) << "vring 0's unmatched record is dropped as well";
 }
 
 // After GET_VRING_BASE the front-end knows the position: what it will hand back is the answer.
