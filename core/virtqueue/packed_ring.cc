@@ -184,22 +184,21 @@ RingError PackedRing::walk_indirect(const PackedDesc& d, ChainBuilder& b) const 
   return RingError::kCount;
 }
 
-std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) noexcept {
+[[gnu::always_inline]] inline RingError PackedRing::take_descs(uint32_t& n) noexcept {
   // The chain's ring descriptors, each copied once: later writes by the guest (or used
   // descriptors the device writes over them) cannot change what is validated.
   const uint32_t budget = size_ - in_flight_;
-  if (budget == 0) return std::unexpected(RingError::kChainUnterminated);
+  if (budget == 0) return RingError::kChainUnterminated;
   PackedDesc* descs = pop_descs_.data();
   uint16_t flags = load_flags(next_avail_);  // acquire: the chain is visible after it
-  if (!is_avail(flags, avail_wrap_)) return std::unexpected(RingError::kChainUnterminated);
-  uint32_t n = 0;
+  if (!is_avail(flags, avail_wrap_)) return RingError::kChainUnterminated;
   for (;;) {
     std::memcpy(&descs[n], ring_ + sizeof(PackedDesc) * next_avail_, sizeof(PackedDesc));
     descs[n].flags = flags;  // the value availability and NEXT were decided on
     ++n;
     advance(next_avail_, avail_wrap_, 1);
     if (!(flags & kDescFNext)) break;
-    if (n == budget) return std::unexpected(RingError::kChainUnterminated);
+    if (n == budget) return RingError::kChainUnterminated;
     flags = load_u16(ring_ + sizeof(PackedDesc) * next_avail_ + kFlagsOffset,
                      std::memory_order_relaxed);
   }
@@ -216,30 +215,37 @@ std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) 
   }
   const uint16_t id = descs[n - 1].id;
   // 2.8.6: the buffer id is the driver's; the device keeps per-id state, so it must be in range.
-  if (id >= size_) return std::unexpected(RingError::kBufferIdOutOfRange);
-  Held& h = held_[id];
-  if (h.held) return std::unexpected(RingError::kHeadInUse);  // consumed, ignored
+  if (id >= size_) return RingError::kBufferIdOutOfRange;
+  if (held_[id].held) return RingError::kHeadInUse;  // consumed, ignored
+  return RingError::kCount;
+}
 
-  const std::span<const PackedDesc> chain_descs(descs, n);
-  std::expected<Chain, RingError> chain = walk(id, chain_descs, scratch);
+std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) noexcept {
+  uint32_t n = 0;
+  const RingError taken = take_descs(n);
+  const std::span<const PackedDesc> descs(pop_descs_.data(), n);
+  const uint16_t id = taken == RingError::kCount ? descs.back().id : 0;
+  // One named result, returned on every path, so that it is built in place (no copy).
+  std::expected<Chain, RingError> chain =
+      taken == RingError::kCount ? walk(id, descs, scratch)
+                                 : std::expected<Chain, RingError>(std::unexpect, taken);
+  if (taken != RingError::kCount) return chain;
+  Held& h = held_[id];
   h.held = true;
-  keep(h, chain_descs);  // the copy rewalk() uses
+  // The copy rewalk() uses.
+  h.count = static_cast<uint16_t>(n);
+  static_assert(kInlineDescs == 2);
+  if (n <= kInlineDescs) {
+    h.inline_descs[0] = descs[0];
+    if (n == 2) h.inline_descs[1] = descs[1];
+  } else {
+    h.more.assign(descs.begin(), descs.end());
+  }
   in_flight_ += n;
   if (in_order_) order_.taken(id);
   // A chain that fails the walk goes back at once (after the chains before it, with IN_ORDER).
   if (!chain && !breaks_queue(chain.error())) push_used(id, 0);
   return chain;
-}
-
-void PackedRing::keep(Held& h, std::span<const PackedDesc> descs) noexcept {
-  h.count = static_cast<uint16_t>(descs.size());
-  static_assert(kInlineDescs == 2);
-  if (descs.size() <= kInlineDescs) {
-    h.inline_descs[0] = descs[0];
-    if (descs.size() == 2) h.inline_descs[1] = descs[1];
-  } else {
-    h.more.assign(descs.begin(), descs.end());
-  }
 }
 
 std::expected<Chain, RingError> PackedRing::rewalk(uint16_t id,

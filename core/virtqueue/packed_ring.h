@@ -150,8 +150,9 @@ class PackedRing {
   // An INDIRECT descriptor of a chain (the last): its table's buffers into `b`; kCount when they
   // are all taken.
   RingError walk_indirect(const PackedDesc& d, ChainBuilder& b) const noexcept;
-  // Keeps `descs` as held chain `id`'s copy.
-  void keep(Held& h, std::span<const PackedDesc> descs) noexcept;
+  // pop(): copies the next chain's ring descriptors into pop_descs_ (`n` of them) and checks its
+  // buffer id; kCount when the chain can be walked.
+  RingError take_descs(uint32_t& n) noexcept;
   // Writes id and len of a used descriptor at `position`, and its flags (for `wrap`): at once,
   // or at publish_used() for the first one since the last publish.
   void write_used(uint16_t position, bool wrap, uint16_t id, uint32_t len) noexcept {
