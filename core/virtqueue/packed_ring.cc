@@ -84,39 +84,44 @@ std::expected<uint16_t, RingError> PackedRing::avail_count() const noexcept {
   }
   // The driver can have at most size() descriptors out; those the device holds are among them.
   const uint32_t budget = size_ - in_flight_;
+  // Locals: the flags loads (acquire) would make the compiler read members again after each.
+  const uint8_t* const flags_at = ring_ + offsetof(PackedDesc, flags);
+  const uint32_t size = size_;
   uint32_t seen = scan_descs_;
   uint16_t chains = scan_chains_;
-  uint16_t position = scan_position_;
-  bool wrap = scan_wrap_;
+  uint32_t position = scan_position_;
+  uint16_t avail = avail_bits(scan_wrap_);  // what AVAIL/USED read in this lap
   // The end of the last whole chain counted.
   uint32_t counted = seen;
-  uint16_t end_position = position;
-  bool end_wrap = wrap;
+  uint32_t end_position = position;
+  uint16_t end_avail = avail;
   while (seen < budget) {
-    uint16_t flags = load_flags(position);
-    if (!is_avail(flags, wrap)) break;
+    uint16_t flags = load_u16(flags_at + sizeof(PackedDesc) * position, std::memory_order_acquire);
+    if ((flags & kPackedDescFAvailUsed) != avail) break;
     // The head is written last (2.8.21.1), so the rest of its chain is in place: follow NEXT.
     for (;;) {
       ++seen;
-      advance(position, wrap, 1);
+      if (++position == size) {
+        position = 0;
+        avail ^= kPackedDescFAvailUsed;
+      }
       if (!(flags & kDescFNext)) break;
       if (seen == budget) {
         if (chains == 0) return std::unexpected(RingError::kChainUnterminated);
         break;
       }
-      flags =
-          load_u16(ring_ + sizeof(PackedDesc) * position + kFlagsOffset, std::memory_order_relaxed);
+      flags = load_u16(flags_at + sizeof(PackedDesc) * position, std::memory_order_relaxed);
     }
     if (flags & kDescFNext) break;  // unterminated within the budget: not counted
     ++chains;
     counted = seen;
     end_position = position;
-    end_wrap = wrap;
+    end_avail = avail;
   }
   scan_chains_ = chains;
   scan_descs_ = counted;
-  scan_position_ = end_position;
-  scan_wrap_ = end_wrap;
+  scan_position_ = static_cast<uint16_t>(end_position);
+  scan_wrap_ = end_avail == kPackedDescFAvail;
   return chains;
 }
 
@@ -143,45 +148,50 @@ struct PackedRing::ChainBuilder {
     if (readable + writable > UINT32_MAX) return RingError::kChainTooLarge;
     return RingError::kCount;
   }
+  std::expected<Chain, RingError> chain(uint16_t id) const noexcept {
+    return Chain{id, scratch.first(n), static_cast<uint32_t>(readable),
+                 static_cast<uint32_t>(writable)};
+  }
 };
 
 [[gnu::always_inline]] inline std::expected<Chain, RingError> PackedRing::walk(
     uint16_t id, std::span<const PackedDesc> descs, std::span<ChainBuffer> scratch) const noexcept {
   ChainBuilder b{*mem_, scratch};
   for (const PackedDesc& d : descs) {
-    RingError e;
-    if (!(d.flags & kDescFIndirect)) [[likely]] {
-      e = b.add(d.addr, d.len, (d.flags & kDescFWrite) != 0);
-    } else {
-      e = walk_indirect(d, b);
+    // An indirect descriptor ends the chain. The builder goes by value, so that it stays in
+    // registers here.
+    if (d.flags & kDescFIndirect) [[unlikely]]
+      return walk_indirect(id, d, b);
+    if (RingError e = b.add(d.addr, d.len, (d.flags & kDescFWrite) != 0); e != RingError::kCount) {
+      return std::unexpected(e);
     }
-    if (e != RingError::kCount) return std::unexpected(e);
   }
-  return Chain{id, scratch.first(b.n), static_cast<uint32_t>(b.readable),
-               static_cast<uint32_t>(b.writable)};
+  return b.chain(id);
 }
 
-RingError PackedRing::walk_indirect(const PackedDesc& d, ChainBuilder& b) const noexcept {
+std::expected<Chain, RingError> PackedRing::walk_indirect(uint16_t id, const PackedDesc& d,
+                                                          ChainBuilder b) const noexcept {
   // 2.8.19: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the
   // VIRTIO_F_INDIRECT_DESC feature was negotiated." and not with NEXT; then it ends the chain.
-  if (!indirect_) return RingError::kIndirectNotNegotiated;
-  if (d.flags & kDescFNext) return RingError::kIndirectWithNext;
-  if (d.len == 0 || d.len % sizeof(PackedDesc) != 0) return RingError::kIndirectBadLength;
+  if (!indirect_) return std::unexpected(RingError::kIndirectNotNegotiated);
+  if (d.flags & kDescFNext) return std::unexpected(RingError::kIndirectWithNext);
+  if (d.len == 0 || d.len % sizeof(PackedDesc) != 0)
+    return std::unexpected(RingError::kIndirectBadLength);
   // The whole table is one chain: at most size() descriptors, as for a chain in the ring.
-  if (d.len / sizeof(PackedDesc) > size_) return RingError::kChainTooLong;
+  if (d.len / sizeof(PackedDesc) > size_) return std::unexpected(RingError::kChainTooLong);
   const uint8_t* table = mem_->map(d.addr, d.len);
-  if (table == nullptr) return RingError::kIndirectOutOfMemory;
+  if (table == nullptr) return std::unexpected(RingError::kIndirectOutOfMemory);
   // 2.8.19: every entry of the table, in order; only WRITE counts, NEXT and the id are ignored.
   // An indirect entry inside the table is refused (nested tables are not allowed).
   for (size_t i = 0; i < d.len / sizeof(PackedDesc); ++i) {
     PackedDesc e;
     std::memcpy(&e, table + sizeof(PackedDesc) * i, sizeof(e));
-    if (e.flags & kDescFIndirect) return RingError::kIndirectNested;
+    if (e.flags & kDescFIndirect) return std::unexpected(RingError::kIndirectNested);
     if (RingError r = b.add(e.addr, e.len, (e.flags & kDescFWrite) != 0); r != RingError::kCount) {
-      return r;
+      return std::unexpected(r);
     }
   }
-  return RingError::kCount;
+  return b.chain(id);
 }
 
 [[gnu::always_inline]] inline RingError PackedRing::take_descs(uint32_t& n) noexcept {
@@ -190,17 +200,17 @@ RingError PackedRing::walk_indirect(const PackedDesc& d, ChainBuilder& b) const 
   const uint32_t budget = size_ - in_flight_;
   if (budget == 0) return RingError::kChainUnterminated;
   PackedDesc* descs = pop_descs_.data();
-  uint16_t flags = load_flags(next_avail_);  // acquire: the chain is visible after it
-  if (!is_avail(flags, avail_wrap_)) return RingError::kChainUnterminated;
-  for (;;) {
+  const uint16_t head_flags = load_flags(next_avail_);  // acquire: the chain is visible after it
+  if (!is_avail(head_flags, avail_wrap_)) return RingError::kChainUnterminated;
+  std::memcpy(&descs[0], ring_ + sizeof(PackedDesc) * next_avail_, sizeof(PackedDesc));
+  descs[0].flags = head_flags;  // the value availability was decided on
+  n = 1;
+  advance(next_avail_, avail_wrap_, 1);
+  while (descs[n - 1].flags & kDescFNext) {
+    if (n == budget) return RingError::kChainUnterminated;
     std::memcpy(&descs[n], ring_ + sizeof(PackedDesc) * next_avail_, sizeof(PackedDesc));
-    descs[n].flags = flags;  // the value availability and NEXT were decided on
     ++n;
     advance(next_avail_, avail_wrap_, 1);
-    if (!(flags & kDescFNext)) break;
-    if (n == budget) return RingError::kChainUnterminated;
-    flags = load_u16(ring_ + sizeof(PackedDesc) * next_avail_ + kFlagsOffset,
-                     std::memory_order_relaxed);
   }
   if (scan_chains_ > 0) {
     // Off the front of what avail_count() counted; a chain that grew since (the guest rewrote
@@ -252,10 +262,6 @@ std::expected<Chain, RingError> PackedRing::rewalk(uint16_t id,
                                                    std::span<ChainBuffer> scratch) const noexcept {
   if (id >= size_ || !held_[id].held) return std::unexpected(RingError::kBufferIdOutOfRange);
   return walk(id, held_[id].descs(), scratch);
-}
-
-void PackedRing::push_used_in_order(uint16_t id, uint32_t len) noexcept {
-  order_.finish(id, len, [this](uint16_t i, uint32_t l) { release(i, l); });
 }
 
 void PackedRing::flush_batch() noexcept {

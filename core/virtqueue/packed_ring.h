@@ -138,18 +138,23 @@ class PackedRing {
                                                                   offsetof(PackedDesc, flags)))
         .load(std::memory_order_acquire);
   }
-  // 2.8.1: available for a driver wrap counter `wrap` when AVAIL equals it and USED does not.
+  static constexpr uint16_t kPackedDescFAvailUsed = kPackedDescFAvail | kPackedDescFUsed;
+  // 2.8.1: the AVAIL/USED bits of a descriptor available for a driver wrap counter `wrap`: AVAIL
+  // equal to it, USED not.
+  static uint16_t avail_bits(bool wrap) noexcept {
+    return wrap ? kPackedDescFAvail : kPackedDescFUsed;
+  }
   static bool is_avail(uint16_t flags, bool wrap) noexcept {
-    return (flags & (kPackedDescFAvail | kPackedDescFUsed)) ==
-           (wrap ? kPackedDescFAvail : kPackedDescFUsed);
+    return (flags & kPackedDescFAvailUsed) == avail_bits(wrap);
   }
   struct ChainBuilder;
   // Walks `descs` (ring descriptors of one chain, the last without NEXT) into `scratch`.
   std::expected<Chain, RingError> walk(uint16_t id, std::span<const PackedDesc> descs,
                                        std::span<ChainBuffer> scratch) const noexcept;
-  // An INDIRECT descriptor of a chain (the last): its table's buffers into `b`; kCount when they
-  // are all taken.
-  RingError walk_indirect(const PackedDesc& d, ChainBuilder& b) const noexcept;
+  // The rest of walk() from an INDIRECT descriptor (which ends a chain): its table's buffers
+  // after those `b` holds.
+  std::expected<Chain, RingError> walk_indirect(uint16_t id, const PackedDesc& d,
+                                                ChainBuilder b) const noexcept;
   // pop(): copies the next chain's ring descriptors into pop_descs_ (`n` of them) and checks its
   // buffer id; kCount when the chain can be walked.
   RingError take_descs(uint32_t& n) noexcept;
@@ -206,7 +211,9 @@ class PackedRing {
     batch_descs_ += descs;
     batch_last_id_ = id;
   }
-  void push_used_in_order(uint16_t id, uint32_t len) noexcept;
+  void push_used_in_order(uint16_t id, uint32_t len) noexcept {
+    order_.finish(id, len, [this](uint16_t i, uint32_t l) { release(i, l); });
+  }
   void flush_batch() noexcept;
 
   uint8_t* ring_ = nullptr;          // descriptor ring
