@@ -87,41 +87,50 @@ std::expected<uint16_t, RingError> PackedRing::avail_count() const noexcept {
   // Locals: the flags loads (acquire) would make the compiler read members again after each.
   const uint8_t* const flags_at = ring_ + offsetof(PackedDesc, flags);
   const uint32_t size = size_;
+  // At the top of the loop, these are at the end of the last whole chain counted.
   uint32_t seen = scan_descs_;
   uint16_t chains = scan_chains_;
   uint32_t position = scan_position_;
   uint16_t avail = avail_bits(scan_wrap_);  // what AVAIL/USED read in this lap
-  // The end of the last whole chain counted.
-  uint32_t counted = seen;
-  uint32_t end_position = position;
-  uint16_t end_avail = avail;
+  auto step = [size](uint32_t& p, uint16_t& a) {
+    if (++p == size) {
+      p = 0;
+      a ^= kPackedDescFAvailUsed;
+    }
+  };
   while (seen < budget) {
     uint16_t flags = load_u16(flags_at + sizeof(PackedDesc) * position, std::memory_order_acquire);
     if ((flags & kPackedDescFAvailUsed) != avail) break;
-    // The head is written last (2.8.21.1), so the rest of its chain is in place: follow NEXT.
-    for (;;) {
+    if (flags & kDescFNext) {
+      // The head is written last (2.8.21.1), so the rest of its chain is in place: follow NEXT.
+      uint32_t chain_seen = seen + 1;
+      uint32_t chain_position = position;
+      uint16_t chain_avail = avail;
+      step(chain_position, chain_avail);
+      for (;;) {
+        if (chain_seen == budget) {
+          if (chains == 0) return std::unexpected(RingError::kChainUnterminated);
+          goto counted;  // unterminated within the budget: not counted
+        }
+        flags = load_u16(flags_at + sizeof(PackedDesc) * chain_position, std::memory_order_relaxed);
+        ++chain_seen;
+        step(chain_position, chain_avail);
+        if (!(flags & kDescFNext)) break;
+      }
+      seen = chain_seen;
+      position = chain_position;
+      avail = chain_avail;
+    } else {
       ++seen;
-      if (++position == size) {
-        position = 0;
-        avail ^= kPackedDescFAvailUsed;
-      }
-      if (!(flags & kDescFNext)) break;
-      if (seen == budget) {
-        if (chains == 0) return std::unexpected(RingError::kChainUnterminated);
-        break;
-      }
-      flags = load_u16(flags_at + sizeof(PackedDesc) * position, std::memory_order_relaxed);
+      step(position, avail);
     }
-    if (flags & kDescFNext) break;  // unterminated within the budget: not counted
     ++chains;
-    counted = seen;
-    end_position = position;
-    end_avail = avail;
   }
+counted:
   scan_chains_ = chains;
-  scan_descs_ = counted;
-  scan_position_ = static_cast<uint16_t>(end_position);
-  scan_wrap_ = end_avail == kPackedDescFAvail;
+  scan_descs_ = seen;
+  scan_position_ = static_cast<uint16_t>(position);
+  scan_wrap_ = avail == kPackedDescFAvail;
   return chains;
 }
 
