@@ -139,26 +139,25 @@ struct PackedRing::ChainBuilder {
   const GuestMemory& mem;
   std::span<ChainBuffer> scratch;
   size_t n = 0;
-  uint64_t readable = 0;
-  uint64_t writable = 0;
-  bool seen_writable = false;
+  uint64_t total = 0;     // bytes of every buffer taken
+  uint64_t writable = 0;  // of which device-writable (non-zero once one is taken)
 
   // RingError::kCount when the buffer is taken.
   [[gnu::always_inline]] RingError add(uint64_t addr, uint32_t len, bool w) noexcept {
     if (len == 0) return RingError::kCount;  // zero-length descriptors take no scratch entry
     // 2.8.4: device-writable descriptors come after device-readable ones.
-    if (!w && seen_writable) return RingError::kReadableAfterWritable;
-    seen_writable |= w;
+    if (!w && writable != 0) return RingError::kReadableAfterWritable;
     uint8_t* host = mem.map(addr, len);
     if (host == nullptr && !mem.check_range(addr, len)) return RingError::kBufferOutOfMemory;
     if (n == scratch.size()) return RingError::kChainTooLong;
     scratch[n++] = ChainBuffer{addr, len, w, host};
-    (w ? writable : readable) += len;
-    if (readable + writable > UINT32_MAX) return RingError::kChainTooLarge;
+    total += len;
+    writable += w ? len : 0;
+    if (total > UINT32_MAX) return RingError::kChainTooLarge;
     return RingError::kCount;
   }
   std::expected<Chain, RingError> chain(uint16_t id) const noexcept {
-    return Chain{id, scratch.first(n), static_cast<uint32_t>(readable),
+    return Chain{id, scratch.first(n), static_cast<uint32_t>(total - writable),
                  static_cast<uint32_t>(writable)};
   }
 };
