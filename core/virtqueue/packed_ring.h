@@ -147,7 +147,7 @@ class PackedRing {
   static bool is_avail(uint16_t flags, bool wrap) noexcept {
     return (flags & kPackedDescFAvailUsed) == avail_bits(wrap);
   }
-  struct ChainBuilder;
+  struct ChainBuilder;  // a walk's buffers so far, and the checks each one passes
   // Walks `descs` (ring descriptors of one chain, the last without NEXT) into `scratch`.
   std::expected<Chain, RingError> walk(uint16_t id, std::span<const PackedDesc> descs,
                                        std::span<ChainBuffer> scratch) const noexcept;
@@ -166,7 +166,7 @@ class PackedRing {
     std::memcpy(p + offsetof(PackedDesc, id), &id, sizeof(id));
     // 2.8.1: a used descriptor's AVAIL and USED flags both equal the device's wrap counter. WRITE
     // says that the device wrote into the buffer, as DPDK's vhost sets it.
-    uint16_t flags = wrap ? static_cast<uint16_t>(kPackedDescFAvail | kPackedDescFUsed) : 0;
+    uint16_t flags = wrap ? kPackedDescFAvailUsed : 0;
     if (len > 0) flags |= kDescFWrite;
     if (!first_pending_) {
       first_pending_ = true;
