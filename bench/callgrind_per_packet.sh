@@ -5,14 +5,20 @@
 # its --v=2 log lists. Runs of different lengths give
 #   Ir = start-up + trials * set-up + iterations * per_iteration,
 # solved for per_iteration, divided by the packets in one iteration.
-#   bench/callgrind_per_packet.sh BINARY FILTER PACKETS_PER_ITERATION
+# With COLLECT (a callgrind --toggle-collect pattern, which may be given more than once,
+# separated by commas), only the instructions inside those functions count: the device side of a
+# ring benchmark without its fake driver. The pattern's functions must not call each other.
+#   bench/callgrind_per_packet.sh BINARY FILTER PACKETS_PER_ITERATION [COLLECT]
 #   e.g. bench/callgrind_per_packet.sh build/bench/pmdnet_core_bench '^BM_GuestTxChainToUsed/64$' 32
 set -euo pipefail
 bin=$1 filter=$2 per=$3
+collect=()
+IFS=, read -ra patterns <<< "${4:-}"
+for p in "${patterns[@]}"; do collect+=("--toggle-collect=$p"); done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for t in 0.000000001 0.02 0.2 0.5; do
-  valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$t" "$bin" --benchmark_filter="$filter" \
+  valgrind --tool=callgrind "${collect[@]}" --callgrind-out-file="$tmp/cg.$t" "$bin" --benchmark_filter="$filter" \
     --benchmark_min_time="$t" --v=2 > "$tmp/out.$t" 2>&1
   ir=$(grep -E '^(summary|totals):' "$tmp/cg.$t" | head -1 | awk '{print $2}')
   k=$(grep -c 'LOG(2): Running .* for ' "$tmp/out.$t")

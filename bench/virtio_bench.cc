@@ -1,24 +1,29 @@
 // Micro-benchmarks of the guest-facing ring path: a guest TX chain through VirtioNetQueue into
 // TxSegments and back to the used ring, RX write_packet into (mergeable) guest chains, and a full
-// guest TX -> loopback -> guest RX pass. Per-packet figures are items_per_second's inverse.
+// guest TX -> loopback -> guest RX pass, each on the split and packed rings, with and without
+// IN_ORDER. Per-packet figures are items_per_second's inverse.
 #include <benchmark/benchmark.h>
 
 #include <deque>
 #include <numeric>
+#include <string>
 
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/virtio_net/virtio_net_queue.h"
 #include "tests/unit/core/virtqueue/fake_driver.h"
+#include "tests/unit/core/virtqueue/fake_packed_driver.h"
 
 namespace pmdnet::virtio {
 namespace {
 
 using testing::Buf;
+using testing::FakePackedQueue;
 using testing::FakeVirtqueue;
 using testing::TestMemory;
 
 constexpr uint64_t kFeatures = bit(feature::kVersion1) | bit(feature::kRingEventIdx);
 constexpr size_t kBurst = 32;
+constexpr uint16_t kRingSize = 256;
 
 // A backend that accepts every transmit at once and lets the benchmark play the NIC on receive.
 class BenchQueue final : public Queue {
@@ -46,10 +51,80 @@ class BenchQueue final : public Queue {
   std::vector<RxId> done;
 };
 
+// The guest side of one ring: chains set up once and made available again on every iteration,
+// in the layout a benchmark is registered for.
+class SplitGuest {
+ public:
+  SplitGuest(TestMemory& m, uint64_t ring_gpa, bool) : q_(m, ring_gpa, kRingSize) {}
+  RingAddresses addresses() const { return q_.addresses(); }
+  void add(std::span<const Buf> bufs) { heads_.push_back(q_.add_chain(bufs)); }
+  void offer() {
+    for (uint16_t h : heads_) q_.make_available(h);
+  }
+  // The guest reaps its used ring (no free-list work: the chains are reused as they are).
+  void reap() { benchmark::DoNotOptimize(q_.used_idx()); }
+
+ private:
+  FakeVirtqueue q_;
+  std::vector<uint16_t> heads_;
+};
+
+class PackedGuest {
+ public:
+  PackedGuest(TestMemory& m, uint64_t ring_gpa, bool in_order) : q_(m, ring_gpa, kRingSize) {
+    q_.set_in_order(in_order);
+  }
+  RingAddresses addresses() const { return q_.addresses(); }
+  void add(std::span<const Buf> bufs) { chains_.emplace_back(bufs.begin(), bufs.end()); }
+  // Makes available the chains the device does not hold, each at the driver's next position.
+  void offer() {
+    for (; out_ < chains_.size(); ++out_) {
+      q_.post(chains_[(next_ + out_) % chains_.size()]);
+    }
+  }
+  // Reads the used descriptors back, which frees their ids and descriptors for offer().
+  void reap() {
+    while (auto u = q_.pop_used()) {
+      out_ -= u->buffers;
+      next_ = (next_ + u->buffers) % chains_.size();
+    }
+  }
+
+ private:
+  FakePackedQueue q_;
+  std::vector<std::vector<Buf>> chains_;
+  size_t out_ = 0;   // chains made available and not yet used
+  size_t next_ = 0;  // the chain the device returns next (the guests here return in order)
+};
+
+// A ring layout: the guest side, the features that make VirtioNetQueue pick it, and the ring
+// indexes of a new ring.
+struct Split {
+  using Guest = SplitGuest;
+  static constexpr uint64_t kFeatures = 0;
+  static constexpr RingIndexes kStart{};
+};
+struct SplitInOrder {
+  using Guest = SplitGuest;
+  static constexpr uint64_t kFeatures = bit(feature::kInOrder);
+  static constexpr RingIndexes kStart{};
+};
+struct Packed {
+  using Guest = PackedGuest;
+  static constexpr uint64_t kFeatures = bit(feature::kRingPacked);
+  static constexpr RingIndexes kStart{kPackedWrapBit, kPackedWrapBit};
+};
+struct PackedInOrder {
+  using Guest = PackedGuest;
+  static constexpr uint64_t kFeatures = bit(feature::kRingPacked) | bit(feature::kInOrder);
+  static constexpr RingIndexes kStart{kPackedWrapBit, kPackedWrapBit};
+};
+
+template <class Layout>
 struct Rig {
   TestMemory m{0x100000, 16 << 20};
-  FakeVirtqueue rxq{m, 0x100000, 256};
-  FakeVirtqueue txq{m, 0x108000, 256};
+  typename Layout::Guest rxq{m, 0x100000, has(Layout::kFeatures, feature::kInOrder)};
+  typename Layout::Guest txq{m, 0x108000, has(Layout::kFeatures, feature::kInOrder)};
   BenchQueue* backend = nullptr;
   std::unique_ptr<VirtioNetQueue> q;
 
@@ -61,56 +136,55 @@ struct Rig {
     }
     VirtioNetQueueConfig c;
     c.mem = &m.mem();
-    c.features = features;
+    c.features = features | Layout::kFeatures;
     c.rx_ring = rxq.addresses();
     c.tx_ring = txq.addresses();
+    c.rx_start = c.tx_start = Layout::kStart;
     q = std::move(*VirtioNetQueue::create(c, std::move(b)));
   }
 };
 
 // Guest TX: kBurst chains (header descriptor + frame descriptor) per poll.
+template <class Layout>
 void BM_GuestTxChainToUsed(benchmark::State& state) {
   const uint32_t len = static_cast<uint32_t>(state.range(0));
-  Rig rig(kFeatures);
-  std::vector<uint16_t> heads;
+  Rig<Layout> rig(kFeatures);
   for (size_t i = 0; i < kBurst; ++i) {
     uint64_t gpa = 0x200000 + i * 0x10000;
     std::memset(rig.m.host(gpa), 0, sizeof(VirtioNetHdr));
     std::vector<Buf> bufs = {{gpa, sizeof(VirtioNetHdr), false}, {gpa + 0x100, len, false}};
-    heads.push_back(rig.txq.add_chain(bufs));
+    rig.txq.add(bufs);
   }
   for (auto _ : state) {
-    for (uint16_t h : heads) rig.txq.make_available(h);
+    rig.txq.offer();
     size_t n = rig.q->poll();
     if (n != kBurst) {
       state.SkipWithError("lost packets");
       break;
     }
-    // The guest reaps its used ring (no free-list work: the chains are reused as they are).
-    benchmark::DoNotOptimize(rig.txq.used_idx());
+    rig.txq.reap();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
 }
-BENCHMARK(BM_GuestTxChainToUsed)->Arg(64)->Arg(1518);
 
 // Guest RX: the "NIC" writes kBurst packets of `len` bytes into posted chains of `buf` bytes
 // (mergeable), then one poll completes them to the used ring.
+template <class Layout>
 void BM_GuestRxWritePacket(benchmark::State& state) {
   const size_t len = static_cast<size_t>(state.range(0));
   const uint32_t buf = static_cast<uint32_t>(state.range(1));
-  Rig rig(kFeatures | bit(feature::kMrgRxbuf) | bit(feature::kGuestCsum));
+  Rig<Layout> rig(kFeatures | bit(feature::kMrgRxbuf) | bit(feature::kGuestCsum));
   std::vector<uint8_t> frame(len);
   std::iota(frame.begin(), frame.end(), uint8_t{0});
   size_t per_packet = (len + sizeof(VirtioNetHdr) + buf - 1) / buf;
   size_t chains = kBurst * per_packet;
-  std::vector<uint16_t> heads;
   for (size_t i = 0; i < chains; ++i) {
     std::vector<Buf> bufs = {{0x200000 + i * 0x2000, buf, true}};
-    heads.push_back(rig.rxq.add_chain(bufs));
+    rig.rxq.add(bufs);
   }
   RxMetadata meta{.ip_checksum = RxChecksumState::Good, .l4_checksum = RxChecksumState::Good};
   for (auto _ : state) {
-    for (uint16_t h : heads) rig.rxq.make_available(h);
+    rig.rxq.offer();
     rig.q->poll();  // the chains become posted slots
     for (size_t i = 0; i < kBurst; ++i) {
       if (rig.backend->posted.empty()) {
@@ -128,42 +202,70 @@ void BM_GuestRxWritePacket(benchmark::State& state) {
       rig.backend->done.push_back(id);
     }
     rig.q->poll();  // completes them to the used ring; unused slots stay posted for next time
+    rig.rxq.reap();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBurst * len));
 }
-BENCHMARK(BM_GuestRxWritePacket)->Args({64, 2048})->Args({1518, 2048})->Args({1518, 512});
 
 // Guest TX -> LoopbackEndpoint -> guest RX, kBurst packets per pass.
+template <class Layout>
 void BM_GuestLoopbackPass(benchmark::State& state) {
   const uint32_t len = static_cast<uint32_t>(state.range(0));
   LoopbackEndpoint ep;
   std::vector<QueueConfig> cfg(1);
   std::vector<std::unique_ptr<Queue>> queues;
   (void)ep.get_queues(cfg, nullptr, queues);
-  Rig rig(kFeatures | bit(feature::kMrgRxbuf), std::move(queues[0]));
-  std::vector<uint16_t> tx_heads, rx_heads;
+  Rig<Layout> rig(kFeatures | bit(feature::kMrgRxbuf), std::move(queues[0]));
   for (size_t i = 0; i < kBurst; ++i) {
     uint64_t gpa = 0x200000 + i * 0x10000;
     std::memset(rig.m.host(gpa), 0, sizeof(VirtioNetHdr));
     std::vector<Buf> tx = {{gpa, sizeof(VirtioNetHdr), false}, {gpa + 0x100, len, false}};
-    tx_heads.push_back(rig.txq.add_chain(tx));
+    rig.txq.add(tx);
     std::vector<Buf> rx = {{0x600000 + i * 0x1000, 2048, true}};
-    rx_heads.push_back(rig.rxq.add_chain(rx));
+    rig.rxq.add(rx);
   }
   for (auto _ : state) {
-    for (uint16_t h : rx_heads) rig.rxq.make_available(h);
-    for (uint16_t h : tx_heads) rig.txq.make_available(h);
+    rig.rxq.offer();
+    rig.txq.offer();
     size_t moved = rig.q->poll();  // TX into the loopback
     moved += rig.q->poll();        // receives completed
     if (moved != 2 * kBurst) {
       state.SkipWithError("lost packets");
       break;
     }
+    rig.rxq.reap();
+    rig.txq.reap();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
 }
-BENCHMARK(BM_GuestLoopbackPass)->Arg(64)->Arg(1518);
+
+// Each case on every layout: the split ring's under the plain name, the others with a suffix
+// (BM_GuestTxChainToUsed_PackedInOrder/64).
+template <class Layout>
+void register_layout(const std::string& suffix) {
+  benchmark::RegisterBenchmark(("BM_GuestTxChainToUsed" + suffix).c_str(),
+                               BM_GuestTxChainToUsed<Layout>)
+      ->Arg(64)
+      ->Arg(1518);
+  benchmark::RegisterBenchmark(("BM_GuestRxWritePacket" + suffix).c_str(),
+                               BM_GuestRxWritePacket<Layout>)
+      ->Args({64, 2048})
+      ->Args({1518, 2048})
+      ->Args({1518, 512});
+  benchmark::RegisterBenchmark(("BM_GuestLoopbackPass" + suffix).c_str(),
+                               BM_GuestLoopbackPass<Layout>)
+      ->Arg(64)
+      ->Arg(1518);
+}
+
+const bool kRegistered = [] {
+  register_layout<Split>("");
+  register_layout<SplitInOrder>("_InOrder");
+  register_layout<Packed>("_Packed");
+  register_layout<PackedInOrder>("_PackedInOrder");
+  return true;
+}();
 
 }  // namespace
 }  // namespace pmdnet::virtio

@@ -15,9 +15,6 @@ namespace {
 
 constexpr size_t kFlagsOffset = offsetof(PackedDesc, flags);
 constexpr size_t kEventFlagsOffset = offsetof(PackedEventSuppress, flags);
-// A held chain's copy of its descriptors keeps its allocation up to this many; longer ones are
-// freed when the chain is returned, so a driver cannot grow the copies to size() each.
-constexpr size_t kKeptDescs = 8;
 
 uint16_t load_u16(const uint8_t* p, std::memory_order order) noexcept {
   // The guest writes these concurrently; the spec guarantees their alignment.
@@ -72,107 +69,197 @@ Result<PackedRing> PackedRing::create(const RingAddresses& a, const GuestMemory&
   r.in_order_ = has(features, feature::kInOrder);
   r.batch_used_ = r.in_order_ && role == RingRole::kDeviceReads;
   r.held_.resize(a.size);
-  r.pending_.reserve(a.size);
-  r.walk_descs_.reserve(kKeptDescs);
+  r.pop_descs_.resize(a.size);
   if (r.in_order_) r.order_ = InOrderUsed(a.size);
   return r;
-}
-
-uint16_t PackedRing::load_flags(uint16_t position) const noexcept {
-  return load_u16(ring_ + sizeof(PackedDesc) * position + kFlagsOffset, std::memory_order_acquire);
-}
-
-uint32_t PackedRing::distance(uint16_t from, bool from_wrap, uint16_t to,
-                              bool to_wrap) const noexcept {
-  // (position, wrap) names a descriptor uniquely over two laps.
-  const uint32_t a = from + (from_wrap ? 0u : size_);
-  const uint32_t b = to + (to_wrap ? 0u : size_);
-  return b >= a ? b - a : b + 2u * size_ - a;
 }
 
 std::expected<uint16_t, RingError> PackedRing::avail_count() const noexcept {
   // Counting reads every head's flags, so what was counted is remembered: the next call goes on
   // from the end of the last whole chain counted, and pop() takes chains off the front.
   if (scan_chains_ == 0) {
+    scan_descs_ = 0;
     scan_position_ = next_avail_;
     scan_wrap_ = avail_wrap_;
   }
   // The driver can have at most size() descriptors out; those the device holds are among them.
   const uint32_t budget = size_ - in_flight_;
-  uint32_t seen = distance(next_avail_, avail_wrap_, scan_position_, scan_wrap_);
-  uint16_t position = scan_position_;
-  bool wrap = scan_wrap_;
-  while (seen < budget) {
-    uint16_t flags = load_flags(position);
-    if (!is_avail(flags, wrap)) break;
-    // The head is written last (2.8.21.1), so the rest of its chain is in place: follow NEXT.
-    for (;;) {
-      ++seen;
-      advance(position, wrap, 1);
-      if (!(flags & kDescFNext)) break;
-      if (seen == budget) {
-        if (scan_chains_ == 0) return std::unexpected(RingError::kChainUnterminated);
-        return scan_chains_;
-      }
-      flags =
-          load_u16(ring_ + sizeof(PackedDesc) * position + kFlagsOffset, std::memory_order_relaxed);
+  // Locals: the flags loads (acquire) would make the compiler read members again after each.
+  const uint8_t* const flags_at = ring_ + offsetof(PackedDesc, flags);
+  const uint32_t size = size_;
+  // At the top of the loop, these are at the end of the last whole chain counted.
+  uint32_t seen = scan_descs_;
+  uint16_t chains = scan_chains_;
+  uint32_t position = scan_position_;
+  uint16_t avail = avail_bits(scan_wrap_);  // what AVAIL/USED read in this lap
+  auto step = [size](uint32_t& p, uint16_t& a) {
+    if (++p == size) {
+      p = 0;
+      a ^= kPackedDescFAvailUsed;
     }
-    ++scan_chains_;
-    scan_position_ = position;
-    scan_wrap_ = wrap;
+  };
+  while (seen < budget) {
+    uint16_t flags = load_u16(flags_at + sizeof(PackedDesc) * position, std::memory_order_acquire);
+    if ((flags & kPackedDescFAvailUsed) != avail) break;
+    if (flags & kDescFNext) {
+      // The head is written last (2.8.21.1), so the rest of its chain is in place: follow NEXT.
+      uint32_t chain_seen = seen + 1;
+      uint32_t chain_position = position;
+      uint16_t chain_avail = avail;
+      step(chain_position, chain_avail);
+      for (;;) {
+        if (chain_seen == budget) {
+          if (chains == 0) return std::unexpected(RingError::kChainUnterminated);
+          goto counted;  // unterminated within the budget: not counted
+        }
+        flags = load_u16(flags_at + sizeof(PackedDesc) * chain_position, std::memory_order_relaxed);
+        ++chain_seen;
+        step(chain_position, chain_avail);
+        if (!(flags & kDescFNext)) break;
+      }
+      seen = chain_seen;
+      position = chain_position;
+      avail = chain_avail;
+    } else {
+      ++seen;
+      step(position, avail);
+    }
+    ++chains;
   }
-  return scan_chains_;
+counted:
+  scan_chains_ = chains;
+  scan_descs_ = seen;
+  scan_position_ = static_cast<uint16_t>(position);
+  scan_wrap_ = avail == kPackedDescFAvail;
+  return chains;
 }
 
-void PackedRing::prefetch(uint16_t ahead) const noexcept {
-  uint32_t position = uint32_t{next_avail_} + ahead;
-  if (position >= size_) position %= size_;
-  __builtin_prefetch(ring_ + sizeof(PackedDesc) * position);
+// A chain's buffers as walk() collects them, with the checks every buffer passes.
+struct PackedRing::ChainBuilder {
+  const GuestMemory& mem;
+  std::span<ChainBuffer> scratch;
+  size_t n = 0;
+  uint64_t total = 0;     // bytes of every buffer taken
+  uint64_t writable = 0;  // of which device-writable (non-zero once one is taken)
+
+  // RingError::kCount when the buffer is taken.
+  [[gnu::always_inline]] RingError add(uint64_t addr, uint32_t len, bool w) noexcept {
+    if (len == 0) return RingError::kCount;  // zero-length descriptors take no scratch entry
+    // 2.8.4: device-writable descriptors come after device-readable ones.
+    if (!w && writable != 0) return RingError::kReadableAfterWritable;
+    uint8_t* host = mem.map(addr, len);
+    if (host == nullptr && !mem.check_range(addr, len)) return RingError::kBufferOutOfMemory;
+    if (n == scratch.size()) return RingError::kChainTooLong;
+    scratch[n++] = ChainBuffer{addr, len, w, host};
+    total += len;
+    writable += w ? len : 0;
+    if (total > UINT32_MAX) return RingError::kChainTooLarge;
+    return RingError::kCount;
+  }
+  std::expected<Chain, RingError> chain(uint16_t id) const noexcept {
+    return Chain{id, scratch.first(n), static_cast<uint32_t>(total - writable),
+                 static_cast<uint32_t>(writable)};
+  }
+};
+
+[[gnu::always_inline]] inline std::expected<Chain, RingError> PackedRing::walk(
+    uint16_t id, std::span<const PackedDesc> descs, std::span<ChainBuffer> scratch) const noexcept {
+  ChainBuilder b{*mem_, scratch};
+  for (const PackedDesc& d : descs) {
+    // An indirect descriptor ends the chain. The builder goes by value, so that it stays in
+    // registers here.
+    if (d.flags & kDescFIndirect) [[unlikely]]
+      return walk_indirect(id, d, b);
+    if (RingError e = b.add(d.addr, d.len, (d.flags & kDescFWrite) != 0); e != RingError::kCount) {
+      return std::unexpected(e);
+    }
+  }
+  return b.chain(id);
 }
 
-std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) noexcept {
+std::expected<Chain, RingError> PackedRing::walk_indirect(uint16_t id, const PackedDesc& d,
+                                                          ChainBuilder b) const noexcept {
+  // 2.8.19: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the
+  // VIRTIO_F_INDIRECT_DESC feature was negotiated." and not with NEXT; then it ends the chain.
+  if (!indirect_) return std::unexpected(RingError::kIndirectNotNegotiated);
+  if (d.flags & kDescFNext) return std::unexpected(RingError::kIndirectWithNext);
+  if (d.len == 0 || d.len % sizeof(PackedDesc) != 0)
+    return std::unexpected(RingError::kIndirectBadLength);
+  // The whole table is one chain: at most size() descriptors, as for a chain in the ring.
+  if (d.len / sizeof(PackedDesc) > size_) return std::unexpected(RingError::kChainTooLong);
+  const uint8_t* table = mem_->map(d.addr, d.len);
+  if (table == nullptr) return std::unexpected(RingError::kIndirectOutOfMemory);
+  // 2.8.19: every entry of the table, in order; only WRITE counts, NEXT and the id are ignored.
+  // An indirect entry inside the table is refused (nested tables are not allowed).
+  for (size_t i = 0; i < d.len / sizeof(PackedDesc); ++i) {
+    PackedDesc e;
+    std::memcpy(&e, table + sizeof(PackedDesc) * i, sizeof(e));
+    if (e.flags & kDescFIndirect) return std::unexpected(RingError::kIndirectNested);
+    if (RingError r = b.add(e.addr, e.len, (e.flags & kDescFWrite) != 0); r != RingError::kCount) {
+      return std::unexpected(r);
+    }
+  }
+  return b.chain(id);
+}
+
+[[gnu::always_inline]] inline RingError PackedRing::take_descs(uint32_t& n) noexcept {
   // The chain's ring descriptors, each copied once: later writes by the guest (or used
   // descriptors the device writes over them) cannot change what is validated.
   const uint32_t budget = size_ - in_flight_;
-  walk_descs_.clear();
-  for (;;) {
-    if (walk_descs_.size() == budget) return std::unexpected(RingError::kChainUnterminated);
-    const uint8_t* p = ring_ + sizeof(PackedDesc) * next_avail_;
-    PackedDesc d;
-    if (walk_descs_.empty()) {
-      const uint16_t flags = load_flags(next_avail_);  // acquire: the chain is visible after it
-      if (!is_avail(flags, avail_wrap_)) return std::unexpected(RingError::kChainUnterminated);
-      std::memcpy(&d, p, sizeof(d));
-      d.flags = flags;  // the value availability was decided on
-    } else {
-      std::memcpy(&d, p, sizeof(d));
-    }
-    walk_descs_.push_back(d);
+  if (budget == 0) return RingError::kChainUnterminated;
+  PackedDesc* descs = pop_descs_.data();
+  const uint16_t head_flags = load_flags(next_avail_);  // acquire: the chain is visible after it
+  if (!is_avail(head_flags, avail_wrap_)) return RingError::kChainUnterminated;
+  std::memcpy(&descs[0], ring_ + sizeof(PackedDesc) * next_avail_, sizeof(PackedDesc));
+  descs[0].flags = head_flags;  // the value availability was decided on
+  n = 1;
+  advance(next_avail_, avail_wrap_, 1);
+  while (descs[n - 1].flags & kDescFNext) {
+    if (n == budget) return RingError::kChainUnterminated;
+    std::memcpy(&descs[n], ring_ + sizeof(PackedDesc) * next_avail_, sizeof(PackedDesc));
+    ++n;
     advance(next_avail_, avail_wrap_, 1);
-    if (!(d.flags & kDescFNext)) break;
   }
   if (scan_chains_ > 0) {
     // Off the front of what avail_count() counted; a chain that grew since (the guest rewrote
     // it) makes the count void when it ran past the counted descriptors or left fewer of them
     // than chains counted (each chain has one at least).
     --scan_chains_;
-    const uint32_t left = distance(next_avail_, avail_wrap_, scan_position_, scan_wrap_);
-    if (left > size_ || left < scan_chains_) scan_chains_ = 0;
+    if (n > scan_descs_ || scan_descs_ - n < scan_chains_) {
+      scan_chains_ = 0;
+    } else {
+      scan_descs_ -= n;
+    }
   }
-  const uint16_t id = walk_descs_.back().id;
+  const uint16_t id = descs[n - 1].id;
   // 2.8.6: the buffer id is the driver's; the device keeps per-id state, so it must be in range.
-  if (id >= size_) return std::unexpected(RingError::kBufferIdOutOfRange);
-  if (held_[id].held) return std::unexpected(RingError::kHeadInUse);  // consumed, ignored
+  if (id >= size_) return RingError::kBufferIdOutOfRange;
+  if (held_[id].held) return RingError::kHeadInUse;  // consumed, ignored
+  return RingError::kCount;
+}
 
-  std::expected<Chain, RingError> chain = walk(id, walk_descs_, scratch);
+std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) noexcept {
+  uint32_t n = 0;
+  const RingError taken = take_descs(n);
+  const std::span<const PackedDesc> descs(pop_descs_.data(), n);
+  const uint16_t id = taken == RingError::kCount ? descs.back().id : 0;
+  // One named result, returned on every path, so that it is built in place (no copy).
+  std::expected<Chain, RingError> chain =
+      taken == RingError::kCount ? walk(id, descs, scratch)
+                                 : std::expected<Chain, RingError>(std::unexpect, taken);
+  if (taken != RingError::kCount) return chain;
   Held& h = held_[id];
   h.held = true;
-  in_flight_ += static_cast<uint32_t>(walk_descs_.size());
-  h.descs.swap(walk_descs_);  // the copy rewalk() uses; the buffers it had become the next walk's
-  if (walk_descs_.capacity() > kKeptDescs) {
-    std::vector<PackedDesc>().swap(walk_descs_);
-    walk_descs_.reserve(kKeptDescs);
+  // The copy rewalk() uses.
+  h.count = static_cast<uint16_t>(n);
+  static_assert(kInlineDescs == 2);
+  if (n <= kInlineDescs) {
+    h.inline_descs[0] = descs[0];
+    if (n == 2) h.inline_descs[1] = descs[1];
+  } else {
+    h.more.assign(descs.begin(), descs.end());
   }
+  in_flight_ += n;
   if (in_order_) order_.taken(id);
   // A chain that fails the walk goes back at once (after the chains before it, with IN_ORDER).
   if (!chain && !breaks_queue(chain.error())) push_used(id, 0);
@@ -182,102 +269,7 @@ std::expected<Chain, RingError> PackedRing::pop(std::span<ChainBuffer> scratch) 
 std::expected<Chain, RingError> PackedRing::rewalk(uint16_t id,
                                                    std::span<ChainBuffer> scratch) const noexcept {
   if (id >= size_ || !held_[id].held) return std::unexpected(RingError::kBufferIdOutOfRange);
-  return walk(id, held_[id].descs, scratch);
-}
-
-std::expected<Chain, RingError> PackedRing::walk(uint16_t id, std::span<const PackedDesc> descs,
-                                                 std::span<ChainBuffer> scratch) const noexcept {
-  uint64_t readable = 0;
-  uint64_t writable = 0;
-  bool seen_writable = false;
-  size_t n = 0;
-  auto add = [&](uint64_t addr, uint32_t len, bool w) -> std::expected<void, RingError> {
-    if (len == 0) return {};  // zero-length descriptors take no scratch entry
-    // 2.8.4: device-writable descriptors come after device-readable ones.
-    if (!w && seen_writable) return std::unexpected(RingError::kReadableAfterWritable);
-    seen_writable |= w;
-    uint8_t* host = mem_->map(addr, len);
-    if (host == nullptr && !mem_->check_range(addr, len)) {
-      return std::unexpected(RingError::kBufferOutOfMemory);
-    }
-    if (n == scratch.size()) return std::unexpected(RingError::kChainTooLong);
-    scratch[n++] = ChainBuffer{addr, len, w, host};
-    (w ? writable : readable) += len;
-    if (readable + writable > UINT32_MAX) return std::unexpected(RingError::kChainTooLarge);
-    return {};
-  };
-  for (const PackedDesc& d : descs) {
-    if (!(d.flags & kDescFIndirect)) {
-      if (auto r = add(d.addr, d.len, (d.flags & kDescFWrite) != 0); !r) {
-        return std::unexpected(r.error());
-      }
-      continue;
-    }
-    // 2.8.19: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the
-    // VIRTIO_F_INDIRECT_DESC feature was negotiated." and not with NEXT; then it ends the chain.
-    if (!indirect_) return std::unexpected(RingError::kIndirectNotNegotiated);
-    if (d.flags & kDescFNext) return std::unexpected(RingError::kIndirectWithNext);
-    if (d.len == 0 || d.len % sizeof(PackedDesc) != 0) {
-      return std::unexpected(RingError::kIndirectBadLength);
-    }
-    // The whole table is one chain: at most size() descriptors, as for a chain in the ring.
-    if (d.len / sizeof(PackedDesc) > size_) return std::unexpected(RingError::kChainTooLong);
-    const uint8_t* table = mem_->map(d.addr, d.len);
-    if (table == nullptr) return std::unexpected(RingError::kIndirectOutOfMemory);
-    // 2.8.19: every entry of the table, in order; only WRITE counts, NEXT and the id are ignored.
-    // An indirect entry inside the table is refused (nested tables are not allowed).
-    for (size_t i = 0; i < d.len / sizeof(PackedDesc); ++i) {
-      PackedDesc e;
-      std::memcpy(&e, table + sizeof(PackedDesc) * i, sizeof(e));
-      if (e.flags & kDescFIndirect) return std::unexpected(RingError::kIndirectNested);
-      if (auto r = add(e.addr, e.len, (e.flags & kDescFWrite) != 0); !r) {
-        return std::unexpected(r.error());
-      }
-    }
-  }
-  return Chain{id, scratch.first(n), static_cast<uint32_t>(readable),
-               static_cast<uint32_t>(writable)};
-}
-
-void PackedRing::write_used(uint16_t position, bool wrap, uint16_t id, uint32_t len) noexcept {
-  uint8_t* p = ring_ + sizeof(PackedDesc) * position;
-  std::memcpy(p + offsetof(PackedDesc, len), &len, sizeof(len));
-  std::memcpy(p + offsetof(PackedDesc, id), &id, sizeof(id));
-  // 2.8.1: a used descriptor's AVAIL and USED flags both equal the device's wrap counter. WRITE
-  // says that the device wrote into the buffer, as DPDK's vhost sets it.
-  uint16_t flags = wrap ? static_cast<uint16_t>(kPackedDescFAvail | kPackedDescFUsed) : 0;
-  if (len > 0) flags |= kDescFWrite;
-  pending_.push_back(PendingFlags{position, flags});
-}
-
-void PackedRing::release(uint16_t id, uint32_t len) noexcept {
-  Held& h = held_[id];
-  h.held = false;
-  const auto descs = static_cast<uint32_t>(h.descs.size());
-  in_flight_ -= descs;
-  if (h.descs.capacity() > kKeptDescs) std::vector<PackedDesc>().swap(h.descs);
-  if (batch_used_) {
-    // 2.8.9: one used descriptor, with the last buffer's id, for the whole batch.
-    if (batch_descs_ == 0) {
-      batch_position_ = next_used_;
-      batch_wrap_ = used_wrap_;
-    }
-    batch_descs_ += descs;
-    batch_last_id_ = id;
-  } else {
-    write_used(next_used_, used_wrap_, id, len);
-  }
-  advance(next_used_, used_wrap_, descs);
-}
-
-void PackedRing::push_used(uint32_t id, uint32_t len) noexcept {
-  if (id >= size_ || !held_[id].held) return;  // only chains pop() handed out
-  if (in_order_) {
-    order_.finish(static_cast<uint16_t>(id), len,
-                  [this](uint16_t i, uint32_t l) { release(i, l); });
-  } else {
-    release(static_cast<uint16_t>(id), len);
-  }
+  return walk(id, held_[id].descs(), scratch);
 }
 
 void PackedRing::flush_batch() noexcept {
@@ -287,16 +279,12 @@ void PackedRing::flush_batch() noexcept {
 
 void PackedRing::publish_used() noexcept {
   if (batch_descs_ > 0) flush_batch();
-  if (pending_.empty()) return;
-  // The ids and lengths above are visible before any flags (release); the first descriptor's
-  // flags go last, so the driver, which reads from there, finds the whole batch at once.
-  for (size_t i = pending_.size(); i-- > 1;) {
-    store_u16(ring_ + sizeof(PackedDesc) * pending_[i].position + kFlagsOffset, pending_[i].flags,
-              std::memory_order_release);
-  }
-  store_u16(ring_ + sizeof(PackedDesc) * pending_[0].position + kFlagsOffset, pending_[0].flags,
+  if (!first_pending_) return;
+  // The ids and lengths, and the flags of every later used descriptor, are visible before these
+  // flags (release): the driver, which reads from here, finds the whole batch at once.
+  store_u16(ring_ + sizeof(PackedDesc) * first_position_ + kFlagsOffset, first_flags_,
             std::memory_order_release);
-  pending_.clear();
+  first_pending_ = false;
   unsignalled_ = true;
 }
 
@@ -373,7 +361,7 @@ void PackedRing::abandon() noexcept {
   scan_chains_ = 0;
   in_flight_ = 0;
   order_.clear();
-  pending_.clear();
+  first_pending_ = false;
   batch_descs_ = 0;
 }
 
