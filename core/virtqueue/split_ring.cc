@@ -181,30 +181,6 @@ std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk(
 }
 
 template <bool kInOrder>
-void BasicSplitRing<kInOrder>::push_used_in_order(uint32_t head, uint32_t len) noexcept {
-  if (head >= size_ || !held_[head]) return;  // only heads pop() handed out
-  order_.finish(static_cast<uint16_t>(head), len,
-                [this](uint16_t h, uint32_t l) { release_in_order(h, l); });
-}
-
-template <bool kInOrder>
-void BasicSplitRing<kInOrder>::release_in_order(uint16_t head, uint32_t len) noexcept {
-  held_[head] = 0;
-  if (batch_used_) {
-    // 2.7.9: "the device can just write out a single used ring entry with the id corresponding
-    // to the head entry of the descriptor chain describing the last buffer in the batch".
-    if (batch_count_ == 0) batch_slot_ = used_idx_;
-    ++batch_count_;
-    batch_head_ = head;
-  } else {
-    const VirtqUsedElem e{head, len};
-    std::memcpy(used_ + kRingEntriesOffset + sizeof(VirtqUsedElem) * (used_idx_ & (size_ - 1)), &e,
-                sizeof(e));
-  }
-  ++used_idx_;
-}
-
-template <bool kInOrder>
 void BasicSplitRing<kInOrder>::publish_used() noexcept {
   if (batch_count_ > 0) {
     const VirtqUsedElem e{batch_head_, 0};
