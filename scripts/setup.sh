@@ -61,11 +61,12 @@ export DEBIAN_FRONTEND=noninteractive
 # system's ovsdb-server and ovs-vswitchd: unless the policy present already forbids that, a
 # forbidding one stands in for the install and the original (or none) is put back after it.
 policy=/usr/sbin/policy-rc.d
-policy_saved=""
+policy_saved=""  # where the original policy waits during the install
+policy_ours=0    # 1: the policy in place is the stand-in
 restore_policy() {
   if [ -n "$policy_saved" ]; then
     $SUDO mv -f "$policy_saved" "$policy"
-  elif [ "$bench" = 1 ]; then
+  elif [ "$policy_ours" = 1 ]; then
     $SUDO rm -f "$policy"
   fi
 }
@@ -74,14 +75,13 @@ if [ "$bench" = 1 ]; then
   if [ -x "$policy" ]; then
     "$policy" openvswitch-switch start >/dev/null 2>&1 || [ $? -ne 101 ] || forbids=1
   fi
-  if [ "$forbids" = 1 ]; then
-    bench=0  # the policy in place stays as it is
-  else
+  if [ "$forbids" = 0 ]; then
+    trap restore_policy EXIT
     if [ -e "$policy" ]; then
       policy_saved=$($SUDO mktemp /usr/sbin/.policy-rc.d.XXXXXX)
       $SUDO mv -f "$policy" "$policy_saved"
     fi
-    trap restore_policy EXIT
+    policy_ours=1
     printf '#!/bin/sh\n# scripts/setup.sh --bench: no service starts during the install\nexit 101\n' |
       $SUDO tee "$policy" >/dev/null
     $SUDO chmod 755 "$policy"
