@@ -680,7 +680,8 @@ settings=$(printf '{"pairs": %d, "duration_s": %d, "warmup_s": %d, "cases": "%s"
      "$max_other" "$retries" "$retried")")
 load=$(printf '{"start": "%s", "end": "%s"}' "$load_start" "$load_end")
 summary_args=(summarize "$work/raw.jsonl" --cases "$cases" --systems "$systems"
-              --out-json "$out.json" --command "$command_line" --settings "$settings" --load "$load" --fail-on-error)
+              --out-json "$out.json" --command "$command_line" --settings "$settings"
+              --load "$load" --fail-on-error)
 if [ "$plot" = 1 ]; then summary_args+=(--out-png "$out.png"); fi
 echo
 echo "== results (load average at start $load_start, at end $load_end; $retried pair(s)" \

@@ -82,7 +82,7 @@ if [ "$bench" = 1 ]; then
       $SUDO mv -f "$policy" "$policy_saved"
     fi
     policy_ours=1
-    printf '#!/bin/sh\n# scripts/setup.sh --bench: no service starts during the install\nexit 101\n' |
+    printf '#!/bin/sh\n# scripts/setup.sh --bench: no service starts while installing\nexit 101\n' |
       $SUDO tee "$policy" >/dev/null
     $SUDO chmod 755 "$policy"
   fi
