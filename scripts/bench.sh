@@ -25,8 +25,8 @@
 #                    [--sut-cpu N] [--far-ns NS] [--ring split|packed] [--in-order 0|1] [--keep]
 #                    [--no-plot] [--systems AB|ABC]
 #
-# The guest's rings (net_virtio_user's packed_vq= and in_order=, the same for every system; A and
-# B offer packed rings and IN_ORDER): --ring split (default) or packed; --in-order 0 (default) or 1.
+# The guest's rings (net_virtio_user's packed_vq= and in_order=, the same for every system; all
+# offer packed rings and IN_ORDER): --ring split (default) or packed; --in-order 0 (default) or 1.
 # net_virtio_user's own default is split with in_order=1.
 #
 # Cases (LIST is comma-separated; default: all seven):
