@@ -43,7 +43,7 @@
 # same testpmd command for B, with --record-core-cycles; for C ovs-appctl
 # dpif-netdev/pmd-stats-show and ovs-ofctl dump-ports, since OVS 3.1 reports no live counters for
 # the vhost port: its side is the guest's counts). Prints a line per measurement, then the table
-# (medians, A/B, C/B and A/C per pair, generator and SUT drops, cycles per packet), and writes
+# (medians, A/B per pair, C/B and A/C, generator and SUT drops, cycles per packet), and writes
 # <results>/<date>.json and .png (bench/e2e/report.py). Everything it started is stopped by PID
 # (OVS's daemons by the PIDs in their pidfiles); its work directory, sockets, OVS's database and
 # DPDK runtime directories are removed (--keep keeps the logs).
