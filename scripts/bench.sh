@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# scripts/bench.sh: the end-to-end benchmark. One guest traffic generator against two
-# systems under test (SUT), measured alternately in one run (A B A B ..., one pair per round):
+# scripts/bench.sh: the end-to-end benchmark. One guest traffic generator against two or three
+# systems under test (SUT), measured alternately in one run (A B C A B C ..., one round of each
+# per "pair"):
 #   A: pmdnetd, one vhost-user port with a dpdk backend on net_null0, its busy worker pinned;
 #   B: dpdk-testpmd with net_vhost0 and net_null0, io forwarding (the csum engine with GSO for
-#      the TSO case), its forwarding lcore on the CPU A's worker uses.
+#      the TSO case), its forwarding lcore on the CPU A's worker uses;
+#   C: Open vSwitch with DPDK (Debian's openvswitch-switch-dpdk, OVS 3.1 on DPDK 22.11), a private
+#      ovsdb-server and ovs-vswitchd-dpdk in the work directory: a netdev bridge with a
+#      dpdkvhostuser port and a dpdk port on net_null0, two OpenFlow rules between them (no NORMAL
+#      flow), its PMD thread on the CPU A's worker uses, its other threads on the guest's CPU.
+#      C does not run the tso case: OVS 3.1 cannot take 64 KB TSO frames from a guest (its
+#      dpdkvhostuser ports offer no TSO even with userspace-tso-enable; on dpdkvhostuserclient
+#      ports DPDK's vhost library drops every 65,536-byte frame, since an external mbuf buffer is
+#      limited to 64 KB with its headroom), and net_null has no TSO for it to use.
+# --systems AB leaves C out; the default is ABC when OVS-DPDK is installed (scripts/setup.sh
+# --bench, which this script runs), AB otherwise; the first line of the output says which.
 # The guest is dpdk-testpmd on net_virtio_user (txonly, rxonly or io), or bench/guest/pmdnet_guest
-# for the TSO case (testpmd's txonly cannot make TSO frames); same settings for A and B. Guest on
-# one CPU, the SUT's worker on the other; main lcores share the guest's CPU (they sleep). Every
-# DPDK process runs without hugepages, with its own --file-prefix.
+# for the TSO case (testpmd's txonly cannot make TSO frames); same settings for every system.
+# Guest on one CPU, the SUT's worker on the other; main lcores share the guest's CPU (they sleep).
+# Every DPDK process runs without hugepages, with its own --file-prefix.
 #
 #   scripts/bench.sh [--pairs N] [--duration S] [--warmup S] [--cases LIST] [--results DIR]
 #                    [--max-other PCT] [--retries N] [--quiet-wait S] [--guest-cpu N]
 #                    [--sut-cpu N] [--far-ns NS] [--ring split|packed] [--in-order 0|1] [--keep]
-#                    [--no-plot]
+#                    [--no-plot] [--systems AB|ABC]
 #
-# The guest's rings (net_virtio_user's packed_vq= and in_order=, the same for A and B, which both
+# The guest's rings (net_virtio_user's packed_vq= and in_order=, the same for every system; all
 # offer packed rings and IN_ORDER): --ring split (default) or packed; --in-order 0 (default) or 1.
 # net_virtio_user's own default is split with in_order=1.
 #
@@ -22,21 +33,24 @@
 #   tx64, tx1518      guest TX only: guest txonly -> SUT -> net_null (net_null's RX off)
 #   rx64, rx1518      guest RX only: net_null generates -> SUT -> guest rxonly
 #   loop64, loop1518  the PVP loop: net_null -> SUT -> guest io forwarding -> SUT -> net_null
-#   tso               guest TX of 64 KB TCP/IPv4 frames with TSO requested (MSS 1448): both SUTs
-#                     segment in software (pmdnetd's TSO fallback; testpmd's GSO)
+#   tso               guest TX of 64 KB TCP/IPv4 frames with TSO requested (MSS 1448): A and B
+#                     segment in software (pmdnetd's TSO fallback; testpmd's GSO); not C
 # Any tx<size>, rx<size> or loop<size> (60..2048 bytes) works too.
 #
 # Each measurement starts the SUT and the guest afresh, lets traffic run --warmup seconds, then
 # reads the counters over a --duration second window: the guest's (testpmd's "show fwd stats
 # all", or pmdnet_guest's window line), and the SUT's (pmdnetctl --json workers/port for A, the
-# same testpmd command for B, with --record-core-cycles). Prints a line per measurement, then
-# the table (medians, A/B per pair, generator and SUT drops, cycles per packet), and writes
-# <results>/<date>.json and .png (bench/e2e/report.py). Everything it started is stopped by PID;
-# its work directory, socket and DPDK runtime directories are removed (--keep keeps the logs).
+# same testpmd command for B, with --record-core-cycles; for C ovs-appctl
+# dpif-netdev/pmd-stats-show and ovs-ofctl dump-ports, since OVS 3.1 reports no live counters for
+# the vhost port: its side is the guest's counts). Prints a line per measurement, then the table
+# (medians, A/B per pair, C/B and A/C, generator and SUT drops, cycles per packet), and writes
+# <results>/<date>.json and .png (bench/e2e/report.py). Everything it started is stopped by PID
+# (OVS's daemons by the PIDs in their pidfiles); its work directory, sockets, OVS's database and
+# DPDK runtime directories are removed (--keep keeps the logs).
 #
 # Other load: during each window it counts the CPU time the two CPUs spent on anything but the
 # guest and the SUT (other processes, interrupts, a hypervisor's steal), in percent of one CPU.
-# A pair where either window saw more than --max-other percent (default 10) is measured again,
+# A pair where any window saw more than --max-other percent (default 10) is measured again,
 # up to --retries times (default 3); the discarded windows stay in the JSON, marked as such.
 # Before each pair it waits up to --quiet-wait seconds (default 300) for the CPUs to be quiet.
 #
@@ -46,8 +60,8 @@
 # (docs/benchmarks.md, "The VM: two vCPU placements"). Before and after each window
 # pmdnet_core_latency measures that round trip; below --far-ns (default 150) the window ran
 # "near", else "far". A pair is measured again (same --retries budget) when a window's two probes
-# disagree or A's placement is not B's, so A and B are compared on the same hardware; the JSON
-# keeps each window's probes.
+# disagree or the systems' placements differ, so they are compared on the same hardware; the
+# JSON keeps each window's probes.
 # Exit status: 0 if every measurement produced numbers, 1 if some failed, 2 for bad usage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,10 +82,12 @@ ring=split
 in_order=0
 keep=0
 plot=1
+systems=""  # AB or ABC; empty: ABC when OVS-DPDK is installed
 usage() {
   echo "usage: scripts/bench.sh [--pairs N] [--duration S] [--warmup S] [--cases LIST]" \
     "[--results DIR] [--max-other PCT] [--retries N] [--quiet-wait S] [--guest-cpu N]" \
-    "[--sut-cpu N] [--far-ns NS] [--ring split|packed] [--in-order 0|1] [--keep] [--no-plot]" >&2
+    "[--sut-cpu N] [--far-ns NS] [--ring split|packed] [--in-order 0|1] [--keep] [--no-plot]" \
+    "[--systems AB|ABC]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -91,6 +107,7 @@ while [ $# -gt 0 ]; do
     --in-order) [ $# -ge 2 ] || usage; in_order=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --no-plot) plot=0; shift ;;
+    --systems) [ $# -ge 2 ] || usage; systems=$2; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -101,6 +118,7 @@ done
 [ "$pairs" -ge 1 ] && [ "$duration" -ge 1 ] || usage
 case "$ring" in split) packed_vq=0 ;; packed) packed_vq=1 ;; *) usage ;; esac
 case "$in_order" in 0 | 1) ;; *) usage ;; esac
+case "$systems" in "" | AB | ABC) ;; *) usage ;; esac
 if [ "$guest_cpu" = "$sut_cpu" ]; then
   echo "bench.sh: the guest and the SUT need two different CPUs" >&2
   exit 2
@@ -113,7 +131,25 @@ command_line="scripts/bench.sh --pairs $pairs --duration $duration --warmup $war
 command_line+=" --cases $cases --max-other $max_other --retries $retries"
 command_line+=" --quiet-wait $quiet_wait --far-ns $far_ns --ring $ring --in-order $in_order"
 
-if [ -z "${PMDNET_SKIP_SETUP:-}" ]; then bash scripts/setup.sh; fi
+if [ -z "${PMDNET_SKIP_SETUP:-}" ]; then bash scripts/setup.sh --bench; fi
+# System C: the DPDK build of ovs-vswitchd, called by its path (whatever the ovs-vswitchd
+# alternative points at), and the package's database schema.
+ovs_vswitchd=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
+ovs_schema=/usr/share/openvswitch/vswitch.ovsschema
+systems_note=""
+if [ -z "$systems" ]; then
+  if [ -x "$ovs_vswitchd" ] && [ -r "$ovs_schema" ]; then systems=ABC; else
+    systems=AB
+    systems_note=" (no C: $ovs_vswitchd is not installed; scripts/setup.sh --bench installs it)"
+  fi
+elif [ "$systems" = ABC ] && { [ ! -x "$ovs_vswitchd" ] || [ ! -r "$ovs_schema" ]; }; then
+  echo "bench.sh: --systems ABC needs $ovs_vswitchd and $ovs_schema" \
+    "(openvswitch-switch-dpdk: scripts/setup.sh --bench)" >&2
+  exit 2
+fi
+command_line+=" --systems $systems"
+systems_list=(A B)
+if [ "$systems" = ABC ]; then systems_list+=(C); fi
 build_dir=${BUILD_DIR:-build}
 if [ ! -f "$build_dir/build.ninja" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -135,14 +171,21 @@ done
 # ---- processes, directories, cleanup ----
 
 work=$(mktemp -d /tmp/pmdnet-bench.XXXXXX)
-socket=$work/vm0.sock
+ab_socket=$work/vm0.sock  # A's and B's vhost-user socket
+# C's private OVS: OVS_RUNDIR (database socket, pidfiles, control sockets, bridge management
+# socket; conf.db too), with its vhost-user sockets in the vhost-sock-dir "vhost" inside it.
+ovs_dir=$work/ovs
+c_socket=$ovs_dir/vhost/vm0
+socket=$ab_socket  # the socket of the system being measured
 prefix=pmdnet-bench-$$
 a_prefix=$prefix-a
 b_prefix=$prefix-b
+c_prefix=$prefix-c
 g_prefix=$prefix-g
 rundir=/var/run/dpdk
 sut_pid=""     # the processes running now (each measurement starts and stops its own)
 guest_pid=""
+ovsdb_pid=""   # C's ovsdb-server (sut_pid is its ovs-vswitchd)
 sut_fd=""
 guest_fd=""
 last_other=0   # other load in the last measurement's window, in percent of one CPU
@@ -172,8 +215,28 @@ close_fd() {  # NAME of a variable holding a file descriptor
 }
 
 remove_runtime() {
-  rm -rf "${rundir:?}/$a_prefix" "${rundir:?}/$b_prefix" "${rundir:?}/$g_prefix"
-  rm -f "$socket"
+  rm -rf "${rundir:?}/$a_prefix" "${rundir:?}/$b_prefix" "${rundir:?}/$c_prefix" \
+    "${rundir:?}/$g_prefix" "${ovs_dir:?}"
+  rm -f "$ab_socket"
+}
+
+# The PID in an OVS pidfile, if that process runs (ovsdb-server and ovs-vswitchd detach: they are
+# not children of this script).
+ovs_pid() {  # PIDFILE
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 0
+  if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid"; then echo "$pid"; fi
+}
+
+# Stops C's ovs-vswitchd, then its ovsdb-server: SIGTERM, SIGKILL after 5 s. By the PIDs
+# recorded at start, or else read from their pidfiles.
+stop_ovs() {
+  local pid
+  [ -n "$sut_pid" ] || sut_pid=$(ovs_pid "$ovs_dir/ovs-vswitchd.pid")
+  [ -n "$ovsdb_pid" ] || ovsdb_pid=$(ovs_pid "$ovs_dir/ovsdb-server.pid")
+  for pid in "$sut_pid" "$ovsdb_pid"; do stop_pid "$pid" 0; done
+  sut_pid=""
+  ovsdb_pid=""
 }
 
 cleanup() {
@@ -184,6 +247,7 @@ cleanup() {
   stop_pid "$sut_pid" 0
   guest_pid=""
   sut_pid=""
+  stop_ovs
   remove_runtime
   if [ "$keep" = 1 ]; then
     echo "bench.sh: logs kept in $work"
@@ -194,15 +258,64 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -e "$socket" ]; then rm -f "$socket"; fi
-
 # ---- one measurement ----
+
+# OVS's tools on C's private instance: its directories through OVS_RUNDIR and friends (never the
+# system's /var/run/openvswitch or /etc/openvswitch), its daemons' control socket by path.
+ovs_env() {
+  env OVS_RUNDIR="$ovs_dir" OVS_DBDIR="$ovs_dir" OVS_SYSCONFDIR="$ovs_dir" \
+    OVS_LOGDIR="$ovs_dir" OVS_PKGDATADIR=/usr/share/openvswitch "$@"
+}
+ovs_vsctl() { ovs_env ovs-vsctl --db="unix:$ovs_dir/db.sock" --no-wait --timeout=20 "$@"; }
+ovs_appctl() { ovs_env ovs-appctl --timeout=20 -t "$ovs_dir/ovs-vswitchd.ctl" "$@"; }
+cpu_mask() { printf '0x%x' $((1 << $1)); }
+
+# Starts system C for a case: a fresh database, ovsdb-server, the configuration (before
+# ovs-vswitchd starts, so DPDK starts with it), ovs-vswitchd-dpdk, then the two OpenFlow rules.
+# Both daemons start on the guest's CPU (taskset); the PMD thread moves itself to pmd-cpu-mask.
+# Sets sut_pid and ovsdb_pid; returns non-zero (its log says why) if something failed.
+start_ovs() {  # NULL_DEVARGS DIR
+  local null=$1 dir=$2
+  mkdir -p "$ovs_dir/vhost"
+  ovs_env ovsdb-tool create "$ovs_dir/conf.db" "$ovs_schema" >"$dir/ovsdb-server.log" 2>&1 ||
+    return 1
+  ovs_env taskset -c "$guest_cpu" ovsdb-server "$ovs_dir/conf.db" \
+    --remote="punix:$ovs_dir/db.sock" --pidfile="$ovs_dir/ovsdb-server.pid" \
+    --unixctl="$ovs_dir/ovsdb-server.ctl" --log-file="$dir/ovsdb-server.log" --detach \
+    --no-chdir >>"$dir/ovsdb-server.log" 2>&1 || return 1
+  ovsdb_pid=$(ovs_pid "$ovs_dir/ovsdb-server.pid")
+  [ -n "$ovsdb_pid" ] || return 1
+  # dpdk-extra: --legacy-mem, or OVS adds --in-memory, which EAL refuses with --no-huge;
+  # per-port-memory: a mempool per port instead of the shared one (about 1 GB at start).
+  ovs_vsctl init -- set Open_vSwitch . other_config:dpdk-init=true \
+    "other_config:dpdk-lcore-mask=$(cpu_mask "$guest_cpu")" \
+    "other_config:pmd-cpu-mask=$(cpu_mask "$sut_cpu")" \
+    "other_config:dpdk-extra=--no-huge -m 1024 --legacy-mem --file-prefix $c_prefix --no-pci" \
+    other_config:per-port-memory=true other_config:vhost-sock-dir=vhost \
+    -- add-br br0 -- set Bridge br0 datapath_type=netdev \
+    -- add-port br0 vm0 -- set Interface vm0 type=dpdkvhostuser ofport_request=1 \
+    -- add-port br0 null0 -- set Interface null0 type=dpdk "options:dpdk-devargs=$null" \
+    ofport_request=2 >>"$dir/ovsdb-server.log" 2>&1 || return 1
+  ovs_env taskset -c "$guest_cpu" "$ovs_vswitchd" "unix:$ovs_dir/db.sock" \
+    --pidfile="$ovs_dir/ovs-vswitchd.pid" --unixctl="$ovs_dir/ovs-vswitchd.ctl" \
+    --log-file="$dir/sut.log" --detach --no-chdir >"$dir/ovs-vswitchd.out" 2>&1 || return 1
+  sut_pid=$(ovs_pid "$ovs_dir/ovs-vswitchd.pid")
+  [ -n "$sut_pid" ] || return 1
+  { ovs_env ovs-ofctl del-flows br0 &&
+    ovs_env ovs-ofctl add-flow br0 in_port=1,actions=output:2 &&
+    ovs_env ovs-ofctl add-flow br0 in_port=2,actions=output:1; } >>"$dir/sut.log" 2>&1
+}
 
 # Starts the SUT for CASE (kind, size) on $socket; sets sut_pid (and sut_fd for testpmd).
 start_sut() {
   local sys=$1 kind=$2 size=$3 dir=$4 null="net_null0,size=$3"
   if [ "$kind" = tx ] || [ "$kind" = tso ]; then null="$null,no-rx=1"; fi
-  if [ "$sys" = A ]; then
+  if [ "$sys" = C ]; then
+    if ! start_ovs "$null" "$dir"; then
+      echo "bench.sh: system C (OVS) did not start" >>"$dir/sut.log"
+      stop_ovs
+    fi
+  elif [ "$sys" = A ]; then
     cat >"$dir/pmdnetd.yaml" <<EOF
 # Written by scripts/bench.sh: system A for case $kind$size.
 eal:
@@ -279,9 +392,14 @@ start_guest() {
 }
 
 # Stops the SUT or the guest (WHO: sut or guest) and forgets its PID: testpmd gets "quit" (then
-# SIGTERM after 10 s), pmdnetd SIGTERM, pmdnet_guest GRACE seconds (default 0) to end by itself.
+# SIGTERM after 10 s), pmdnetd SIGTERM, OVS SIGTERM to both daemons, pmdnet_guest GRACE seconds
+# (default 0) to end by itself.
 stop() {  # WHO [GRACE]
   local pid_var=${1}_pid fd_var=${1}_fd grace=${2:-0}
+  if [ "$1" = sut ] && [ -n "$ovsdb_pid" ]; then
+    stop_ovs
+    return 0
+  fi
   if [ -n "${!fd_var}" ]; then
     echo quit >&"${!fd_var}" 2>/dev/null || true
     grace=10
@@ -324,13 +442,14 @@ wait_quiet() {
 }
 
 # Busy clock ticks of the guest's and the SUT's CPUs (steal included), then those of our guest
-# and SUT processes (every thread): the difference over a window is everyone else's.
+# and SUT processes (every thread; C's ovsdb-server too): the difference over a window is
+# everyone else's.
 cpu_ticks() {
   local pid t=0
   awk -v a="cpu$guest_cpu" -v b="cpu$sut_cpu" \
     '$1 == a || $1 == b { busy += $2 + $3 + $4 + $7 + $8 + $9 } END { printf "%d ", busy }' \
     /proc/stat
-  for pid in "$guest_pid" "$sut_pid"; do
+  for pid in "$guest_pid" "$sut_pid" "$ovsdb_pid"; do
     if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
       t=$((t + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
     fi
@@ -342,6 +461,19 @@ wait_block() {  # LOG OFFSET: until testpmd's reply after OFFSET is complete (10
   local i
   for ((i = 0; i < 100; i++)); do
     "$py" "$report" testpmd-block "$1" "$2" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Waits up to SECONDS for C's PMD to poll the guest's TX queue (vm0's rx queue enabled).
+wait_ovs_vhost() {  # SECONDS
+  local i
+  for ((i = 0; i < $1 * 10; i++)); do
+    if ovs_appctl dpif-netdev/pmd-rxq-show 2>/dev/null | grep -q 'port: vm0 .*(enabled)'; then
+      return 0
+    fi
+    alive "$sut_pid" && alive "$guest_pid" || return 1
     sleep 0.1
   done
   return 1
@@ -370,6 +502,7 @@ run_one() {  # CASE SYS PAIR
   dir=$work/$case-$sys-$pair.$attempt
   mkdir -p "$dir"
   remove_runtime
+  if [ "$sys" = C ]; then socket=$c_socket; else socket=$ab_socket; fi
   last_placement=none
   local probe0 probe1
   probe0=$(probe)
@@ -398,6 +531,15 @@ run_one() {  # CASE SYS PAIR
     stop sut
     return 0
   fi
+  # OVS polls the guest's queues only once its main thread has handled their enabling (it shares
+  # the guest's CPU, and takes a second or more): the warm-up starts from there.
+  if [ "$sys" = C ] && ! wait_ovs_vhost 30; then
+    fail_record "$case" "$sys" "$pair" "OVS did not enable the guest's queues (see its log)"
+    grep -E 'WARN|ERR|EMER' "$dir/sut.log" | tail -n 3 | sed 's/^/    sut: /' >&2 || true
+    stop guest
+    stop sut
+    return 0
+  fi
   if [ "$kind" = tso ]; then
     # pmdnet_guest times its own window (after its warm-up); the SUT's counters are read inside
     # it, half a second after its start until half a second before its end, at least 0.5 s.
@@ -420,6 +562,10 @@ run_one() {  # CASE SYS PAIR
     if [ "$sys" = A ]; then
       "$pmdnetctl" --file-prefix "$a_prefix" --json workers >"$dir/workers$i.json" 2>&1 || true
       "$pmdnetctl" --file-prefix "$a_prefix" --json port vm0 >"$dir/port$i.json" 2>&1 || true
+    elif [ "$sys" = C ]; then
+      # net_null's counters first: with the guest's, they make the drop estimate.
+      ovs_env ovs-ofctl dump-ports br0 2 >"$dir/ports$i.txt" 2>&1 || true
+      ovs_appctl dpif-netdev/pmd-stats-show >"$dir/pmd$i.txt" 2>&1 || true
     else
       s_off[$i]=$(size_of "$dir/sut.log")
       echo "show fwd stats all" >&"$sut_fd"
@@ -449,6 +595,8 @@ run_one() {  # CASE SYS PAIR
   if [ "$sys" = A ]; then
     args+=(--a-workers "$dir/workers0.json" "$dir/workers1.json"
            --a-port "$dir/port0.json" "$dir/port1.json" --lcore 1)
+  elif [ "$sys" = C ]; then
+    args+=(--c-pmd "$dir/pmd0.txt" "$dir/pmd1.txt" --c-ports "$dir/ports0.txt" "$dir/ports1.txt")
   else
     args+=(--sut-log "$dir/sut.log" --sut-offsets "${s_off[0]}" "${s_off[1]}")
   fi
@@ -465,11 +613,16 @@ run_one() {  # CASE SYS PAIR
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
-echo "== bench: ${#case_list[@]} case(s) x $pairs pair(s) (A B), ${warmup}s warm-up +" \
-  "${duration}s window each; guest on CPU $guest_cpu, SUT worker on CPU $sut_cpu;" \
+echo "== bench: ${#case_list[@]} case(s) x $pairs pair(s) (${systems_list[*]}), ${warmup}s" \
+  "warm-up + ${duration}s window each; guest on CPU $guest_cpu, SUT worker on CPU $sut_cpu;" \
   "load average $load_start"
-echo "   A: $pmdnetd   B: $testpmd   guest: dpdk-testpmd on net_virtio_user (tso: pmdnet_guest)," \
-  "$ring rings, in_order=$in_order"
+echo "   systems $systems$systems_note"
+echo "   A: $pmdnetd   B: $testpmd"
+if [ "$systems" = ABC ]; then
+  echo "   C: $ovs_vswitchd (not in the tso case: OVS 3.1 cannot take 64 KB TSO frames)"
+fi
+echo "   guest: dpdk-testpmd on net_virtio_user (tso: pmdnet_guest), $ring rings," \
+  "in_order=$in_order"
 n=0
 total=$((${#case_list[@]} * pairs))
 retried=0
@@ -482,14 +635,17 @@ for c in "${case_list[@]}"; do
       : >"$work/pair.jsonl"
       worst=0
       places=()
-      for s in A B; do
+      for s in "${systems_list[@]}"; do
+        if [ "$s" = C ] && [ "$c" = tso ]; then continue; fi
         echo "[$n/$total] $c pair $p $s" >&2
         run_one "$c" "$s" "$p"
         worst=$(awk -v a="$worst" -v b="$last_other" 'BEGIN { print (b > a ? b : a) }')
         places+=("$last_placement")
       done
-      same_place=0
-      if [ "${places[0]}" = "${places[1]}" ] && [ "${places[0]}" != mixed ]; then same_place=1; fi
+      same_place=1
+      for place in "${places[@]}"; do
+        if [ "$place" != "${places[0]}" ] || [ "$place" = mixed ]; then same_place=0; fi
+      done
       if { [ "$same_place" = 1 ] &&
            awk -v w="$worst" -v m="$max_other" 'BEGIN { exit !(w <= m) }'; } ||
          [ "$attempt" -ge "$retries" ]; then
@@ -497,7 +653,7 @@ for c in "${case_list[@]}"; do
         break
       fi
       if [ "$same_place" = 0 ]; then
-        echo "  (vCPU placement A ${places[0]}, B ${places[1]}: measuring the pair again)" >&2
+        echo "  (vCPU placement ${systems_list[*]}: ${places[*]}: measuring the pair again)" >&2
       else
         echo "  (other load reached ${worst}% of a CPU, over ${max_other}%: measuring the pair" \
           "again)" >&2
@@ -518,13 +674,14 @@ for ((i = 2; ; i++)); do
 done
 settings=$(printf '{"pairs": %d, "duration_s": %d, "warmup_s": %d, "cases": "%s", %s, %s, %s}' \
   "$pairs" "$duration" "$warmup" "$cases" \
-  "$(printf '"ring": "%s", "in_order": %d' "$ring" "$in_order")" \
+  "$(printf '"ring": "%s", "in_order": %d, "systems": "%s"' "$ring" "$in_order" "$systems")" \
   "$(printf '"guest_cpu": %d, "sut_cpu": %d, "far_ns": %d' "$guest_cpu" "$sut_cpu" "$far_ns")" \
   "$(printf '"max_other_cpu_percent": %d, "retries": %d, "pairs_retried": %d' \
      "$max_other" "$retries" "$retried")")
 load=$(printf '{"start": "%s", "end": "%s"}' "$load_start" "$load_end")
-summary_args=(summarize "$work/raw.jsonl" --cases "$cases" --out-json "$out.json"
-              --command "$command_line" --settings "$settings" --load "$load" --fail-on-error)
+summary_args=(summarize "$work/raw.jsonl" --cases "$cases" --systems "$systems"
+              --out-json "$out.json" --command "$command_line" --settings "$settings"
+              --load "$load" --fail-on-error)
 if [ "$plot" = 1 ]; then summary_args+=(--out-png "$out.png"); fi
 echo
 echo "== results (load average at start $load_start, at end $load_end; $retried pair(s)" \

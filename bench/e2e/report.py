@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # bench/e2e/report.py: the analysis half of scripts/bench.sh (parsing, records, table, JSON, PNG).
-"""The analysis half of scripts/bench.sh: parses testpmd, pmdnetctl and pmdnet_guest output,
-turns one measurement window into a record, and summarizes the records of a run into a table,
-bench/results/<date>.json and a PNG bar chart (A vs B per case).
+"""The analysis half of scripts/bench.sh: parses testpmd, pmdnetctl, pmdnet_guest and Open
+vSwitch (ovs-appctl, ovs-ofctl) output, turns one measurement window into a record, and
+summarizes the records of a run into a table, bench/results/<date>.json and a PNG bar chart
+(A vs B, and C when measured, per case).
 
 Subcommands (bench.sh calls them; each is usable by hand on a kept work directory):
   testpmd-block LOG OFFSET    the first complete `show fwd stats all` reply after byte OFFSET of
@@ -20,6 +21,7 @@ import platform
 import re
 import statistics
 import sys
+import textwrap
 
 # ---- Cases ----
 
@@ -142,6 +144,35 @@ def testpmd_sut_counters(block, vhost_port="0", null_port="1"):
             "nic_tx": n.get("tx", 0), "nic_rx": n.get("rx", 0)}
 
 
+# Open vSwitch (system C): `ovs-appctl dpif-netdev/pmd-stats-show` and `ovs-ofctl dump-ports`.
+PMD_BLOCK_RE = re.compile(r"pmd thread numa_id \d+ core_id \d+:(.*?)(?=\n\S|\Z)", re.S)
+OFCTL_PORT_RE = re.compile(
+    r"port\s+\d+: rx pkts=(\d+|\?), bytes=\S+ drop=(\d+|\?),.*?"
+    r"tx pkts=(\d+|\?), bytes=\S+ drop=(\d+|\?),", re.S)
+
+
+def ovs_counters(pmd_path, ports_path):
+    """The PMD thread's processing cycles and received packets (from every port), and the
+    net_null port's counters. OVS 3.1 cannot read a dpdkvhostuser port's counters live, so the
+    guest side is left to the guest's own counters (cmd_measure)."""
+    with open(pmd_path, encoding="utf-8", errors="replace") as f:
+        pmd = PMD_BLOCK_RE.search(f.read())
+    if pmd is None:
+        raise RuntimeError("OVS printed no PMD statistics")
+    cycles = re.search(r"processing cycles: (\d+)", pmd.group(1))
+    received = re.search(r"packets received: (\d+)", pmd.group(1))
+    with open(ports_path, encoding="utf-8", errors="replace") as f:
+        port = OFCTL_PORT_RE.search(f.read())
+    if cycles is None or received is None or port is None:
+        raise RuntimeError("OVS's PMD or port statistics are incomplete")
+
+    def num(v):
+        return 0 if v == "?" else int(v)
+    return {"busy_cycles": int(cycles.group(1)), "pmd_packets": int(received.group(1)),
+            "nic_rx": num(port.group(1)), "nic_tx": num(port.group(3)),
+            "nic_tx_dropped": num(port.group(4))}
+
+
 def delta(after, before):
     return {k: after[k] - before.get(k, 0) for k in after if isinstance(after[k], int)}
 
@@ -176,6 +207,16 @@ def cmd_measure(a):
             tsc_hz = s1["tsc_hz"]
             rec["sut"] = delta(s1, s0)
             rec["sut"]["tsc_hz"] = tsc_hz
+        elif a.system == "C":
+            s = delta(ovs_counters(a.c_pmd[1], a.c_ports[1]),
+                      ovs_counters(a.c_pmd[0], a.c_ports[0]))
+            # The vhost side from the guest's counters (the same window, read just before);
+            # drops: what OVS took in and neither port sent, in-flight frames aside.
+            g = rec["guest"]
+            s["guest_tx"], s["guest_rx"] = g.get("tx", 0), g.get("rx", 0)
+            s["packets"] = s["guest_tx"] + s["guest_rx"]
+            s["drops"] = max(0, s["nic_rx"] + s["guest_tx"] - s["nic_tx"] - s["guest_rx"])
+            rec["sut"] = s
         else:
             b0 = testpmd_block(read_from(a.sut_log, a.sut_offsets[0]))
             b1 = testpmd_block(read_from(a.sut_log, a.sut_offsets[1]))
@@ -241,7 +282,51 @@ def med(values):
     return statistics.median(values) if values else None
 
 
-def summarize(records, cases):
+# Why bench.sh leaves C out of the tso case (the JSON and the table say so).
+C_NO_TSO = ("OVS 3.1 cannot take 64 KB TSO frames from the guest (no TSO on dpdkvhostuser "
+            "ports; on dpdkvhostuserclient ports with userspace-tso-enable DPDK's vhost drops "
+            "frames over 64 KB with headroom), and net_null has no TSO")
+
+# The ratios a run reports: A/B always, C/B and A/C when C was measured.
+RATIOS = (("A", "B"), ("C", "B"), ("A", "C"))
+
+
+def ratio_key(num, den):
+    return f"ratio_{num.lower()}_over_{den.lower()}"
+
+
+def ratio_entry(by_pair, num, den):
+    """NUM/DEN per pair (both measured), with the median overall and by placement."""
+    ratios = []
+    for p, v in sorted(by_pair.items()):
+        if num in v and den in v and v[den] > 0:
+            same = v.get(num + "_placement") == v.get(den + "_placement")
+            ratios.append({"pair": p, "ratio": v[num] / v[den],
+                           "placement": v.get(num + "_placement") if same else "mixed"})
+    return {
+        "per_pair": ratios,
+        "median": med([x["ratio"] for x in ratios]),
+        "min": min((x["ratio"] for x in ratios), default=None),
+        "max": max((x["ratio"] for x in ratios), default=None),
+        # The same, over the pairs whose two windows both ran near (or both far).
+        "by_placement": {
+            where: {"pairs": sum(1 for x in ratios if x["placement"] == where),
+                    "median": med([x["ratio"] for x in ratios if x["placement"] == where])}
+            for where in ("near", "far")},
+    }
+
+
+def pair_placements(by_pair, systems):
+    """Per pair: near or far when every system's window ran there, else mixed."""
+    out = []
+    for p, v in sorted(by_pair.items()):
+        places = {v.get(s + "_placement") for s in systems}
+        out.append({"pair": p, "placement": places.pop() if len(places) == 1 and
+                    all(s in v for s in systems) else "mixed"})
+    return out
+
+
+def summarize(records, cases, systems=("A", "B")):
     out = []
     for case in cases:
         entry = {"case": case, "description": describe_case(case),
@@ -249,7 +334,7 @@ def summarize(records, cases):
                  "discarded_windows": sum(1 for r in records
                                           if r["case"] == case and r.get("discarded"))}
         by_pair = {}
-        for sys_name in ("A", "B"):
+        for sys_name in systems:
             runs = []
             for r in records:
                 if r["case"] != case or r["system"] != sys_name or r.get("discarded"):
@@ -279,26 +364,15 @@ def summarize(records, cases):
                                               if x["other_cpu_percent"] is not None),
                                              default=None),
             }
+            if sys_name == "C" and case == "tso":
+                entry[sys_name]["not_measured"] = C_NO_TSO
             if case == "tso":
                 entry[sys_name]["median_segments_per_frame"] = med(
                     [x.get("segments_per_frame") for x in ok])
-        ratios = []
-        for p, v in sorted(by_pair.items()):
-            if "A" in v and "B" in v and v["B"] > 0:
-                same = v.get("A_placement") == v.get("B_placement")
-                ratios.append({"pair": p, "ratio": v["A"] / v["B"],
-                               "placement": v.get("A_placement") if same else "mixed"})
-        entry["ratio_a_over_b"] = {
-            "per_pair": ratios,
-            "median": med([x["ratio"] for x in ratios]),
-            "min": min((x["ratio"] for x in ratios), default=None),
-            "max": max((x["ratio"] for x in ratios), default=None),
-            # The same, over the pairs whose two windows both ran near (or both far).
-            "by_placement": {
-                where: {"pairs": sum(1 for x in ratios if x["placement"] == where),
-                        "median": med([x["ratio"] for x in ratios if x["placement"] == where])}
-                for where in ("near", "far")},
-        }
+        for num, den in RATIOS:
+            if num in systems and den in systems:
+                entry[ratio_key(num, den)] = ratio_entry(by_pair, num, den)
+        entry["placement_per_pair"] = pair_placements(by_pair, systems)
         out.append(entry)
     return out
 
@@ -320,50 +394,59 @@ def fmt_m(v):
     return f"{v * 1e6:.0f}"
 
 
-def table(summary):
-    head = ["case", "A Mpps", "B Mpps", "A/B", "A/B per pair", "placement", "A Gbps", "B Gbps",
-            "gen drops/s A|B", "SUT drops/s A|B", "cyc/pkt A|B", "other% max"]
+def table(summary, systems=("A", "B")):
+    ratios = [(n, d) for n, d in RATIOS if n in systems and d in systems]
+    sep = " | "
+    head = (["case"] + [f"{x} Mpps" for x in systems] + [f"{n}/{d}" for n, d in ratios] +
+            ["A/B per pair", "placement", "Gbps " + "|".join(systems),
+             "gen drops/s " + "|".join(systems), "SUT drops/s " + "|".join(systems),
+             "cyc/pkt " + "|".join(systems), "other% max"])
+    left = {0, len(systems) + len(ratios) + 1, len(systems) + len(ratios) + 2}
     rows = [head]
     for e in summary:
-        a, b, r = e["A"], e["B"], e["ratio_a_over_b"]
+        per = [e[x] for x in systems]
+        r = e["ratio_a_over_b"]
         per_pair = " ".join(fmt(x["ratio"]) for x in r["per_pair"])
-        fails = ""
-        if a["failed"] or b["failed"]:
-            fails = f" (failed: A {a['failed']}, B {b['failed']})"
+        if any(x["failed"] for x in per):
+            per_pair += " (failed: " + ", ".join(
+                f"{name} {x['failed']}" for name, x in zip(systems, per)) + ")"
         mpps_spec = ".4f" if e["case"] == "tso" else ".3f"
-        rows.append([
-            e["case"], fmt(a["median_mpps"], mpps_spec), fmt(b["median_mpps"], mpps_spec),
-            fmt(r["median"]), per_pair + fails,
-            "".join({"near": "n", "far": "f"}.get(x.get("placement"), "?")
-                    for x in r["per_pair"]),
-            fmt(a["median_gbps"]), fmt(b["median_gbps"]),
-            f"{fmt_m(a['median_gen_drops_mpps'])} | {fmt_m(b['median_gen_drops_mpps'])}",
-            f"{fmt_m(a['median_sut_drops_mpps'])} | {fmt_m(b['median_sut_drops_mpps'])}",
-            f"{fmt(a['median_cycles_per_packet'], '.0f')} | "
-            f"{fmt(b['median_cycles_per_packet'], '.0f')}",
-            fmt(max([x for x in (a["max_other_cpu_percent"], b["max_other_cpu_percent"])
-                     if x is not None], default=None), ".1f"),
-        ])
+        rows.append(
+            [e["case"]] + [fmt(x["median_mpps"], mpps_spec) for x in per] +
+            [fmt(e[ratio_key(n, d)]["median"]) for n, d in ratios] +
+            [per_pair,
+             "".join({"near": "n", "far": "f"}.get(x["placement"], "?")
+                     for x in e["placement_per_pair"]),
+             sep.join(fmt(x["median_gbps"]) for x in per),
+             sep.join(fmt_m(x["median_gen_drops_mpps"]) for x in per),
+             sep.join(fmt_m(x["median_sut_drops_mpps"]) for x in per),
+             sep.join(fmt(x["median_cycles_per_packet"], ".0f") for x in per),
+             fmt(max([x["max_other_cpu_percent"] for x in per
+                      if x["max_other_cpu_percent"] is not None], default=None), ".1f")])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [c.ljust(widths[i]) if i in (0, 4, 5) else c.rjust(widths[i])
+        cells = [c.ljust(widths[i]) if i in left else c.rjust(widths[i])
                  for i, c in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     notes = [
         "Mpps: medians of the generator's counter over the window (guest TX for tx/loop/tso,",
-        "guest RX for rx); tso counts 64 KB frames (Gbps is guest bytes). A/B: median of the",
-        "per-pair ratios. gen drops: frames the guest's TX ring refused (testpmd TX-dropped,",
-        "pmdnet_guest ring_full): high means the SUT is the bottleneck. SUT drops: frames the SUT",
-        "dropped (pmdnetd drop_*, testpmd TX-dropped). cyc/pkt: the SUT worker's busy cycles per",
-        "guest-side packet (guest TX frames + frames delivered to the guest; tso: per 64 KB",
-        "frame). other% max: the most CPU time (percent of one CPU) that anything but the guest",
-        "and the SUT took from their two CPUs during a kept window. placement: per pair, n when",
-        "both windows ran with the vCPUs near each other (cache-line round trip under --far-ns,",
-        "probed before and after each window), f when both ran far, ? otherwise.",
+        "guest RX for rx); tso counts 64 KB frames (Gbps is guest bytes). A/B (C/B, A/C): median",
+        "of the per-pair ratios. gen drops: frames the guest's TX ring refused (testpmd",
+        "TX-dropped, pmdnet_guest ring_full): high means the SUT is the bottleneck. SUT drops:",
+        "frames the SUT dropped (pmdnetd drop_*, testpmd TX-dropped; OVS: an estimate, frames it",
+        "took in and did not send, from net_null's and the guest's counters read some ms apart).",
+        "cyc/pkt: the SUT worker's busy cycles (OVS: its PMD's processing cycles) per guest-side",
+        "packet (guest TX frames + frames delivered to the guest; tso: per 64 KB frame). other%",
+        "max: the most CPU time (percent of one CPU) that anything but the guest and the SUT took",
+        "from their two CPUs during a kept window. placement: per pair, n when every window ran",
+        "with the vCPUs near each other (cache-line round trip under --far-ns, probed before and",
+        "after each window), f when all ran far, ? otherwise.",
     ]
+    if "C" in systems and any(e["case"] == "tso" for e in summary):
+        notes += textwrap.wrap("C does not run the tso case: " + C_NO_TSO + ".", 90)
     return "\n".join(lines + [""] + notes)
 
 
@@ -380,38 +463,43 @@ def host_info():
     return info
 
 
-def plot(summary, path, title):
+def plot(summary, path, title, systems=("A", "B")):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = len(summary)
-    fig, axes = plt.subplots(1, n, figsize=(max(2.2 * n, 5.0), 4.4), squeeze=False)
-    colors = {"A": "#1f77b4", "B": "#ff7f0e"}
+    width = 2.2 if len(systems) == 2 else 2.6
+    fig, axes = plt.subplots(1, n, figsize=(max(width * n, 5.0), 4.4), squeeze=False)
+    colors = {"A": "#1f77b4", "B": "#ff7f0e", "C": "#2ca02c"}
     for ax, e in zip(axes[0], summary):
         tso = e["case"] == "tso"
         key = "gbps" if tso else "mpps"
         vals, lows, highs, labels = [], [], [], []
-        for s in ("A", "B"):
+        for s in systems:
             ok = [x[key] for x in e[s]["runs"] if not x["error"]]
             m = statistics.median(ok) if ok else 0.0
             vals.append(m)
             lows.append(m - min(ok) if ok else 0.0)
             highs.append(max(ok) - m if ok else 0.0)
-            labels.append(f"{m:.2f}" if ok else "failed")
-        ax.bar(["A", "B"], vals, color=[colors["A"], colors["B"]],
+            labels.append(f"{m:.2f}" if ok else
+                          "not run" if e[s].get("not_measured") else "failed")
+        ax.bar(list(systems), vals, color=[colors[s] for s in systems],
                yerr=[lows, highs], capsize=4)
         for i, v in enumerate(vals):
             ax.annotate(labels[i], (i, v), ha="center", va="bottom", fontsize=8,
                         xytext=(0, 2), textcoords="offset points")
-        r = e["ratio_a_over_b"]["median"]
-        ax.set_title(f"{e['case']}\nA/B {fmt(r)}", fontsize=9)
+        ratios = "  ".join(f"{num}/{den} {fmt(e[ratio_key(num, den)]['median'])}"
+                           for num, den in RATIOS if ratio_key(num, den) in e)
+        ax.set_title(f"{e['case']}\n{ratios}", fontsize=8 if "C" in systems else 9)
         ax.set_ylabel("Gbit/s (64 KB frames)" if tso else "Mpps", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.set_ylim(0, max([v + h for v, h in zip(vals, highs)] + [1e-9]) * 1.15)
     fig.suptitle(title, fontsize=9)
-    fig.text(0.5, 0.01, "A: pmdnetd (vhost-user, net_null)   B: dpdk-testpmd "
-             "(net_vhost + net_null)\nbars: median, whiskers: min-max over the pairs",
+    legend = "A: pmdnetd (vhost-user, net_null)   B: dpdk-testpmd (net_vhost + net_null)"
+    if "C" in systems:
+        legend += "   C: OVS-DPDK (dpdkvhostuser + dpdk net_null, two OpenFlow rules)"
+    fig.text(0.5, 0.01, legend + "\nbars: median, whiskers: min-max over the pairs",
              ha="center", fontsize=7)
     fig.tight_layout(rect=(0, 0.07, 1, 0.93))
     fig.savefig(path, dpi=110)
@@ -422,8 +510,10 @@ def cmd_summarize(a):
     with open(a.raw, encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]
     cases = a.cases.split(",") if a.cases else sorted({r["case"] for r in records})
-    summary = summarize(records, cases)
-    print(table(summary))
+    systems = tuple(a.systems) if a.systems else tuple(
+        x for x in "ABC" if any(r["system"] == x for r in records))
+    summary = summarize(records, cases, systems)
+    print(table(summary, systems))
     doc = {
         "schema": 1,
         "date": a.date or datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -435,6 +525,11 @@ def cmd_summarize(a):
             "A": "pmdnetd: one vhost-user port, backend dpdk net_null0, one busy worker",
             "B": "dpdk-testpmd: net_vhost0 + net_null0, io forwarding (csum engine with GSO "
                  "for tso), one forwarding lcore",
+            **({"C": "Open vSwitch 3.1 with DPDK (ovs-vswitchd-dpdk, private instance): netdev "
+                     "bridge, dpdkvhostuser port + dpdk port on net_null0, two OpenFlow rules "
+                     "(no NORMAL flow), one PMD thread, userspace-tso-enable off; not in the tso "
+                     "case"}
+               if "C" in systems else {}),
             "guest": "dpdk-testpmd on net_virtio_user (txonly/rxonly/io), pmdnet_guest --tso "
                      "for tso",
         },
@@ -448,7 +543,9 @@ def cmd_summarize(a):
         print(f"\nwrote {a.out_json}")
     if a.out_png:
         try:
-            plot(summary, a.out_png, a.title or f"pmdnet vs DPDK vhost, {doc['date']}")
+            plot(summary, a.out_png, a.title or (
+                f"pmdnet vs DPDK vhost{' vs OVS-DPDK' if 'C' in systems else ''}, "
+                f"{doc['date']}"), systems)
             print(f"wrote {a.out_png}")
         except ImportError:
             print("report.py: matplotlib is missing (python3-matplotlib); no PNG",
@@ -471,7 +568,7 @@ def main(argv):
 
     m = sub.add_parser("measure")
     m.add_argument("--case", required=True)
-    m.add_argument("--system", choices=("A", "B"), required=True)
+    m.add_argument("--system", choices=("A", "B", "C"), required=True)
     m.add_argument("--pair", type=int, required=True)
     m.add_argument("--seconds", type=float, required=True, help="the harness's window")
     m.add_argument("--other-cpu", type=float, help="others' CPU time in the window, % of a CPU")
@@ -483,6 +580,10 @@ def main(argv):
     m.add_argument("--a-workers", nargs=2, help="pmdnetctl --json workers, before and after")
     m.add_argument("--a-port", nargs=2, help="pmdnetctl --json port, before and after")
     m.add_argument("--lcore", type=int, default=1, help="pmdnetd's worker lcore")
+    m.add_argument("--c-pmd", nargs=2,
+                   help="ovs-appctl dpif-netdev/pmd-stats-show, before and after")
+    m.add_argument("--c-ports", nargs=2,
+                   help="ovs-ofctl dump-ports of the net_null port, before and after")
     m.add_argument("--core-latency", type=float, nargs=2,
                    help="pmdnet_core_latency before and after the window, ns (-1: failed)")
     m.add_argument("--far-ns", type=float, default=150,
@@ -491,6 +592,8 @@ def main(argv):
     s = sub.add_parser("summarize")
     s.add_argument("raw")
     s.add_argument("--cases", help="comma-separated, in table order")
+    s.add_argument("--systems", choices=("AB", "ABC"),
+                   help="the systems measured (default: those in the records)")
     s.add_argument("--out-json")
     s.add_argument("--out-png")
     s.add_argument("--command", default="")
