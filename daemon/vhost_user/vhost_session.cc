@@ -388,8 +388,8 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   // A saved position serves the first start from the front-end's base only, resumed or not: a
   // later SET_VRING_BASE (a device reset, say) must never be taken for the stale one.
   for (const auto& p : started) {
-    for (const auto vring : {static_cast<uint16_t>(2 * p->index()),
-                             static_cast<uint16_t>(2 * p->index() + 1)}) {
+    for (const auto vring :
+         {static_cast<uint16_t>(2 * p->index()), static_cast<uint16_t>(2 * p->index() + 1)}) {
       if (base_from_frontend_[vring] && options_.saved_rings != nullptr) {
         std::erase_if(options_.saved_rings->rings,
                       [vring](const SavedRing& r) { return r.vring == vring; });

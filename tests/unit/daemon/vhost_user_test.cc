@@ -1008,9 +1008,9 @@ TEST_F(PackedRingResumeTest, TheFrontEndsOwnBaseStandsWhenAnythingDiffers) {
                                std::string_view(c.what) == "another ring size" ||
                                std::string_view(c.what) == "another vring";
     EXPECT_EQ(session_->stats().resumed_rings.load(), ring0_resumes ? 1u : 0u);
-    EXPECT_TRUE(std::none_of(saved.rings.begin(), saved.rings.end(),
-                             [](const SavedRing& r) { return r.vring < 2; }))
-        << "the first start from the front-end's base used up what was saved for its rings";
+    EXPECT_TRUE(std::none_of(saved.rings.begin(), saved.rings.end(), [](const SavedRing& r) {
+      return r.vring < 2;
+    })) << "the first start from the front-end's base used up what was saved for its rings";
     session_->before_message({Kind::kStopVring, 1, 0});
     EXPECT_EQ(api_.written_back[1].last_avail_idx, c.frontend_base)
         << "vring 1 started from the front-end's base and nothing moved";
