@@ -53,7 +53,9 @@ class EthdevQueue final : public Queue {
         zero_copy_min_(zero_copy_min),
         posted_(rx_descriptors + kRxBurst),
         tx_scratch_(kMaxTxFrame),
-        rx_scratch_(kMaxTxFrame) {}
+        rx_scratch_(kMaxTxFrame) {
+    rx_pieces_.reserve(4 * kRxBurst);
+  }
 
   ~EthdevQueue() override;
 
@@ -82,8 +84,9 @@ class EthdevQueue final : public Queue {
   static inline RxMetadata metadata(const rte_mbuf* m) noexcept;
   inline void reinsert_tags(rte_mbuf* m) noexcept;
   inline void reinsert_stripped_tags(rte_mbuf* m) noexcept;
-  inline size_t deliver(BufferAccess& pool, rte_mbuf* m, const RxMetadata& md,
-                        std::span<RxId> packets, size_t out) noexcept;
+  inline void add_frame(const rte_mbuf* m, const RxMetadata& md) noexcept;
+  void add_segments(size_t k, const rte_mbuf* m) noexcept;
+  size_t write_frames(BufferAccess& pool, std::span<RxId> packets, size_t out) noexcept;
   inline size_t deliver_with_tags(BufferAccess& pool, const rte_mbuf* m, RxMetadata md,
                                   std::span<RxId> packets, size_t out) noexcept;
   inline bool too_large(BufferAccess& pool, RxId id, uint32_t len) noexcept;
@@ -122,6 +125,19 @@ class EthdevQueue final : public Queue {
   Ring<RxId> posted_;  // posted by rx_avail, filled in order
   std::vector<uint8_t> tx_scratch_;
   std::vector<uint8_t> rx_scratch_;
+  // The frames of one receive burst, queued by add_frame for write_frames: rx_burst_ is what
+  // write_packets gets. A frame of one segment is one piece in rx_single_ (at its own index); an
+  // mbuf chain's pieces are in rx_pieces_, from the first_piece of its rx_chained_ entry.
+  struct ChainedFrame {
+    uint16_t frame;
+    uint32_t first_piece;
+  };
+  std::array<RxFrame, kRxBurst> rx_burst_{};
+  size_t rx_frame_count_ = 0;
+  std::array<std::span<const uint8_t>, kRxBurst> rx_single_{};
+  std::array<ChainedFrame, kRxBurst> rx_chained_{};
+  size_t rx_chained_count_ = 0;
+  std::vector<std::span<const uint8_t>> rx_pieces_;
   std::array<rte_mbuf*, kMbufCache> cache_{};
   uint32_t cache_n_ = 0;
   std::array<rte_mbuf*, kTxBurst> tx_burst_{};

@@ -75,12 +75,81 @@ QueueResult<size_t> EthdevQueue::rx_poll(BufferAccess& pool, std::span<RxId> pac
     } else {
       for (uint16_t i = 0; i < got; ++i) {
         reinsert_tags(mbufs[i]);
-        out = deliver(pool, mbufs[i], metadata(mbufs[i]), packets, out);
+        if ((mbufs[i]->ol_flags & kStrippedTags) != 0) [[unlikely]] {
+          out = write_frames(pool, packets, out);  // the frames before it go first
+          out = deliver_with_tags(pool, mbufs[i], metadata(mbufs[i]), packets, out);
+        } else {
+          add_frame(mbufs[i], metadata(mbufs[i]));
+        }
       }
+      out = write_frames(pool, packets, out);
       if (got != 0) rte_pktmbuf_free_bulk(mbufs.data(), got);
     }
     if (got < want) break;
   }
+  return out;
+}
+
+// Queues `m` for write_frames with the metadata `md`: its bytes as they are, one piece per
+// segment.
+inline void EthdevQueue::add_frame(const rte_mbuf* m, const RxMetadata& md) noexcept {
+  const size_t k = rx_frame_count_++;
+  RxFrame& f = rx_burst_[k];
+  f.metadata = md;
+  if (m->nb_segs == 1) [[likely]] {
+    rx_single_[k] = std::span(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
+    f.pieces = std::span(&rx_single_[k], 1);
+    return;
+  }
+  add_segments(k, m);
+}
+
+// add_frame() for an mbuf chain (a coalesced frame, a scattered jumbo one): its pieces go to
+// rx_pieces_, which may grow until write_frames points the frame at them.
+[[gnu::cold]] void EthdevQueue::add_segments(size_t k, const rte_mbuf* m) noexcept {
+  rx_chained_[rx_chained_count_++] =
+      ChainedFrame{static_cast<uint16_t>(k), static_cast<uint32_t>(rx_pieces_.size())};
+  for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
+    rx_pieces_.emplace_back(rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
+  }
+}
+
+// Writes the queued frames into the posted guest buffers, one write_packets call per run of
+// frames that fit: a frame its buffer cannot hold is dropped and counted, and that buffer stays
+// posted for the next frame. Returns `out` plus the frames delivered (their RxIds stored from
+// packets[out]).
+size_t EthdevQueue::write_frames(BufferAccess& pool, std::span<RxId> packets, size_t out) noexcept {
+  const size_t n = rx_frame_count_;
+  if (n == 0) return out;
+  for (size_t c = 0; c < rx_chained_count_; ++c) {  // rx_pieces_ grows no more: point at it
+    const size_t end = c + 1 < rx_chained_count_ ? rx_chained_[c + 1].first_piece : rx_pieces_.size();
+    const ChainedFrame& cf = rx_chained_[c];
+    rx_burst_[cf.frame].pieces = std::span(rx_pieces_).subspan(cf.first_piece, end - cf.first_piece);
+  }
+  size_t k = 0;
+  while (k < n) {
+    const size_t ids = std::min({n - k, posted_.size(), packets.size() - out});
+    if (ids == 0) break;  // cannot happen: each frame took an mbuf and rx_burst took no more
+    for (size_t j = 0; j < ids; ++j) packets[out + j] = posted_[j];
+    const size_t written =
+        pool.write_packets(packets.subspan(out, ids), std::span(rx_burst_).subspan(k, ids));
+    posted_.drop_front(written);
+    for (size_t j = 0; j < written; ++j) {
+      if (rx_burst_[k + j].metadata.vlan) stats_.rx_vlan_packets_.increment();
+    }
+    stats_.rx_packets_.add(written);
+    out += written;
+    k += written;
+    if (written < ids) {  // frame k does not fit the next buffer
+      stats_.rx_too_large_.increment();
+      stats_.rx_errors_.increment();
+      ++k;
+    }
+  }
+  for (; k < n; ++k) stats_.rx_errors_.increment();
+  rx_frame_count_ = 0;
+  rx_chained_count_ = 0;
+  rx_pieces_.clear();
   return out;
 }
 
@@ -91,7 +160,8 @@ inline RxMetadata EthdevQueue::metadata(const rte_mbuf* m) noexcept {
 // Puts the tags the PMD stripped from `m` (if any) back into its first segment: into the
 // headroom, the MAC addresses moved to the front, the STRIPPED flags cleared. Where the first
 // segment cannot take them (data another mbuf may share, too little headroom, fewer than the
-// MAC addresses' 12 bytes) the flags stay and deliver() puts the tags in as it copies the frame.
+// MAC addresses' 12 bytes) the flags stay and deliver_with_tags() puts the tags in as it copies
+// the frame.
 inline void EthdevQueue::reinsert_tags(rte_mbuf* m) noexcept {
   // A PMD may strip tags though the port was not asked to: the guest needs them back.
   if ((m->ol_flags & kStrippedTags) != 0) reinsert_stripped_tags(m);
@@ -112,23 +182,7 @@ inline void EthdevQueue::reinsert_tags(rte_mbuf* m) noexcept {
   stats_.rx_vlan_reinserted_.increment();
 }
 
-// Copies `m` into the next posted guest buffer (the caller frees it); returns `out` plus one if
-// it was delivered (its RxId stored at packets[out]).
-inline size_t EthdevQueue::deliver(BufferAccess& pool, rte_mbuf* m, const RxMetadata& md,
-                                   std::span<RxId> packets, size_t out) noexcept {
-  if ((m->ol_flags & kStrippedTags) != 0) return deliver_with_tags(pool, m, md, packets, out);
-  const uint32_t len = rte_pktmbuf_pkt_len(m);
-  const RxId id = posted_.front();
-  if (too_large(pool, id, len)) return out;
-  const auto* data =
-      len == 0 ? nullptr
-               : static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, rx_scratch_.data()));
-  pool.write_packet(id, md, std::span<const uint8_t>(data, data == nullptr ? 0 : len));
-  if (md.vlan) stats_.rx_vlan_packets_.increment();
-  return delivered(id, packets, out);
-}
-
-// deliver() for an mbuf whose tags reinsert_tags could not put back: they go in after the MAC
+// Delivers an mbuf whose tags reinsert_tags could not put back: they go in after the MAC
 // addresses as the frame is copied (through rx_scratch_), and the metadata carries no VLAN.
 [[gnu::cold]] inline size_t EthdevQueue::deliver_with_tags(BufferAccess& pool, const rte_mbuf* m,
                                                            RxMetadata md, std::span<RxId> packets,
@@ -211,17 +265,27 @@ inline bool EthdevQueue::gro_candidate(rte_mbuf* m) noexcept {
 inline size_t EthdevQueue::deliver_coalesced(BufferAccess& pool, std::span<rte_mbuf*> burst,
                                              std::span<RxId> packets, size_t out) noexcept {
   std::array<rte_mbuf*, kRxBurst> merge;
+  std::array<rte_mbuf*, kRxBurst> plain;
   uint16_t n = 0;
+  uint16_t p = 0;
   for (rte_mbuf* m : burst) {
     reinsert_tags(m);
     if (gro_candidate(m)) {
       merge[n++] = m;
-    } else {
-      out = deliver(pool, m, metadata(m), packets, out);
+    } else if ((m->ol_flags & kStrippedTags) != 0) [[unlikely]] {
+      out = write_frames(pool, packets, out);  // the frames before it go first
+      out = deliver_with_tags(pool, m, metadata(m), packets, out);
       rte_pktmbuf_free(m);
+    } else {
+      add_frame(m, metadata(m));
+      plain[p++] = m;
     }
   }
-  if (n == 0) return out;
+  if (n == 0) {
+    out = write_frames(pool, packets, out);
+    if (p != 0) rte_pktmbuf_free_bulk(plain.data(), p);
+    return out;
+  }
   rte_gro_param param{};
   param.gro_types = RTE_GRO_TCP_IPV4;
   param.max_flow_num = kRxBurst;
@@ -248,8 +312,10 @@ inline size_t EthdevQueue::deliver_coalesced(BufferAccess& pool, std::span<rte_m
       md.gso_size = m->tso_segsz;
       stats_.rx_gro_frames_.increment();
     }
-    out = deliver(pool, m, md, packets, out);
+    add_frame(m, md);  // its segments as they are: a merged frame is not copied into one piece
   }
+  out = write_frames(pool, packets, out);
+  if (p != 0) rte_pktmbuf_free_bulk(plain.data(), p);
   rte_pktmbuf_free_bulk(merge.data(), frames);  // each frees its merged chain
   return out;
 }

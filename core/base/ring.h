@@ -28,6 +28,10 @@ class Ring {
   // Precondition: !empty().
   T pop_front() noexcept { return slots_[head_++ & mask()]; }
   const T& front() const noexcept { return slots_[head_ & mask()]; }
+  // The value `i` places behind the front. Precondition: i < size().
+  const T& operator[](size_t i) const noexcept { return slots_[(head_ + i) & mask()]; }
+  // Removes the first `n` values. Precondition: n <= size().
+  void drop_front(size_t n) noexcept { head_ += n; }
   void clear() noexcept { head_ = tail_ = 0; }
 
  private:

@@ -2,6 +2,7 @@
 // it and passes it by reference into every Queue call, so the backend never locks it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -11,6 +12,13 @@
 namespace pmdnet {
 
 class GuestMemory;
+
+// One received frame for BufferAccess::write_packets: its metadata and its bytes, in one piece or
+// in several (the segments of an mbuf chain), written one after the other with no copy between.
+struct RxFrame {
+  RxMetadata metadata;
+  std::span<const std::span<const uint8_t>> pieces;
+};
 
 class BufferAccess {
  public:
@@ -37,6 +45,33 @@ class BufferAccess {
                             std::span<const uint8_t> data) noexcept {
     write_data(id, data);
     write_header(id, metadata);
+  }
+
+  // A burst of receives in one call: writes frames[i], header and data, into buffer ids[i], in
+  // order, and stops before the first frame that does not fit its buffer (nothing of it is
+  // written). Returns how many frames it wrote, each of them whole: the backend writes those
+  // buffers no more, and still returns them from rx_poll. A frontend may hand them to the guest
+  // at once. A frame the frontend drops (over the MTU, a header it cannot express) still uses
+  // its buffer and counts as written. This default writes each frame with one write_packet, a
+  // frame in several pieces copied into one first.
+  virtual size_t write_packets(std::span<const RxId> ids,
+                               std::span<const RxFrame> frames) noexcept {
+    const size_t n = std::min(ids.size(), frames.size());
+    std::vector<uint8_t> joined;
+    for (size_t i = 0; i < n; ++i) {
+      const std::span<const std::span<const uint8_t>> pieces = frames[i].pieces;
+      uint64_t len = 0;
+      for (std::span<const uint8_t> piece : pieces) len += piece.size();
+      if (capacity(ids[i]) < len) return i;
+      if (pieces.size() == 1) {
+        write_packet(ids[i], frames[i].metadata, pieces[0]);
+        continue;
+      }
+      joined.clear();
+      for (std::span<const uint8_t> piece : pieces) joined.insert(joined.end(), piece.begin(), piece.end());
+      write_packet(ids[i], frames[i].metadata, joined);
+    }
+    return n;
   }
 };
 

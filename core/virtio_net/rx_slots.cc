@@ -307,6 +307,97 @@ void RxSlots<Vq>::push_guest_addresses(RxId id, std::vector<RxBufferSegment>& bu
 }
 
 template <Virtqueue Vq>
+bool RxSlots<Vq>::return_chains(const Slot& slot) noexcept {
+  uint64_t left = slot.header_written ? kHdrLen + uint64_t{slot.data_len} : 0;
+  if (!slot.header_written && !slot.dropped) stats_->drop(DropReason::kRxHeaderNotWritten);
+  uint16_t head = slot.first_head;
+  for (uint16_t c = 0; c < slot.chains; ++c, head = chain_next_[head]) {
+    const auto len = static_cast<uint32_t>(std::min<uint64_t>(left, chain_of_head_[head].capacity));
+    left -= len;
+    ring_.push_used(head, len);
+  }
+  return slot.header_written;
+}
+
+template <Virtqueue Vq>
+void RxSlots<Vq>::count_delivered(size_t packets, uint64_t bytes, uint64_t merged) noexcept {
+  if (packets == 0) return;
+  stats_->guest_rx_packets.add(packets);
+  stats_->guest_rx_bytes.add(bytes);
+  if (merged != 0) stats_->guest_rx_merged_buffers.add(merged);
+}
+
+template <Virtqueue Vq>
+size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
+                                  std::span<const RxFrame> frames) noexcept {
+  static_assert(std::endian::native == std::endian::little, "virtio 1.x headers are little-endian");
+  const size_t n = std::min(ids.size(), frames.size());
+  size_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t merged = 0;
+  size_t i = 0;
+  for (; i < n; ++i) {
+    const RxId id = ids[i];
+    const RxFrame& f = frames[i];
+    if (id.value >= slots_.size() || slots_[id.value].state == SlotState::kFree ||
+        slots_[id.value].state == SlotState::kDelivered) [[unlikely]] {
+      stats_->backend_errors.increment();
+      break;  // as if it did not fit: the backend goes on without this buffer's frame
+    }
+    Slot& slot = slots_[id.value];
+    uint64_t len = 0;
+    for (std::span<const uint8_t> piece : f.pieces) len += piece.size();
+    if (i + 1 < n && !frames[i + 1].pieces.empty()) {
+      __builtin_prefetch(frames[i + 1].pieces[0].data());
+    }
+    if (slot.state == SlotState::kPosted && f.metadata.gso_size == 0 && len <= max_plain_len_ &&
+        !posted_.empty()) {
+      const PostedChain c = posted_.front();
+      const uint64_t total = kHdrLen + len;
+      if (c.host != nullptr && c.capacity >= total) {
+        // The whole chain is this frame's: copied, its header as two stores (as write_packet),
+        // and returned to the used ring now.
+        posted_.pop_front();
+        posted_capacity_ -= c.capacity;
+        --unbound_posted_slots_;
+        uint8_t* dst = c.host + kHdrLen;
+        for (std::span<const uint8_t> piece : f.pieces) {
+          if (!piece.empty()) std::memcpy(dst, piece.data(), piece.size());
+          dst += piece.size();
+        }
+        const uint64_t first = rx_plain_flags(f.metadata, features_);
+        const uint32_t second = uint32_t{1} << 16;
+        std::memcpy(c.host, &first, sizeof(first));
+        std::memcpy(c.host + sizeof(first), &second, sizeof(second));
+        if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
+        ring_.push_used(c.head, static_cast<uint32_t>(total));
+        slot.state = SlotState::kDelivered;
+        ++packets;
+        bytes += len;
+        continue;
+      }
+    }
+    if (capacity(id) < len) break;
+    if (f.pieces.size() == 1) {
+      write_packet(id, f.metadata, f.pieces[0]);
+    } else {
+      for (std::span<const uint8_t> piece : f.pieces) write_data(id, piece);
+      write_header(id, f.metadata);
+    }
+    // Written whole: a bound slot's chains go back now; a dropped one waits for rx_poll.
+    if (slot.state == SlotState::kBound && slot.header_written) {
+      return_chains(slot);
+      ++packets;
+      bytes += slot.data_len;
+      merged += slot.chains - 1u;
+      slot.state = SlotState::kDelivered;
+    }
+  }
+  count_delivered(packets, bytes, merged);
+  return i;
+}
+
+template <Virtqueue Vq>
 size_t RxSlots<Vq>::complete(Queue& backend) noexcept {
   if (broken_) return 0;
   auto n = backend.rx_poll(*this, std::span(ids_).first(kPollBurst));
@@ -315,6 +406,9 @@ size_t RxSlots<Vq>::complete(Queue& backend) noexcept {
     return 0;
   }
   size_t delivered = 0;
+  size_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t merged = 0;
   for (size_t i = 0; i < *n; ++i) {
     RxId id = ids_[i];
     if (id.value >= slots_.size() || slots_[id.value].state == SlotState::kFree) {
@@ -322,22 +416,14 @@ size_t RxSlots<Vq>::complete(Queue& backend) noexcept {
       continue;
     }
     Slot& slot = slots_[id.value];
-    if (slot.state == SlotState::kBound) {
-      uint64_t left = slot.header_written ? kHdrLen + uint64_t{slot.data_len} : 0;
-      if (slot.header_written) {
+    if (slot.state == SlotState::kDelivered) {
+      ++delivered;  // written by write_packets, returned and counted then
+    } else if (slot.state == SlotState::kBound) {
+      if (return_chains(slot)) {
         ++delivered;
-        stats_->guest_rx_packets.increment();
-        stats_->guest_rx_bytes.add(slot.data_len);
-        stats_->guest_rx_merged_buffers.add(slot.chains - 1u);
-      } else if (!slot.dropped) {  // a drop was counted when it happened
-        stats_->drop(DropReason::kRxHeaderNotWritten);
-      }
-      uint16_t head = slot.first_head;
-      for (uint16_t c = 0; c < slot.chains; ++c, head = chain_next_[head]) {
-        uint32_t len =
-            static_cast<uint32_t>(std::min<uint64_t>(left, chain_of_head_[head].capacity));
-        left -= len;
-        ring_.push_used(head, len);
+        ++packets;
+        bytes += slot.data_len;
+        merged += slot.chains - 1u;
       }
     } else {
       --unbound_posted_slots_;  // handed back unwritten (or dropped unwritten): nothing consumed
@@ -346,6 +432,7 @@ size_t RxSlots<Vq>::complete(Queue& backend) noexcept {
     slot = Slot{};
     free_slots_.push_back(id);
   }
+  count_delivered(packets, bytes, merged);
   return delivered;
 }
 

@@ -59,6 +59,12 @@ class RxSlots final : public BufferAccess {
   // goes out without GSO, the same way.
   void write_packet(RxId id, const RxMetadata& metadata,
                     std::span<const uint8_t> data) noexcept override;
+  // The burst: each frame written and its chains returned to the used ring in the same step (the
+  // used index is published at the end of the pass). A plain frame that fits the next posted
+  // chain, a single mapped buffer, is copied straight into it, piece after piece; any other goes
+  // through write_packet (or write_data per piece and write_header).
+  size_t write_packets(std::span<const RxId> ids,
+                       std::span<const RxFrame> frames) noexcept override;
 
  private:
   // A validated receive chain the guest posted, not yet bound to a slot.
@@ -69,7 +75,8 @@ class RxSlots final : public BufferAccess {
     uint8_t* host;      // its mapping, when single_buffer and inside one region (else nullptr)
     bool single_buffer;
   };
-  enum class SlotState : uint8_t { kFree, kPosted, kBound };
+  // kDelivered: written by write_packets and its chains already returned; rx_poll frees it.
+  enum class SlotState : uint8_t { kFree, kPosted, kBound, kDelivered };
   struct Slot {
     SlotState state = SlotState::kFree;
     uint16_t first_head = 0;  // bound chains, linked through chain_next_
@@ -90,6 +97,11 @@ class RxSlots final : public BufferAccess {
   std::span<const ChainBuffer> buffers_of(const PostedChain& c) const noexcept;
   // Counts a receive as dropped, once; its bound chains (if any) go back unused on completion.
   void drop(Slot& slot, DropReason reason) noexcept;
+  // Returns a bound slot's chains to the used ring, with the bytes written if its header was,
+  // else with 0 (counting kRxHeaderNotWritten unless a drop was counted); true if delivered.
+  bool return_chains(const Slot& slot) noexcept;
+  // The packets and bytes delivered since the last call, into the stats.
+  void count_delivered(size_t packets, uint64_t bytes, uint64_t merged) noexcept;
   void count_ring_error(RingError e) noexcept;
   void reset_slots() noexcept;
 

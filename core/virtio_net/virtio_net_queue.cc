@@ -73,6 +73,10 @@ class VirtioNetQueueOn final : public VirtioNetQueue {
                     std::span<const uint8_t> data) noexcept override {
     rx_.write_packet(id, metadata, data);
   }
+  size_t write_packets(std::span<const RxId> ids,
+                       std::span<const RxFrame> frames) noexcept override {
+    return rx_.write_packets(ids, frames);
+  }
 
  private:
   // Makes what the pass returned to `ring` visible, and notifies the guest if it asked.

@@ -106,7 +106,7 @@ void BasicSplitRing<kInOrder>::prefetch_desc(uint16_t ahead) const noexcept {
 }
 
 template <bool kInOrder>
-std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk(
+std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk_chain(
     uint16_t head, std::span<ChainBuffer> scratch) const noexcept {
   if (head >= size_) return std::unexpected(RingError::kHeadOutOfRange);
   const uint8_t* table = desc_;

@@ -70,8 +70,23 @@ class BasicSplitRing {
   // kChainTooLong, nothing is written past the scratch). The ring's descriptors are bounded by
   // size(), an indirect table's by its own length and size(). Every buffer is checked against
   // guest memory.
+  // A chain of one direct descriptor inside one region (what Linux posts on a mergeable RX
+  // ring) is walked inline; any other goes to walk_chain(), which runs every check.
   std::expected<Chain, RingError> walk(uint16_t head,
-                                       std::span<ChainBuffer> scratch) const noexcept;
+                                       std::span<ChainBuffer> scratch) const noexcept {
+    if (head < size_ && !scratch.empty()) {
+      VirtqDesc d;
+      std::memcpy(&d, desc_ + sizeof(VirtqDesc) * head, sizeof(d));
+      if ((d.flags & (kDescFNext | kDescFIndirect)) == 0 && d.len > 0) {
+        if (uint8_t* host = mem_->map(d.addr, d.len)) {
+          const bool w = (d.flags & kDescFWrite) != 0;
+          scratch[0] = ChainBuffer{d.addr, d.len, w, host};
+          return Chain{head, scratch.first(1), w ? 0 : d.len, w ? d.len : 0};
+        }
+      }
+    }
+    return walk_chain(head, scratch);
+  }
 
   // The Virtqueue seam's pop: pop_avail() and walk() of the next head into `scratch`, holding
   // the head until push_used(). A chain that fails the walk without breaking the queue goes back
@@ -137,6 +152,9 @@ class BasicSplitRing {
   void abandon() noexcept;
 
  private:
+  // walk() for any chain: indirect tables, several descriptors, buffers across regions, errors.
+  std::expected<Chain, RingError> walk_chain(uint16_t head,
+                                             std::span<ChainBuffer> scratch) const noexcept;
   uint16_t load_avail_idx() const noexcept;
   void take(uint16_t head) noexcept {
     held_[head] = 1;
