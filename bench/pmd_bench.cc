@@ -32,6 +32,7 @@
 #include "core/virtio_net/virtio_net_queue.h"
 #include "pmd_backends/eal.h"
 #include "pmd_backends/ethdev.h"
+#include "bench/guest_rings.h"
 #include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet {
@@ -55,6 +56,10 @@ constexpr uint16_t kMss = 1448;                 // 1500 - IPv4 - TCP with timest
 // Set when a benchmark fails, so that main() exits non-zero (SkipWithError alone does not) and
 // the CTest smoke run catches it.
 bool g_failed = false;
+
+// The next free net_null port number for a benchmark that opens an endpoint of its own (the
+// ports below 10 are BenchPort's).
+int next_null_port = 10;
 
 void fail(benchmark::State& state, const std::string& why) {
   g_failed = true;
@@ -468,13 +473,14 @@ BENCHMARK(BM_GuestTxToEthdev)->ArgName("len")->Arg(64)->Arg(1518);
 
 // Guest RX end to end, one worker pass as pmdnetd runs it: net_null makes up kBurst frames of
 // `len` bytes, EthdevQueue copies them through VirtioNetQueue into kBurst posted 2 KiB chains of
-// a 256-entry virtio RX ring (mergeable buffers, as Linux posts them), and the pass returns them
-// to the used ring. The guest makes the chains available again every iteration.
+// a 256-entry virtio RX ring in the layout `Layout` (mergeable buffers, as Linux posts them), and
+// the pass returns them to the used ring. The guest makes the chains available again every
+// iteration.
+template <class Layout>
 void BM_GuestRxFromEthdev(benchmark::State& state) {
-  using virtio::testing::Buf;
   const auto len = static_cast<uint32_t>(state.range(0));
   EthdevSpec spec;
-  spec.device = fmt::format("net_null{},size={}", len == 64 ? 5 : 6, len);
+  spec.device = fmt::format("net_null{},size={}", next_null_port++, len);
   auto ep = make_ethdev_endpoint(spec);
   if (!ep) return fail(state, ep.error().message);
   std::vector<std::unique_ptr<Queue>> queues;
@@ -484,35 +490,36 @@ void BM_GuestRxFromEthdev(benchmark::State& state) {
     return fail(state, r.error().message);
   }
   {
-    virtio::testing::TestMemory m(0x100000, 16u << 20);
-    virtio::testing::FakeVirtqueue rxq(m, 0x100000, 256);
-    virtio::testing::FakeVirtqueue txq(m, 0x108000, 256);
+    virtio::bench::TestMemory m(0x100000, 16u << 20);
+    const bool in_order = virtio::has(Layout::kFeatures, virtio::feature::kInOrder);
+    typename Layout::Guest rxq(m, 0x100000, in_order);
+    typename Layout::Guest txq(m, 0x108000, in_order);
     virtio::VirtioNetQueueConfig c;
     c.mem = &m.mem();
     c.features = virtio::bit(virtio::feature::kVersion1) |
                  virtio::bit(virtio::feature::kRingEventIdx) |
-                 virtio::bit(virtio::feature::kMrgRxbuf);
+                 virtio::bit(virtio::feature::kMrgRxbuf) | Layout::kFeatures;
     c.rx_ring = rxq.addresses();
     c.tx_ring = txq.addresses();
+    c.rx_start = c.tx_start = Layout::kStart;
     auto q = virtio::VirtioNetQueue::create(c, std::move(queues.front()));
     if (!q) return fail(state, q.error().message);
-    std::vector<uint16_t> heads;
     for (size_t i = 0; i < kBurst; ++i) {
-      const std::vector<Buf> bufs = {{0x200000 + i * 0x1000, kRxBufferSize, true}};
-      heads.push_back(rxq.add_chain(bufs));
+      const std::vector<virtio::bench::Buf> bufs = {{0x200000 + i * 0x1000, kRxBufferSize, true}};
+      rxq.add(bufs);
     }
-    uint64_t bytes = 0;
+    const uint64_t before = (*q)->stats().guest_rx_packets.get();
     for (auto _ : state) {
-      for (uint16_t h : heads) rxq.make_available(h);
-      const size_t moved = (*q)->poll();
-      const auto used = rxq.drain_used();
-      if (moved != kBurst || used.size() != kBurst) {
+      rxq.offer();
+      if ((*q)->poll() != kBurst) {
         fail(state, "a receive was not completed in the pass");
         break;
       }
-      bytes += used.back().len;
+      rxq.reap();
     }
-    benchmark::DoNotOptimize(bytes);
+    if ((*q)->stats().guest_rx_packets.get() - before != state.iterations() * kBurst) {
+      fail(state, "the guest did not get every frame");
+    }
     (*q)->release_backend();
   }
   (*ep)->stop();
@@ -521,7 +528,10 @@ void BM_GuestRxFromEthdev(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_GuestRxFromEthdev)->ArgName("len")->Arg(64)->Arg(1518);
+BENCHMARK(BM_GuestRxFromEthdev<virtio::bench::Split>)->ArgName("len")->Arg(64)->Arg(1518);
+BENCHMARK(BM_GuestRxFromEthdev<virtio::bench::SplitInOrder>)->ArgName("len")->Arg(64)->Arg(1518);
+BENCHMARK(BM_GuestRxFromEthdev<virtio::bench::Packed>)->ArgName("len")->Arg(64)->Arg(1518);
+BENCHMARK(BM_GuestRxFromEthdev<virtio::bench::PackedInOrder>)->ArgName("len")->Arg(64)->Arg(1518);
 
 // Where EAL keeps its runtime files for `prefix` (DPDK 22.11 eal_create_runtime_dir).
 std::filesystem::path eal_runtime_dir(const std::string& prefix) {

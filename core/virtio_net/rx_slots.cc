@@ -345,8 +345,11 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
       break;  // as if it did not fit: the backend goes on without this buffer's frame
     }
     Slot& slot = slots_[id.value];
-    uint64_t len = 0;
-    for (std::span<const uint8_t> piece : f.pieces) len += piece.size();
+    const bool one_piece = f.pieces.size() == 1;
+    uint64_t len = one_piece ? f.pieces[0].size() : 0;
+    if (!one_piece) {
+      for (std::span<const uint8_t> piece : f.pieces) len += piece.size();
+    }
     if (i + 1 < n && !frames[i + 1].pieces.empty()) {
       __builtin_prefetch(frames[i + 1].pieces[0].data());
     }
@@ -360,10 +363,14 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
         posted_.pop_front();
         posted_capacity_ -= c.capacity;
         --unbound_posted_slots_;
-        uint8_t* dst = c.host + kHdrLen;
-        for (std::span<const uint8_t> piece : f.pieces) {
-          if (!piece.empty()) std::memcpy(dst, piece.data(), piece.size());
-          dst += piece.size();
+        if (one_piece) {
+          if (len != 0) std::memcpy(c.host + kHdrLen, f.pieces[0].data(), len);
+        } else {
+          uint8_t* dst = c.host + kHdrLen;
+          for (std::span<const uint8_t> piece : f.pieces) {
+            if (!piece.empty()) std::memcpy(dst, piece.data(), piece.size());
+            dst += piece.size();
+          }
         }
         const uint64_t first = rx_plain_flags(f.metadata, features_);
         const uint32_t second = uint32_t{1} << 16;
@@ -378,7 +385,7 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
       }
     }
     if (capacity(id) < len) break;
-    if (f.pieces.size() == 1) {
+    if (one_piece) {
       write_packet(id, f.metadata, f.pieces[0]);
     } else {
       for (std::span<const uint8_t> piece : f.pieces) write_data(id, piece);

@@ -97,15 +97,6 @@ std::expected<uint16_t, RingError> BasicSplitRing<kInOrder>::avail_count() const
 }
 
 template <bool kInOrder>
-void BasicSplitRing<kInOrder>::prefetch_desc(uint16_t ahead) const noexcept {
-  const uint16_t slot = static_cast<uint16_t>(last_avail_idx_ + ahead) & (size_ - 1);
-  const uint16_t head =
-      load_u16(avail_ + kRingEntriesOffset + size_t{2} * slot, std::memory_order_relaxed) &
-      (size_ - 1);
-  __builtin_prefetch(desc_ + sizeof(VirtqDesc) * head);
-}
-
-template <bool kInOrder>
 std::expected<Chain, RingError> BasicSplitRing<kInOrder>::walk_chain(
     uint16_t head, std::span<ChainBuffer> scratch) const noexcept {
   if (head >= size_) return std::unexpected(RingError::kHeadOutOfRange);

@@ -63,7 +63,15 @@ class BasicSplitRing {
   }
   // A hint: prefetches the descriptor whose head is `ahead` entries past the next one pop_avail
   // returns. Call only for entries avail_count() covers; the head is masked into the table.
-  void prefetch_desc(uint16_t ahead) const noexcept;
+  void prefetch_desc(uint16_t ahead) const noexcept {
+    const uint16_t slot = static_cast<uint16_t>(last_avail_idx_ + ahead) & (size_ - 1);
+    const uint16_t head =
+        std::atomic_ref<uint16_t>(
+            *reinterpret_cast<uint16_t*>(avail_ + kRingEntriesOffset + size_t{2} * slot))
+            .load(std::memory_order_relaxed) &
+        (size_ - 1);
+    __builtin_prefetch(desc_ + sizeof(VirtqDesc) * head);
+  }
 
   // Walks the chain at `head` into `scratch` (which should hold size() entries: enough for any
   // chain in the ring, or in one indirect table at its head; a chain of more buffers fails with
