@@ -3,9 +3,11 @@
 // software checksum and TSO fallbacks, the drops of bad metadata and oversized receives, the
 // bound on what one rx_poll takes (also on net_null, which never runs dry), rte_gro coalescing
 // of guest RX, stripped VLAN tags put back into received frames (mbufs injected into net_ring
-// with the flags a stripping PMD sets; net_af_packet not configured to strip), and link-state
-// events (polled on net_ring, LSC interrupts on net_tap); each test in a forked child because EAL
-// can be initialised only once per process.
+// with the flags a stripping PMD sets; net_af_packet not configured to strip), link-state
+// events (polled on net_ring, LSC interrupts on net_tap), and guest RX bursts (a frame too large
+// mid-burst, mbuf chains and merged frames handed over as pieces, a burst into a guest's virtio
+// ring through VirtioNetQueue); each test in a forked child because EAL can be initialised only
+// once per process.
 #include "pmd_backends/ethdev.h"
 
 #include <fmt/format.h>
@@ -34,9 +36,11 @@
 
 #include "core/base/event_fd.h"
 #include "core/offload/checksum.h"
+#include "core/virtio_net/virtio_net_queue.h"
 #include "pmd_backends/eal.h"
 #include "tests/integration/eal_child.h"
 #include "tests/unit/core/net_backend/test_buffer_access.h"
+#include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet {
 namespace {
@@ -1381,6 +1385,232 @@ TEST_F(EthdevVlanTest, PortIsNotConfiguredToStrip) {
       if (!found) usleep(10'000);
     }
     EXPECT_TRUE(found) << "the tagged frame did not reach the guest with its tag";
+    close();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guest RX bursts: EthdevQueue hands the frames of one receive burst to
+// BufferAccess::write_packets, an mbuf chain's segments as pieces; a frame too large for its buffer
+// is dropped there and that buffer takes the next frame.
+
+// A BufferAccess over a TestBufferAccess that records each write_packets call (the pieces of
+// each frame it was given, and how many it wrote) before the default write_packets writes them,
+// and counts write_packet calls made outside write_packets.
+class RecordingPool final : public BufferAccess {
+ public:
+  struct Call {
+    std::vector<size_t> pieces;  // per frame
+    size_t written = 0;
+  };
+
+  explicit RecordingPool(TestBufferAccess& inner) : inner_(inner) {}
+
+  const GuestMemory& guest_memory() const noexcept override { return inner_.guest_memory(); }
+  void write_data(RxId id, std::span<const uint8_t> data) noexcept override {
+    inner_.write_data(id, data);
+  }
+  void push_guest_addresses(RxId id, std::vector<RxBufferSegment>& buf) const override {
+    inner_.push_guest_addresses(id, buf);
+  }
+  uint32_t capacity(RxId id) const noexcept override { return inner_.capacity(id); }
+  void write_header(RxId id, const RxMetadata& metadata) noexcept override {
+    inner_.write_header(id, metadata);
+  }
+  void write_packet(RxId id, const RxMetadata& metadata,
+                    std::span<const uint8_t> data) noexcept override {
+    ++single_writes;
+    inner_.write_packet(id, metadata, data);
+  }
+  size_t write_packets(std::span<const RxId> ids,
+                       std::span<const RxFrame> frames) noexcept override {
+    Call c;
+    for (const RxFrame& f : frames) c.pieces.push_back(f.pieces.size());
+    c.written = inner_.write_packets(ids, frames);
+    calls.push_back(c);
+    return c.written;
+  }
+
+  std::vector<Call> calls;
+  int single_writes = 0;
+
+ private:
+  TestBufferAccess& inner_;
+};
+
+// A burst from the NIC with a frame in the middle too large for the posted buffers: the frames
+// before and after it arrive in order in consecutive buffers, the buffer it could not use taking
+// the next frame, and it is counted once. One write_packets call per run of frames that fit.
+TEST_F(EthdevTest, RxBurstSkipsAFrameTooLargeForItsBuffer) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec()));
+    post(0, 4, 1024);
+    const std::vector<std::vector<uint8_t>> sent = {plain_frame(100, 1), plain_frame(1500, 2),
+                                                    plain_frame(200, 3), plain_frame(300, 4)};
+    std::vector<rte_mbuf*> mbufs;
+    for (const auto& f : sent) mbufs.push_back(make_mbuf(f));
+    inject(mbufs);
+    RecordingPool pool(pool_);
+    std::vector<RxId> ids(64);
+    auto n = queue().rx_poll(pool, ids);
+    ASSERT_TRUE(n.has_value());
+    ASSERT_EQ(*n, 3u);
+    EXPECT_EQ(ids[0], RxId{0});
+    EXPECT_EQ(ids[1], RxId{1});
+    EXPECT_EQ(ids[2], RxId{2});
+    std::vector<std::vector<uint8_t>> got;
+    for (size_t i = 0; i < 3; ++i) got.push_back(read_back(ids[i]));
+    EXPECT_TRUE(same_frames(got, {sent[0], sent[2], sent[3]}));
+    EXPECT_FALSE(pool_.header(RxId{3}).has_value());
+    EXPECT_EQ(pool_.data_writes(RxId{3}), 0);
+    EXPECT_EQ(stats().rx_too_large_.get(), 1u);
+    EXPECT_EQ(stats().rx_errors(), 1u);
+    EXPECT_EQ(stats().rx_packets(), 3u);
+    ASSERT_EQ(pool.calls.size(), 2u);
+    EXPECT_EQ(pool.calls[0].pieces, (std::vector<size_t>{1, 1, 1, 1}));
+    EXPECT_EQ(pool.calls[0].written, 1u);
+    EXPECT_EQ(pool.calls[1].pieces, (std::vector<size_t>{1, 1}));
+    EXPECT_EQ(pool.calls[1].written, 2u);
+    EXPECT_EQ(pool.single_writes, 0);
+
+    // The fourth buffer is still posted, for the next frame.
+    const auto next = plain_frame(64, 5);
+    inject({make_mbuf(next)});
+    n = queue().rx_poll(pool, ids);
+    ASSERT_TRUE(n.has_value());
+    ASSERT_EQ(*n, 1u);
+    EXPECT_EQ(ids[0], RxId{3});
+    EXPECT_EQ(read_back(RxId{3}), next);
+    EXPECT_EQ(stats().rx_too_large_.get(), 1u);
+    close();
+  });
+}
+
+// A scattered frame (an mbuf chain) goes to write_packets as one piece per segment and arrives
+// intact, between single-segment frames of the same burst.
+TEST_F(EthdevTest, RxBurstHandsAChainedMbufOverAsPieces) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec()));
+    post(0, 4);
+    const std::vector<std::vector<uint8_t>> sent = {plain_frame(60, 1), plain_frame(3000, 2),
+                                                    plain_frame(1500, 3), plain_frame(5000, 4)};
+    inject({make_mbuf(sent[0]), make_mbuf(sent[1], {14, 1000}), make_mbuf(sent[2]),
+            make_mbuf(sent[3], {2000, 2000})});
+    RecordingPool pool(pool_);
+    std::vector<RxId> ids(64);
+    auto n = queue().rx_poll(pool, ids);
+    ASSERT_TRUE(n.has_value());
+    ASSERT_EQ(*n, 4u);
+    std::vector<std::vector<uint8_t>> got;
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(ids[i], RxId{static_cast<uint32_t>(i)});
+      got.push_back(read_back(ids[i]));
+    }
+    EXPECT_TRUE(same_frames(got, sent));
+    ASSERT_EQ(pool.calls.size(), 1u);
+    EXPECT_EQ(pool.calls[0].pieces, (std::vector<size_t>{1, 3, 1, 3}));
+    EXPECT_EQ(pool.calls[0].written, 4u);
+    EXPECT_EQ(stats().rx_packets(), 4u);
+    EXPECT_EQ(stats().rx_errors(), 0u);
+    EXPECT_TRUE(pool_.all_writes_ok());
+    close();
+  });
+}
+
+// A frame rte_gro merged (an mbuf chain) is handed over in pieces, not copied into one.
+TEST_F(EthdevTest, RxBurstHandsAMergedFrameOverAsPieces) {
+  run_in_child([&] {
+    auto eal = start_gro(/*accepts_coalesced=*/true);
+    ASSERT_TRUE(eal.has_value());
+    std::vector<std::vector<uint8_t>> frames;
+    std::vector<TxMetadata> md;
+    tcp_stream(8, 1000, frames, md);
+    send(frames, md);
+    RecordingPool pool(pool_);
+    std::vector<RxId> ids(64);
+    auto n = queue().rx_poll(pool, ids);
+    ASSERT_TRUE(n.has_value());
+    ASSERT_EQ(*n, 1u);
+    ASSERT_EQ(pool.calls.size(), 1u);
+    ASSERT_EQ(pool.calls[0].pieces.size(), 1u);
+    EXPECT_GT(pool.calls[0].pieces[0], 1u);
+    const auto frame = read_back(ids[0]);
+    ASSERT_EQ(frame.size(), kEthIpTcp + 8000);
+    for (size_t b = 0; b < 8000; ++b) {
+      ASSERT_EQ(frame[kEthIpTcp + b], static_cast<uint8_t>(b)) << "payload byte " << b;
+    }
+    EXPECT_EQ(pool_.header(ids[0])->gso_size, 1000);
+    close();
+  });
+}
+
+// The NIC's burst through VirtioNetQueue's own write_packets into a guest's split RX ring of
+// 1 KiB chains: the frame too large for a chain is skipped and counted, the others are returned
+// in order in consecutive chains, a chained mbuf's segments written back to back; the chain
+// left over takes the next frame.
+TEST_F(EthdevTest, RxBurstIntoAGuestRing) {
+  run_in_child([&] {
+    using virtio::testing::Buf;
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    ASSERT_TRUE(open(spec()));
+    virtio::testing::TestMemory m(0x100000, 8u << 20);
+    virtio::testing::FakeVirtqueue rxq(m, 0x100000, 256);
+    virtio::testing::FakeVirtqueue txq(m, 0x108000, 256);
+    virtio::VirtioNetQueueConfig c;
+    c.mem = &m.mem();
+    c.features = virtio::bit(virtio::feature::kVersion1);
+    c.rx_ring = rxq.addresses();
+    c.tx_ring = txq.addresses();
+    auto q = virtio::VirtioNetQueue::create(c, std::move(queues_.front()));
+    ASSERT_TRUE(q.has_value()) << q.error().message;
+    const auto& nic = *dynamic_cast<const EthdevQueueStats*>((*q)->backend()->queue_stats());
+    std::vector<uint16_t> heads;
+    std::vector<uint64_t> gpas;
+    for (uint64_t i = 0; i < 5; ++i) {
+      const Buf b{0x200000 + i * 0x1000, 1024, true};
+      heads.push_back(rxq.post(std::span(&b, 1)));
+      gpas.push_back(b.gpa);
+    }
+    EXPECT_EQ((*q)->poll(), 0u);  // the chains go to the backend
+    constexpr uint32_t kHdr = sizeof(virtio::VirtioNetHdr);
+    const std::vector<std::vector<uint8_t>> sent = {plain_frame(100, 1), plain_frame(1500, 2),
+                                                    plain_frame(200, 3), plain_frame(900, 4),
+                                                    plain_frame(300, 5)};
+    inject({make_mbuf(sent[0]), make_mbuf(sent[1]), make_mbuf(sent[2]),
+            make_mbuf(sent[3], {14, 400}), make_mbuf(sent[4])});
+    EXPECT_EQ((*q)->poll(), 4u);
+    const auto used = rxq.drain_used();
+    ASSERT_EQ(used.size(), 4u);
+    std::vector<std::vector<uint8_t>> got;
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(used[i].id, heads[i]) << i;
+      const uint8_t* p = m.host(gpas[i]);
+      virtio::VirtioNetHdr hdr{};
+      std::memcpy(&hdr, p, kHdr);
+      EXPECT_EQ(hdr.num_buffers, 1) << i;
+      got.emplace_back(p + kHdr, p + used[i].len);
+    }
+    EXPECT_TRUE(same_frames(got, {sent[0], sent[2], sent[3], sent[4]}));
+    EXPECT_EQ(nic.rx_too_large_.get(), 1u);
+    EXPECT_EQ(nic.rx_errors(), 1u);
+    EXPECT_EQ(nic.rx_packets(), 4u);
+    EXPECT_EQ((*q)->stats().guest_rx_packets.get(), 4u);
+    EXPECT_EQ((*q)->stats().guest_rx_bytes.get(), 100u + 200 + 900 + 300);
+
+    const auto next = plain_frame(64, 6);
+    inject({make_mbuf(next)});
+    EXPECT_EQ((*q)->poll(), 1u);
+    const auto last = rxq.drain_used();
+    ASSERT_EQ(last.size(), 1u);
+    EXPECT_EQ(last[0].id, heads[4]);
+    ASSERT_EQ(last[0].len, kHdr + 64);
+    EXPECT_TRUE(std::equal(next.begin(), next.end(), m.host(gpas[4]) + kHdr));
+    (*q)->release_backend();
     close();
   });
 }
