@@ -385,6 +385,10 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
       }
     }
     if (capacity(id) < len) break;
+    if (f.metadata.gso_size == 0 && len > max_plain_len_) {
+      drop(slot, DropReason::kRxOverMtu);  // as write_packet: before any chain is bound
+      continue;
+    }
     if (one_piece) {
       write_packet(id, f.metadata, f.pieces[0]);
     } else {
