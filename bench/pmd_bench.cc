@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/guest_rings.h"
 #include "core/guest_memory/guest_memory.h"
 #include "core/net_backend/buffer_access.h"
 #include "core/net_backend/endpoint.h"
@@ -32,7 +33,6 @@
 #include "core/virtio_net/virtio_net_queue.h"
 #include "pmd_backends/eal.h"
 #include "pmd_backends/ethdev.h"
-#include "bench/guest_rings.h"
 #include "tests/unit/core/virtqueue/fake_driver.h"
 
 namespace pmdnet {

@@ -8,9 +8,9 @@
 #include <numeric>
 #include <string>
 
+#include "bench/guest_rings.h"
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/virtio_net/virtio_net_queue.h"
-#include "bench/guest_rings.h"
 
 namespace pmdnet::virtio {
 namespace {

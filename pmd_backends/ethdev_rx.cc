@@ -122,9 +122,11 @@ size_t EthdevQueue::write_frames(BufferAccess& pool, std::span<RxId> packets, si
   const size_t n = rx_frame_count_;
   if (n == 0) return out;
   for (size_t c = 0; c < rx_chained_count_; ++c) {  // rx_pieces_ grows no more: point at it
-    const size_t end = c + 1 < rx_chained_count_ ? rx_chained_[c + 1].first_piece : rx_pieces_.size();
+    const size_t end =
+        c + 1 < rx_chained_count_ ? rx_chained_[c + 1].first_piece : rx_pieces_.size();
     const ChainedFrame& cf = rx_chained_[c];
-    rx_burst_[cf.frame].pieces = std::span(rx_pieces_).subspan(cf.first_piece, end - cf.first_piece);
+    rx_burst_[cf.frame].pieces =
+        std::span(rx_pieces_).subspan(cf.first_piece, end - cf.first_piece);
   }
   size_t k = 0;
   while (k < n) {

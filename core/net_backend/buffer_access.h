@@ -68,7 +68,8 @@ class BufferAccess {
         continue;
       }
       joined.clear();
-      for (std::span<const uint8_t> piece : pieces) joined.insert(joined.end(), piece.begin(), piece.end());
+      for (std::span<const uint8_t> piece : pieces)
+        joined.insert(joined.end(), piece.begin(), piece.end());
       write_packet(ids[i], frames[i].metadata, joined);
     }
     return n;
