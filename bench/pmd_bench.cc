@@ -19,6 +19,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -415,6 +416,30 @@ void BM_EthdevRx(benchmark::State& state) {
 }
 BENCHMARK(BM_EthdevRx)->ArgName("size")->Arg(64)->Arg(1500);
 
+// An endpoint of its own over `device` (net_null devargs), with its one queue; nullopt (the
+// benchmark failed) if either cannot be had.
+struct EndpointQueue {
+  std::unique_ptr<Endpoint> endpoint;
+  std::unique_ptr<Queue> queue;
+};
+std::optional<EndpointQueue> open_endpoint(const std::string& device, benchmark::State& state) {
+  EthdevSpec spec;
+  spec.device = device;
+  auto ep = make_ethdev_endpoint(spec);
+  if (!ep) {
+    fail(state, ep.error().message);
+    return std::nullopt;
+  }
+  std::vector<std::unique_ptr<Queue>> queues;
+  QueueConfig qc;
+  if (auto r = (*ep)->get_queues(std::span(&qc, 1), nullptr, queues); !r) {
+    (*ep)->stop();
+    fail(state, r.error().message);
+    return std::nullopt;
+  }
+  return EndpointQueue{std::move(*ep), std::move(queues.front())};
+}
+
 // Guest TX end to end, one worker pass as pmdnetd runs it: kBurst chains (a virtio_net_hdr
 // descriptor, then the frame's) on a 256-entry virtio TX ring, through VirtioNetQueue into an
 // EthdevQueue on its own net_null port (a 64 B frame is copied into an mbuf, a 1518 B one goes
@@ -422,16 +447,8 @@ BENCHMARK(BM_EthdevRx)->ArgName("size")->Arg(64)->Arg(1500);
 void BM_GuestTxToEthdev(benchmark::State& state) {
   using virtio::testing::Buf;
   const auto len = static_cast<uint32_t>(state.range(0));
-  EthdevSpec spec;
-  spec.device = "net_null4";
-  auto ep = make_ethdev_endpoint(spec);
-  if (!ep) return fail(state, ep.error().message);
-  std::vector<std::unique_ptr<Queue>> queues;
-  QueueConfig qc;
-  if (auto r = (*ep)->get_queues(std::span(&qc, 1), nullptr, queues); !r) {
-    (*ep)->stop();
-    return fail(state, r.error().message);
-  }
+  auto ep = open_endpoint("net_null4", state);
+  if (!ep) return;
   {
     virtio::testing::TestMemory m(0x100000, 16u << 20);
     virtio::testing::FakeVirtqueue rxq(m, 0x100000, 256);
@@ -442,7 +459,7 @@ void BM_GuestTxToEthdev(benchmark::State& state) {
         virtio::bit(virtio::feature::kVersion1) | virtio::bit(virtio::feature::kRingEventIdx);
     c.rx_ring = rxq.addresses();
     c.tx_ring = txq.addresses();
-    auto q = virtio::VirtioNetQueue::create(c, std::move(queues.front()));
+    auto q = virtio::VirtioNetQueue::create(c, std::move(ep->queue));
     if (!q) return fail(state, q.error().message);
     const Frame f = build_frame(false, false, 0, len);
     std::vector<uint16_t> heads;
@@ -463,7 +480,7 @@ void BM_GuestTxToEthdev(benchmark::State& state) {
     }
     (*q)->release_backend();
   }
-  (*ep)->stop();
+  ep->endpoint->stop();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
   state.counters["per_pkt"] =
       benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
@@ -479,16 +496,8 @@ BENCHMARK(BM_GuestTxToEthdev)->ArgName("len")->Arg(64)->Arg(1518);
 template <class Layout>
 void BM_GuestRxFromEthdev(benchmark::State& state) {
   const auto len = static_cast<uint32_t>(state.range(0));
-  EthdevSpec spec;
-  spec.device = fmt::format("net_null{},size={}", next_null_port++, len);
-  auto ep = make_ethdev_endpoint(spec);
-  if (!ep) return fail(state, ep.error().message);
-  std::vector<std::unique_ptr<Queue>> queues;
-  QueueConfig qc;
-  if (auto r = (*ep)->get_queues(std::span(&qc, 1), nullptr, queues); !r) {
-    (*ep)->stop();
-    return fail(state, r.error().message);
-  }
+  auto ep = open_endpoint(fmt::format("net_null{},size={}", next_null_port++, len), state);
+  if (!ep) return;
   {
     virtio::bench::TestMemory m(0x100000, 16u << 20);
     const bool in_order = virtio::has(Layout::kFeatures, virtio::feature::kInOrder);
@@ -502,7 +511,7 @@ void BM_GuestRxFromEthdev(benchmark::State& state) {
     c.rx_ring = rxq.addresses();
     c.tx_ring = txq.addresses();
     c.rx_start = c.tx_start = Layout::kStart;
-    auto q = virtio::VirtioNetQueue::create(c, std::move(queues.front()));
+    auto q = virtio::VirtioNetQueue::create(c, std::move(ep->queue));
     if (!q) return fail(state, q.error().message);
     for (size_t i = 0; i < kBurst; ++i) {
       const std::vector<virtio::bench::Buf> bufs = {{0x200000 + i * 0x1000, kRxBufferSize, true}};
@@ -522,7 +531,7 @@ void BM_GuestRxFromEthdev(benchmark::State& state) {
     }
     (*q)->release_backend();
   }
-  (*ep)->stop();
+  ep->endpoint->stop();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
   state.counters["per_pkt"] =
       benchmark::Counter(static_cast<double>(state.iterations() * kBurst),

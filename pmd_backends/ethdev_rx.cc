@@ -156,6 +156,15 @@ size_t EthdevQueue::write_frames(BufferAccess& pool, std::span<RxId> packets, si
 }
 
 inline RxMetadata EthdevQueue::metadata(const rte_mbuf* m) noexcept {
+  // A frame the PMD says nothing about (no checksum verdict, no L3 or L4 packet type, no tag
+  // taken out, as net_null's, net_vhost's or net_af_packet's) has its length for metadata:
+  // what rx_metadata_from_mbuf would make of it, without the translation.
+  constexpr uint64_t kRxVerdicts =
+      RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK | RTE_MBUF_F_RX_VLAN_STRIPPED;
+  if ((m->ol_flags & kRxVerdicts) == 0 &&
+      (m->packet_type & (RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK)) == 0) {
+    return RxMetadata{.len = m->pkt_len};
+  }
   return rx_metadata_from_mbuf(m->ol_flags, m->packet_type, m->vlan_tci, m->pkt_len);
 }
 

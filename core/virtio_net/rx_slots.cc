@@ -263,7 +263,7 @@ void RxSlots<Vq>::write_packet(RxId id, const RxMetadata& metadata,
       return;
     }
     if (id.value < slots_.size() && slots_[id.value].state == SlotState::kPosted &&
-        !posted_.empty()) {
+        !slots_[id.value].dropped && !posted_.empty()) {
       const PostedChain c = posted_.front();
       const uint64_t total = kHdrLen + uint64_t{data.size()};
       if (c.host != nullptr && c.capacity >= total) {
@@ -353,8 +353,8 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
     if (i + 1 < n && !frames[i + 1].pieces.empty()) {
       __builtin_prefetch(frames[i + 1].pieces[0].data());
     }
-    if (slot.state == SlotState::kPosted && f.metadata.gso_size == 0 && len <= max_plain_len_ &&
-        !posted_.empty()) {
+    if (slot.state == SlotState::kPosted && !slot.dropped && f.metadata.gso_size == 0 &&
+        len <= max_plain_len_ && !posted_.empty()) {
       const PostedChain c = posted_.front();
       const uint64_t total = kHdrLen + len;
       if (c.host != nullptr && c.capacity >= total) {
@@ -401,7 +401,7 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
       ++packets;
       bytes += slot.data_len;
       merged += slot.chains - 1u;
-      slot.state = SlotState::kDelivered;
+      slot = Slot{.state = SlotState::kDelivered};
     }
   }
   count_delivered(packets, bytes, merged);
@@ -429,7 +429,11 @@ size_t RxSlots<Vq>::complete(Queue& backend) noexcept {
     Slot& slot = slots_[id.value];
     if (slot.state == SlotState::kDelivered) {
       ++delivered;  // written by write_packets, returned and counted then
-    } else if (slot.state == SlotState::kBound) {
+      slot = Slot{};
+      free_slots_.push_back(id);
+      continue;
+    }
+    if (slot.state == SlotState::kBound) {
       if (return_chains(slot)) {
         ++delivered;
         ++packets;

@@ -616,6 +616,45 @@ TEST_P(RxBurstTest, AFrameOverTheMtuInPiecesIsDroppedAndItsChainStaysPosted) {
   EXPECT_TRUE(untouched(heads[1]));
 }
 
+// A buffer whose frame was dropped (over the MTU) is used up: a frame written to it again, in a
+// burst or alone, is not delivered, and the guest chain stays posted for the next frame.
+TEST_P(RxBurstTest, AFrameWrittenAgainToADroppedBufferIsNotDelivered) {
+  start(0, 1500);
+  const auto heads = post(2, 4096);
+  const std::vector<RxId> posted = ids(0, 2);
+  const Frame over(pattern(1519, 1));
+  const Frame again(pattern(64, 2));
+  const Frame next(pattern(80, 3));
+
+  Pass p = pass([&](BufferAccess& pool, Pass& pp) {
+    const RxFrame first[] = {over.rx()};
+    const RxFrame second[] = {again.rx()};
+    pp.written.push_back(pool.write_packets(std::span(&posted[0], 1), first));
+    pp.written.push_back(pool.write_packets(std::span(&posted[0], 1), second));
+    pool.write_packet(posted[0], again.meta, again.bytes);
+    return std::vector<RxId>{posted[0]};
+  });
+  EXPECT_EQ(p.written, (std::vector<size_t>{1, 1}));
+  EXPECT_EQ(drops(DropReason::kRxOverMtu), 1u);
+  EXPECT_EQ(q_->stats().guest_rx_packets.get(), 0u);
+  EXPECT_FALSE(rxq_.has_used());
+  EXPECT_TRUE(untouched(heads[0]));
+
+  // Its chain is still posted: the next frame, through the buffer posted after it, gets it.
+  p = pass([&](BufferAccess& pool, Pass& pp) {
+    const RxId id = backend_->posted.back();
+    const RxFrame one[] = {next.rx()};
+    pp.written.push_back(pool.write_packets(std::span(&id, 1), one));
+    return std::vector<RxId>{id};
+  });
+  EXPECT_EQ(p.written, std::vector<size_t>{1});
+  const auto used = rxq_.drain_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, heads[0]);
+  EXPECT_EQ(received(used, 0, 1).second, next.bytes);
+  EXPECT_EQ(q_->stats().guest_rx_packets.get(), 1u);
+}
+
 // Ids the backend must not write: out of range, never posted, already written by write_packets
 // (in an earlier call, or earlier in the same burst). Each is counted as a backend error and ends
 // the burst there; no guest memory is written for it.
