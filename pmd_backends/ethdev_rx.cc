@@ -157,7 +157,7 @@ size_t EthdevQueue::write_frames(BufferAccess& pool, std::span<RxId> packets, si
 
 inline RxMetadata EthdevQueue::metadata(const rte_mbuf* m) noexcept {
   // A frame the PMD says nothing about (no checksum verdict, no L3 or L4 packet type, no tag
-  // taken out, as net_null's, net_vhost's or net_af_packet's) has its length for metadata:
+  // taken out, as from net_null or net_af_packet) has its length for metadata:
   // what rx_metadata_from_mbuf would make of it, without the translation.
   constexpr uint64_t kRxVerdicts =
       RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK | RTE_MBUF_F_RX_VLAN_STRIPPED;

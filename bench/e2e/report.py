@@ -117,7 +117,7 @@ def pmdnetd_counters(workers_path, port_path, lcore):
     p = pmdnetctl_json(port_path)
     worker = w.get(f"lcore{lcore}", {})
     out = {"busy_cycles": worker.get("busy_cycles", 0), "packets": worker.get("packets", 0),
-           "tsc_hz": w.get("tsc_hz", 0), "guest_tx": 0, "guest_rx": 0, "drops": 0,
+           "passes": worker.get("passes", 0), "tsc_hz": w.get("tsc_hz", 0), "guest_tx": 0, "guest_rx": 0, "drops": 0,
            "nic_tx": 0, "nic_rx": 0}
     for key, qp in p.items():
         if not key.startswith("qp") or not isinstance(qp, dict):
@@ -272,6 +272,10 @@ def rates(rec):
     out["cycles_per_packet"] = busy / moved if busy and moved else None
     if s.get("tsc_hz") and busy:
         out["sut_busy_percent"] = 100.0 * busy / (s["tsc_hz"] * sut_secs)
+    # pmdnetd: packets a pass moved (both directions); near the 32-packet bursts when the worker
+    # is the bottleneck, a few when it waits for the guest or the NIC.
+    if s.get("passes") and moved:
+        out["packets_per_pass"] = moved / s["passes"]
     if "segments_per_frame" in s:
         out["segments_per_frame"] = s["segments_per_frame"]
     return out

@@ -247,9 +247,31 @@ void RxSlots<Vq>::write_header(RxId id, const RxMetadata& metadata) noexcept {
 }
 
 template <Virtqueue Vq>
+inline void RxSlots<Vq>::write_plain(const PostedChain& c, const RxMetadata& metadata,
+                                     std::span<const std::span<const uint8_t>> pieces,
+                                     uint64_t total) noexcept {
+  static_assert(std::endian::native == std::endian::little, "virtio 1.x headers are little-endian");
+  if (pieces.size() == 1) {
+    if (!pieces[0].empty()) std::memcpy(c.host + kHdrLen, pieces[0].data(), pieces[0].size());
+  } else {
+    uint8_t* dst = c.host + kHdrLen;
+    for (std::span<const uint8_t> piece : pieces) {
+      if (!piece.empty()) std::memcpy(dst, piece.data(), piece.size());
+      dst += piece.size();
+    }
+  }
+  // The header as two stores: flags (gso_type, hdr_len, gso_size, csum_start 0), then
+  // csum_offset 0 and num_buffers 1. Built in registers, not read back from a struct.
+  const uint64_t first = rx_plain_flags(metadata, features_);
+  const uint32_t second = uint32_t{1} << 16;
+  std::memcpy(c.host, &first, sizeof(first));
+  std::memcpy(c.host + sizeof(first), &second, sizeof(second));
+  if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
+}
+
+template <Virtqueue Vq>
 void RxSlots<Vq>::write_packet(RxId id, const RxMetadata& metadata,
                                std::span<const uint8_t> data) noexcept {
-  static_assert(std::endian::native == std::endian::little, "virtio 1.x headers are little-endian");
   if (metadata.gso_size == 0) {
     // A plain frame over the MTU (5.1.6.3.1, see write_header) is dropped before any chain is
     // bound: the guest's buffers stay posted for the next one. Without an MTU the bound is
@@ -269,14 +291,7 @@ void RxSlots<Vq>::write_packet(RxId id, const RxMetadata& metadata,
       if (c.host != nullptr && c.capacity >= total) {
         Slot& slot = slots_[id.value];
         bind(slot, total);  // exactly this chain
-        if (!data.empty()) std::memcpy(c.host + kHdrLen, data.data(), data.size());
-        // The header as two stores: flags (gso_type, hdr_len, gso_size, csum_start 0), then
-        // csum_offset 0 and num_buffers 1. Built in registers, not read back from a struct.
-        const uint64_t first = rx_plain_flags(metadata, features_);
-        const uint32_t second = uint32_t{1} << 16;
-        std::memcpy(c.host, &first, sizeof(first));
-        std::memcpy(c.host + sizeof(first), &second, sizeof(second));
-        if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
+        write_plain(c, metadata, std::span(&data, 1), total);
         slot.data_len = static_cast<uint32_t>(data.size());
         slot.header_written = true;
         return;
@@ -330,7 +345,6 @@ void RxSlots<Vq>::count_delivered(size_t packets, uint64_t bytes, uint64_t merge
 template <Virtqueue Vq>
 size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
                                   std::span<const RxFrame> frames) noexcept {
-  static_assert(std::endian::native == std::endian::little, "virtio 1.x headers are little-endian");
   const size_t n = std::min(ids.size(), frames.size());
   size_t packets = 0;
   uint64_t bytes = 0;
@@ -358,25 +372,11 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
       const PostedChain c = posted_.front();
       const uint64_t total = kHdrLen + len;
       if (c.host != nullptr && c.capacity >= total) {
-        // The whole chain is this frame's: copied, its header as two stores (as write_packet),
-        // and returned to the used ring now.
+        // The whole chain is this frame's, and goes back to the used ring now.
         posted_.pop_front();
         posted_capacity_ -= c.capacity;
         --unbound_posted_slots_;
-        if (one_piece) {
-          if (len != 0) std::memcpy(c.host + kHdrLen, f.pieces[0].data(), len);
-        } else {
-          uint8_t* dst = c.host + kHdrLen;
-          for (std::span<const uint8_t> piece : f.pieces) {
-            if (!piece.empty()) std::memcpy(dst, piece.data(), piece.size());
-            dst += piece.size();
-          }
-        }
-        const uint64_t first = rx_plain_flags(f.metadata, features_);
-        const uint32_t second = uint32_t{1} << 16;
-        std::memcpy(c.host, &first, sizeof(first));
-        std::memcpy(c.host + sizeof(first), &second, sizeof(second));
-        if (DirtyLog* log = mem_->dirty_log()) log->log_write(c.gpa, total);
+        write_plain(c, f.metadata, f.pieces, total);
         ring_.push_used(c.head, static_cast<uint32_t>(total));
         slot.state = SlotState::kDelivered;
         ++packets;

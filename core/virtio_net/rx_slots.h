@@ -88,6 +88,11 @@ class RxSlots final : public BufferAccess {
     bool dropped = false;  // counted as a drop: later writes are ignored, nothing is delivered
   };
 
+  // Writes a plain frame (its pieces, `total` bytes with the header) and its header straight into
+  // `c`, a single mapped buffer that holds them, and logs the write.
+  inline void write_plain(const PostedChain& c, const RxMetadata& metadata,
+                          std::span<const std::span<const uint8_t>> pieces,
+                          uint64_t total) noexcept;
   // Binds posted chains to `slot` until it can hold `bytes` (header included); false if the
   // guest has not posted enough.
   bool bind(Slot& slot, uint64_t bytes) noexcept;
