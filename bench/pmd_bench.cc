@@ -67,6 +67,15 @@ void fail(benchmark::State& state, const std::string& why) {
   state.SkipWithError(why.c_str());
 }
 
+// Reports `items` packets an iteration: items_per_second, and the time per packet as the
+// counter `name`.
+void report_packets(benchmark::State& state, size_t items, const char* name = "per_pkt") {
+  const auto total = static_cast<int64_t>(state.iterations() * items);
+  state.SetItemsProcessed(total);
+  state.counters[name] = benchmark::Counter(
+      static_cast<double>(total), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 // Guest memory: two separately allocated regions, as a guest with two memory slots.
 class BenchGuestMemory {
  public:
@@ -291,11 +300,8 @@ void run_tx(benchmark::State& state, BenchPort& port, std::span<const TxSegment>
     fail(state, "packets were dropped");
     return;
   }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * packets));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
-  state.counters[per_packet] =
-      benchmark::Counter(static_cast<double>(state.iterations() * packets),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  report_packets(state, packets, per_packet);
 }
 
 // Guest TX: a burst of kBurst TCP/IPv4 frames of `len` bytes, one guest segment each, handed to
@@ -408,11 +414,8 @@ void BM_EthdevRx(benchmark::State& state) {
     fail(state, "receive failed");
     return;
   }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBurst * size));
-  state.counters["per_pkt"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  report_packets(state, kBurst);
 }
 BENCHMARK(BM_EthdevRx)->ArgName("size")->Arg(64)->Arg(1500);
 
@@ -481,10 +484,7 @@ void BM_GuestTxToEthdev(benchmark::State& state) {
     (*q)->release_backend();
   }
   ep->endpoint->stop();
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
-  state.counters["per_pkt"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  report_packets(state, kBurst);
 }
 BENCHMARK(BM_GuestTxToEthdev)->ArgName("len")->Arg(64)->Arg(1518);
 
@@ -532,10 +532,7 @@ void BM_GuestRxFromEthdev(benchmark::State& state) {
     (*q)->release_backend();
   }
   ep->endpoint->stop();
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
-  state.counters["per_pkt"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  report_packets(state, kBurst);
 }
 BENCHMARK(BM_GuestRxFromEthdev<virtio::bench::Split>)->ArgName("len")->Arg(64)->Arg(1518);
 BENCHMARK(BM_GuestRxFromEthdev<virtio::bench::SplitInOrder>)->ArgName("len")->Arg(64)->Arg(1518);

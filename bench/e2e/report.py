@@ -117,7 +117,8 @@ def pmdnetd_counters(workers_path, port_path, lcore):
     p = pmdnetctl_json(port_path)
     worker = w.get(f"lcore{lcore}", {})
     out = {"busy_cycles": worker.get("busy_cycles", 0), "packets": worker.get("packets", 0),
-           "passes": worker.get("passes", 0), "tsc_hz": w.get("tsc_hz", 0), "guest_tx": 0, "guest_rx": 0, "drops": 0,
+           "passes": worker.get("passes", 0), "tsc_hz": w.get("tsc_hz", 0),
+           "guest_tx": 0, "guest_rx": 0, "drops": 0,
            "nic_tx": 0, "nic_rx": 0}
     for key, qp in p.items():
         if not key.startswith("qp") or not isinstance(qp, dict):

@@ -247,6 +247,14 @@ void RxSlots<Vq>::write_header(RxId id, const RxMetadata& metadata) noexcept {
 }
 
 template <Virtqueue Vq>
+inline auto RxSlots<Vq>::direct_chain(const Slot& slot, uint64_t total) const noexcept
+    -> const PostedChain* {
+  if (slot.state != SlotState::kPosted || slot.dropped || posted_.empty()) return nullptr;
+  const PostedChain& c = posted_.front();
+  return c.host != nullptr && c.capacity >= total ? &c : nullptr;
+}
+
+template <Virtqueue Vq>
 inline void RxSlots<Vq>::write_plain(const PostedChain& c, const RxMetadata& metadata,
                                      std::span<const std::span<const uint8_t>> pieces,
                                      uint64_t total) noexcept {
@@ -284,12 +292,11 @@ void RxSlots<Vq>::write_packet(RxId id, const RxMetadata& metadata,
       }
       return;
     }
-    if (id.value < slots_.size() && slots_[id.value].state == SlotState::kPosted &&
-        !slots_[id.value].dropped && !posted_.empty()) {
-      const PostedChain c = posted_.front();
-      const uint64_t total = kHdrLen + uint64_t{data.size()};
-      if (c.host != nullptr && c.capacity >= total) {
-        Slot& slot = slots_[id.value];
+    const uint64_t total = kHdrLen + uint64_t{data.size()};
+    if (id.value < slots_.size()) {
+      Slot& slot = slots_[id.value];
+      if (const PostedChain* next = direct_chain(slot, total)) {
+        const PostedChain c = *next;
         bind(slot, total);  // exactly this chain
         write_plain(c, metadata, std::span(&data, 1), total);
         slot.data_len = static_cast<uint32_t>(data.size());
@@ -367,12 +374,11 @@ size_t RxSlots<Vq>::write_packets(std::span<const RxId> ids,
     if (i + 1 < n && !frames[i + 1].pieces.empty()) {
       __builtin_prefetch(frames[i + 1].pieces[0].data());
     }
-    if (slot.state == SlotState::kPosted && !slot.dropped && f.metadata.gso_size == 0 &&
-        len <= max_plain_len_ && !posted_.empty()) {
-      const PostedChain c = posted_.front();
+    if (f.metadata.gso_size == 0 && len <= max_plain_len_) {
       const uint64_t total = kHdrLen + len;
-      if (c.host != nullptr && c.capacity >= total) {
+      if (const PostedChain* next = direct_chain(slot, total)) {
         // The whole chain is this frame's, and goes back to the used ring now.
+        const PostedChain c = *next;
         posted_.pop_front();
         posted_capacity_ -= c.capacity;
         --unbound_posted_slots_;

@@ -88,6 +88,10 @@ class RxSlots final : public BufferAccess {
     bool dropped = false;  // counted as a drop: later writes are ignored, nothing is delivered
   };
 
+  // The next posted chain when `slot` can take a plain frame of `total` bytes (header included)
+  // straight into it: the slot is posted and not dropped, and the chain is a single mapped buffer
+  // that holds the frame. Else nullptr.
+  inline const PostedChain* direct_chain(const Slot& slot, uint64_t total) const noexcept;
   // Writes a plain frame (its pieces, `total` bytes with the header) and its header straight into
   // `c`, a single mapped buffer that holds them, and logs the write.
   inline void write_plain(const PostedChain& c, const RxMetadata& metadata,
