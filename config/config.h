@@ -88,16 +88,17 @@ enum class VhostMode : uint8_t {
 // virtio-net features an operator can withhold from the guest. Each name covers the feature
 // bits listed (virtio 1.2 5.1.3); everything else the daemon offers is not configurable.
 enum class VhostFeature : uint8_t {
-  kCsum,          // `csum`: VIRTIO_NET_F_CSUM (0), guest TX checksum offload
-  kGuestCsum,     // `guest_csum`: VIRTIO_NET_F_GUEST_CSUM (1), guest RX partial checksums
-  kTso,           // `tso`: VIRTIO_NET_F_HOST_TSO4 (11) and HOST_TSO6 (12), guest TX TSO
-  kUso,           // `uso`: VIRTIO_NET_F_HOST_USO (56), guest TX USO
-  kGuestTso,      // `guest_tso`: VIRTIO_NET_F_GUEST_TSO4 (7) and GUEST_TSO6 (8)
-  kGuestUso,      // `guest_uso`: VIRTIO_NET_F_GUEST_USO4 (54) and GUEST_USO6 (55)
-  kMrgRxbuf,      // `mrg_rxbuf`: VIRTIO_NET_F_MRG_RXBUF (15)
-  kEventIdx,      // `event_idx`: VIRTIO_RING_F_EVENT_IDX (29)
-  kIndirectDesc,  // `indirect_desc`: VIRTIO_RING_F_INDIRECT_DESC (28)
-  kMq,            // `mq`: VIRTIO_NET_F_MQ (22)
+  kCsum,           // `csum`: VIRTIO_NET_F_CSUM (0), guest TX checksum offload
+  kGuestCsum,      // `guest_csum`: VIRTIO_NET_F_GUEST_CSUM (1), guest RX partial checksums
+  kTso,            // `tso`: VIRTIO_NET_F_HOST_TSO4 (11) and HOST_TSO6 (12), guest TX TSO
+  kUso,            // `uso`: VIRTIO_NET_F_HOST_USO (56), guest TX USO
+  kGuestTso,       // `guest_tso`: VIRTIO_NET_F_GUEST_TSO4 (7) and GUEST_TSO6 (8)
+  kGuestUso,       // `guest_uso`: VIRTIO_NET_F_GUEST_USO4 (54) and GUEST_USO6 (55)
+  kMrgRxbuf,       // `mrg_rxbuf`: VIRTIO_NET_F_MRG_RXBUF (15)
+  kEventIdx,       // `event_idx`: VIRTIO_RING_F_EVENT_IDX (29)
+  kIndirectDesc,   // `indirect_desc`: VIRTIO_RING_F_INDIRECT_DESC (28)
+  kMq,             // `mq`: VIRTIO_NET_F_MQ (22)
+  kGuestAnnounce,  // `guest_announce`: VIRTIO_NET_F_GUEST_ANNOUNCE (21)
   kCount,
 };
 

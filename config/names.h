@@ -39,7 +39,7 @@ struct EnumNames<VhostMode> {
 
 template <>
 struct EnumNames<VhostFeature> {
-  static constexpr std::array<EnumName<VhostFeature>, 10> kTable{{
+  static constexpr std::array<EnumName<VhostFeature>, 11> kTable{{
       {VhostFeature::kCsum, "csum"},
       {VhostFeature::kGuestCsum, "guest_csum"},
       {VhostFeature::kTso, "tso"},
@@ -50,6 +50,7 @@ struct EnumNames<VhostFeature> {
       {VhostFeature::kEventIdx, "event_idx"},
       {VhostFeature::kIndirectDesc, "indirect_desc"},
       {VhostFeature::kMq, "mq"},
+      {VhostFeature::kGuestAnnounce, "guest_announce"},
   }};
 };
 

@@ -73,6 +73,7 @@ class EthdevQueue final : public Queue {
   QueueResult<TxAvailResult> tx_avail(BufferAccess& pool,
                                       std::span<const TxSegment> segments) noexcept override;
   std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId> done) noexcept override;
+  bool tx_frame(BufferAccess&, std::span<const uint8_t> frame) noexcept override;
 
   const BackendQueueStats* queue_stats() const noexcept override { return &stats_; }
 

@@ -288,4 +288,16 @@ inline void EthdevQueue::flush() noexcept {
   }
 }
 
+// Copied into an mbuf chain and sent at once, with the transmits already queued (none: tx_avail
+// flushes before it returns).
+bool EthdevQueue::tx_frame(BufferAccess&, std::span<const uint8_t> frame) noexcept {
+  if (frame.size() > kMaxTxFrame) return true;  // never sendable: nothing to retry
+  rte_mbuf* m = build_chain(frame, {});
+  if (m == nullptr) return false;  // the pool ran dry: the next pass tries again
+  stats_.tx_packets_.increment();
+  enqueue(m);
+  flush();
+  return true;
+}
+
 }  // namespace pmdnet

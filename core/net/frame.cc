@@ -2,6 +2,8 @@
 // in frame.h and next to the code below.
 #include "core/net/frame.h"
 
+#include <algorithm>
+
 #include "core/base/enum_names.h"
 
 namespace pmdnet::net {
@@ -151,6 +153,26 @@ std::expected<FrameHeaders, FrameError> parse_frame_headers(
     default:
       return h;  // a third tag, ARP, or anything else: L2 only
   }
+}
+
+std::array<uint8_t, kMinFrameLen> rarp_announcement(const MacAddress& mac) noexcept {
+  std::array<uint8_t, kMinFrameLen> f{};
+  auto put16 = [&f](size_t at, uint16_t v) {
+    f[at] = static_cast<uint8_t>(v >> 8);
+    f[at + 1] = static_cast<uint8_t>(v);
+  };
+  auto put_mac = [&f, &mac](size_t at) { std::copy(mac.begin(), mac.end(), f.begin() + at); };
+  std::fill_n(f.begin(), 6, uint8_t{0xff});  // broadcast
+  put_mac(6);
+  put16(12, kEtherTypeRarp);
+  put16(14, 1);               // hardware type: Ethernet
+  put16(16, kEtherTypeIpv4);  // protocol type
+  f[18] = 6;                  // hardware address length
+  f[19] = 4;                  // protocol address length
+  put16(20, 3);               // opcode: request reverse
+  put_mac(22);                // sender hardware address; sender protocol address 0 (28..31)
+  put_mac(32);                // target hardware address; target protocol address 0 (38..41)
+  return f;
 }
 
 }  // namespace pmdnet::net

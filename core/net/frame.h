@@ -4,6 +4,7 @@
 // virtio_net_hdr translation and for the software offloads alike.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -28,6 +29,7 @@ inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 inline constexpr uint16_t kEtherTypeVlan = 0x8100;  // 802.1Q C-tag
 inline constexpr uint16_t kEtherTypeQinQ = 0x88a8;  // 802.1ad S-tag
+inline constexpr uint16_t kEtherTypeRarp = 0x8035;  // reverse ARP (RFC 903)
 
 // IP protocol numbers (IPv4 protocol, IPv6 next header).
 inline constexpr uint8_t kIpProtoHopByHop = 0;
@@ -101,5 +103,17 @@ inline constexpr unsigned kMaxIpv6ExtensionHeaders = 6;
 // prefix.size(): a header that does not fit is kTooShort, never a read past the end.
 std::expected<FrameHeaders, FrameError> parse_frame_headers(
     std::span<const uint8_t> prefix) noexcept;
+
+using MacAddress = std::array<uint8_t, 6>;
+
+// The shortest Ethernet frame without its FCS: what a RARP announcement is padded to.
+inline constexpr size_t kMinFrameLen = 60;
+
+// The frame that announces `mac` from wherever it now is, after a live migration: a broadcast
+// RARP "request reverse" (RFC 903, opcode 3, Ethernet and IPv4 address types) whose sender and
+// target hardware addresses are `mac` and whose protocol addresses are 0, padded with zeros to
+// kMinFrameLen. A learning switch moves `mac` to the port the frame came in on. QEMU and DPDK's
+// vhost library send the same frame for a guest that cannot announce itself.
+std::array<uint8_t, kMinFrameLen> rarp_announcement(const MacAddress& mac) noexcept;
 
 }  // namespace pmdnet::net

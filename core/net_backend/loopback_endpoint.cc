@@ -71,6 +71,22 @@ class LoopbackQueue final : public Queue {
   std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId>) noexcept override {
     return 0;
   }
+
+  // The frame comes back to the guest like any transmit; false while no receive buffer is posted.
+  bool tx_frame(BufferAccess& pool, std::span<const uint8_t> frame) noexcept override {
+    if (rx_avail_.empty()) return false;
+    const RxId rx_id = rx_avail_.front();
+    if (frame.size() > pool.capacity(rx_id)) {
+      counters_.rx_errors_.increment();
+      return true;  // dropped, as tx_avail drops a packet larger than the buffer
+    }
+    rx_avail_.pop_front();
+    pool.write_packet(rx_id, RxMetadata{.offset = 0, .len = frame.size()}, frame);
+    rx_done_.push_back(rx_id);
+    counters_.tx_packets_.increment();
+    counters_.rx_packets_.increment();
+    return true;
+  }
   const BackendQueueStats* queue_stats() const noexcept override { return &counters_; }
 
  private:

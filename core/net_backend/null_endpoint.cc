@@ -28,6 +28,10 @@ class NullQueue final : public Queue {
   std::expected<size_t, TxError> tx_poll(BufferAccess&, std::span<TxId>) noexcept override {
     return 0;
   }
+  bool tx_frame(BufferAccess&, std::span<const uint8_t>) noexcept override {
+    counters_.tx_packets_.increment();
+    return true;
+  }
   const BackendQueueStats* queue_stats() const noexcept override { return &counters_; }
 
  private:

@@ -94,6 +94,15 @@ class Queue {
   virtual std::expected<size_t, TxError> tx_poll(BufferAccess& pool,
                                                  std::span<TxId> done) noexcept = 0;
 
+  // Sends one frame the device built itself (the RARP announcement after a live migration), from
+  // the thread that polls the queue. False when the queue cannot send it now (no buffer, a full
+  // ring) or sends no frames of its own; the caller may try again on a later pass.
+  virtual bool tx_frame(BufferAccess& pool, std::span<const uint8_t> frame) noexcept {
+    (void)pool;
+    (void)frame;
+    return false;
+  }
+
   // Queue statistics, or nullptr where the queue keeps none.
   virtual const BackendQueueStats* queue_stats() const noexcept { return nullptr; }
 };

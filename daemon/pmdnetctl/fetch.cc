@@ -266,6 +266,8 @@ Result<PortPage> parse_port_page(const Json& value) {
   p.session_starts = r.u64("session_starts");
   p.session_stops = r.u64("session_stops");
   p.resumed_rings = r.u64("resumed_rings");
+  p.announcements = r.u64("announcements");
+  p.announce_failures = r.u64("announce_failures");
   p.start_errors = r.u64("start_errors");
   p.refused_messages = r.u64("refused_messages");
   p.guest_memory_faults = r.u64("guest_memory_faults");

@@ -187,6 +187,7 @@ std::string format_port(const PortSnapshot& p, bool nonzero_only) {
       {"connections", fmt::format("{} ({} refused)", p.connections, p.refused_connections)},
       {"sessions", fmt::format("{} started, {} stopped, {} restarts, {} packed rings resumed",
                                p.session_starts, p.session_stops, p.restarts, p.resumed_rings)},
+      {"announced", fmt::format("{} RARP sent, {} given up", p.announcements, p.announce_failures)},
       {"refused", fmt::format("{} starts, {} messages, {} memory faults", p.start_errors,
                               p.refused_messages, p.guest_memory_faults)},
       {"queue pairs", fmt::format("{} running", p.queue_pairs.size())},

@@ -52,6 +52,7 @@ uint64_t disabled_feature_bits(const config::VhostFeatureSet& set) {
       {VhostFeature::kEventIdx, bit(f::kRingEventIdx)},
       {VhostFeature::kIndirectDesc, bit(f::kRingIndirectDesc)},
       {VhostFeature::kMq, bit(f::kMq)},
+      {VhostFeature::kGuestAnnounce, bit(f::kGuestAnnounce)},
   };
   uint64_t bits = 0;
   for (const auto& [feature, b] : map) {
@@ -298,6 +299,8 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.session_stops = port->vhost->session_stops();
     s.start_errors = port->vhost->start_errors();
     s.resumed_rings = port->vhost->resumed_rings();
+    s.announcements = port->vhost->announcements();
+    s.announce_failures = port->vhost->announce_failures();
     s.refused_messages = port->vhost->refused_messages();
     s.guest_memory_faults = port->vhost->guest_memory_faults();
     s.queue_pairs = port->vhost->queue_pair_snapshots();

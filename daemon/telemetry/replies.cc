@@ -365,6 +365,8 @@ std::optional<TelDict> port_reply(const DaemonSnapshot& snapshot, std::string_vi
   page.add_u64("session_starts", port->session_starts);
   page.add_u64("session_stops", port->session_stops);
   page.add_u64("resumed_rings", port->resumed_rings);
+  page.add_u64("announcements", port->announcements);
+  page.add_u64("announce_failures", port->announce_failures);
   page.add_u64("start_errors", port->start_errors);
   page.add_u64("refused_messages", port->refused_messages);
   page.add_u64("guest_memory_faults", port->guest_memory_faults);

@@ -52,6 +52,10 @@ struct PortSnapshot {
   uint64_t session_stops = 0;
   // Packed rings started where the previous pmdnetd saved them (vhost_user/ring_state.h).
   uint64_t resumed_rings = 0;
+  // RARP announcements sent out of the backend after a live migration (SEND_RARP), and those
+  // given up (the backend never took the frame, or the queue pair stopped first).
+  uint64_t announcements = 0;
+  uint64_t announce_failures = 0;
   // What a front-end got refused: queue pair starts (a ring outside guest memory, a call fd that
   // is not an eventfd, ...), messages (a memory table past its files' ends, unread replies), and
   // sessions broken by a fault in their guest memory.

@@ -10,7 +10,7 @@ namespace f = virtio::feature;
 
 uint64_t offered_features(const FeatureOptions& o) noexcept {
   uint64_t v = bit(f::kVersion1) | bit(f::kProtocolFeatures) | bit(f::kMrgRxbuf) |
-               bit(f::kRingIndirectDesc) | bit(f::kRingEventIdx);
+               bit(f::kRingIndirectDesc) | bit(f::kRingEventIdx) | bit(f::kGuestAnnounce);
   if (o.max_queue_pairs > 1) v |= bit(f::kMq);
   if (o.dirty_logging) v |= bit(f::kLogAll);
   if (o.mtu) v |= bit(f::kMtu);
@@ -40,7 +40,7 @@ uint64_t offered_features(const FeatureOptions& o) noexcept {
 
 uint64_t offered_protocol_features(const FeatureOptions& o) noexcept {
   namespace p = protocol_feature;
-  uint64_t v = bit(p::kMq) | bit(p::kReplyAck);
+  uint64_t v = bit(p::kMq) | bit(p::kReplyAck) | bit(p::kRarp);
   if (o.dirty_logging) v |= bit(p::kLogShmfd);
   if (o.mtu) v |= bit(p::kNetMtu);
   return v;

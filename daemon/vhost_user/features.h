@@ -34,7 +34,10 @@ struct FeatureOptions {
 
 // The virtio feature bits to pass to rte_vhost_driver_set_features:
 //   always:  VERSION_1, VHOST_USER_F_PROTOCOL_FEATURES (30), MRG_RXBUF, RING_INDIRECT_DESC,
-//            RING_EVENT_IDX (the core does all of them);
+//            RING_EVENT_IDX (the core does all of them), GUEST_ANNOUNCE (the guest announces
+//            itself after a live migration: the VMM sets the status bit and handles the
+//            acknowledgement on the control queue it emulates; it also needs CTRL_VQ, which the
+//            VMM offers, never the back-end);
 //   options: MQ (max_queue_pairs > 1), LOG_ALL (dirty_logging), MTU (mtu), RING_PACKED
 //            (packed_ring), IN_ORDER (in_order);
 //   guest TX (5.1.3.1 dependencies): CSUM needs TCP and UDP checksums; HOST_TSO4 needs CSUM, TSO
@@ -47,8 +50,10 @@ struct FeatureOptions {
 uint64_t offered_features(const FeatureOptions& options) noexcept;
 
 // The vhost-user protocol feature bits to pass to rte_vhost_driver_set_protocol_features: MQ,
-// REPLY_ACK, plus LOG_SHMFD with dirty logging and NET_MTU with mtu. Not CONFIG, SLAVE_REQ,
-// HOST_NOTIFIER, PAGEFAULT (postcopy), INFLIGHT_SHMFD, STATUS or RARP.
+// REPLY_ACK, RARP (SEND_RARP: after a live migration of a guest without GUEST_ANNOUNCE, the port
+// sends a RARP for the guest's MAC out of its backend; VhostSession), plus LOG_SHMFD with dirty
+// logging and NET_MTU with mtu. Not CONFIG, SLAVE_REQ, HOST_NOTIFIER, PAGEFAULT (postcopy),
+// INFLIGHT_SHMFD or STATUS.
 uint64_t offered_protocol_features(const FeatureOptions& options) noexcept;
 
 // vhost-user protocol feature bits (spec "Protocol features").

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "core/virtqueue/virtio_defs.h"
 #include "daemon/vhost_user/call_fd.h"
@@ -71,22 +72,45 @@ struct RingLog {
 }  // namespace
 
 // One running queue pair as the poller sees it: the VirtioNetQueue, plus the dirty logging of
-// its rings while LOG_ALL is negotiated.
+// its rings while LOG_ALL is negotiated, and the RARP announcement its worker sends when the
+// control thread asks (point 9 in the header).
 class VhostSession::Pair final : public workers::PollTarget {
  public:
+  // Tries a worker makes at sending an announcement the backend does not take (no mbuf, a full
+  // ring, a loopback guest with no buffer posted) before giving it up: far more passes than a
+  // backend needs to free an mbuf or a ring slot.
+  static constexpr uint32_t kAnnounceTries = 4096;
+
   Pair(uint16_t index, std::unique_ptr<virtio::VirtioNetQueue> queue, VhostApi& api, int vid,
-       RingLog rx_log, RingLog tx_log)
+       RingLog rx_log, RingLog tx_log, VhostSessionStats& stats)
       : index_(index),
         queue_(std::move(queue)),
         api_(api),
         vid_(vid),
         rx_log_(rx_log),
-        tx_log_(tx_log) {}
+        tx_log_(tx_log),
+        stats_(stats) {}
+
+  ~Pair() override {
+    if (announce_.load(std::memory_order_relaxed) != 0) {
+      stats_.announce_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 
   size_t poll() noexcept override {
     const size_t work = queue_->poll();
     if (log_rings_) log_rings();
+    if (announce_.load(std::memory_order_relaxed) != 0) [[unlikely]]
+      send_announcement();
     return work;
+  }
+
+  // Control thread: the worker sends an announcement of `mac` on its next pass (replacing one not
+  // sent yet).
+  void request_announcement(const net::MacAddress& mac) noexcept {
+    uint64_t packed = kAnnouncePending;
+    std::memcpy(&packed, mac.data(), mac.size());
+    announce_.store(packed, std::memory_order_relaxed);
   }
 
   void log_rings() noexcept {
@@ -101,6 +125,24 @@ class VhostSession::Pair final : public workers::PollTarget {
   bool log_rings_on() const noexcept { return log_rings_; }
 
  private:
+  // The MAC in the low six bytes (memory order), this bit above them: never 0 while pending.
+  static constexpr uint64_t kAnnouncePending = uint64_t{1} << 56;
+
+  void send_announcement() noexcept {
+    uint64_t packed = announce_.load(std::memory_order_relaxed);
+    net::MacAddress mac;
+    std::memcpy(mac.data(), &packed, mac.size());
+    Queue* backend = queue_->backend();
+    const bool sent = backend != nullptr && backend->tx_frame(*queue_, net::rarp_announcement(mac));
+    if (!sent && ++announce_tries_ < kAnnounceTries) return;  // the next pass tries again
+    // Done with this one, unless the control thread has asked again meanwhile.
+    if (announce_.compare_exchange_strong(packed, 0, std::memory_order_relaxed)) {
+      (sent ? stats_.announcements : stats_.announce_failures)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+    announce_tries_ = 0;
+  }
+
   uint16_t index_;
   std::unique_ptr<virtio::VirtioNetQueue> queue_;
   VhostApi& api_;
@@ -108,6 +150,9 @@ class VhostSession::Pair final : public workers::PollTarget {
   RingLog rx_log_;
   RingLog tx_log_;
   bool log_rings_ = false;
+  VhostSessionStats& stats_;
+  std::atomic<uint64_t> announce_{0};  // 0, or a MAC | kAnnouncePending
+  uint32_t announce_tries_ = 0;        // worker only
 };
 
 void VhostSession::Notifier::notify(uint16_t vring_index) noexcept {
@@ -222,6 +267,11 @@ void VhostSession::before_message(const QuiesceAction& action) {
       stop_all();
       unregister_guest_mappings(this);  // rte_vhost unmaps them next
       break;
+    case Kind::kAnnounce:
+      stats_.announce_requests.fetch_add(1, std::memory_order_relaxed);
+      pending_announcement_ = action.mac;
+      hand_over_announcement();
+      return;  // nothing stops: not a message that changes what the datapath uses
     case Kind::kMtu:
       if (action.mtu != mtu_ && !pairs_.empty()) stop_all();  // restarted with the new limit
       mtu_ = action.mtu;
@@ -380,7 +430,8 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
     if (!tx_log) return std::unexpected(tx_log.error());
     callfds[rx_index] = rx->callfd;
     callfds[tx_index] = tx->callfd;
-    auto pair = std::make_unique<Pair>(pairs[i], std::move(*queue), api_, vid_, *rx_log, *tx_log);
+    auto pair =
+        std::make_unique<Pair>(pairs[i], std::move(*queue), api_, vid_, *rx_log, *tx_log, stats_);
     pair->set_log_rings(log_all);
     started.push_back(std::move(pair));
   }
@@ -408,7 +459,14 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   paused_ = false;
   running_count_.store(pairs_.size(), std::memory_order_release);
   stats_.starts.fetch_add(1, std::memory_order_relaxed);
+  hand_over_announcement();
   return {};
+}
+
+void VhostSession::hand_over_announcement() {
+  if (!pending_announcement_ || pairs_.empty()) return;
+  pairs_.front()->request_announcement(*pending_announcement_);
+  pending_announcement_.reset();
 }
 
 std::optional<SavedRing> VhostSession::identify_ring(uint16_t vring,

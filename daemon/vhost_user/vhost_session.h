@@ -38,6 +38,10 @@
 //      a base the front-end has just set resumes from a saved position instead when the ring,
 //      the memory files and that base all match what was saved; matched or not, that first start
 //      uses up what was saved for the ring.
+//   9. SEND_RARP (after a live migration, for a guest that cannot announce itself) hands the MAC
+//      to the first running queue pair, whose worker sends the RARP announcement
+//      (net::rarp_announcement) out of its backend queue on its next pass, from the thread that
+//      owns that queue. With no pair running, the first start hands it over.
 #pragma once
 
 #include <array>
@@ -49,6 +53,7 @@
 #include <vector>
 
 #include "core/guest_memory/guest_memory.h"
+#include "core/net/frame.h"
 #include "core/net_backend/endpoint.h"
 #include "core/virtio_net/virtio_net_queue.h"
 #include "daemon/vhost_user/ring_state.h"
@@ -76,6 +81,10 @@ struct VhostSessionStats {
   std::atomic<uint64_t> start_errors{0};   // a start refused (bad ring, no VERSION_1, backend...)
   std::atomic<uint64_t> api_errors{0};     // an rte_vhost call failed
   std::atomic<uint64_t> resumed_rings{0};  // packed rings started from a saved position
+  std::atomic<uint64_t> announce_requests{0};  // SEND_RARP messages
+  std::atomic<uint64_t> announcements{0};      // RARP announcements the backend sent
+  std::atomic<uint64_t> announce_failures{0};  // announcements given up (the backend never took
+                                               // them, or the pair stopped first)
 };
 
 class VhostSession {
@@ -164,6 +173,8 @@ class VhostSession {
   void reconcile();
   Result<void> start(const std::vector<uint16_t>& pairs);
   void stop_all();
+  // Hands a pending announcement to the first running pair (point 9).
+  void hand_over_announcement();
   void pause();
   void resume();
 
@@ -182,6 +193,7 @@ class VhostSession {
 
   uint64_t features_ = 0;
   uint16_t mtu_ = 0;
+  std::optional<net::MacAddress> pending_announcement_;
   // Packed rings across a restart (point 8): whether rte_vhost's base for a vring is the one the
   // front-end set (SET_VRING_BASE since the vring last started), the base the front-end holds
   // for it, the rings' identities and positions at their last stop, and the memory's files.

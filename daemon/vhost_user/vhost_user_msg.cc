@@ -80,6 +80,14 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
       if (!read_payload(msg, features)) return {};
       return {Kind::kFeatures, 0, features};
     }
+    case VhostUserRequest::kSendRarp: {
+      // The MAC in the first six bytes of a u64 (QEMU's vhost_user_migration_done).
+      uint64_t u64;
+      if (!read_payload(msg, u64)) return {};
+      QuiesceAction action{Kind::kAnnounce, 0, 0};
+      std::memcpy(action.mac.data(), &u64, action.mac.size());
+      return action;
+    }
     default:
       return {};
   }

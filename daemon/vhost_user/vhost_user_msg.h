@@ -4,6 +4,7 @@
 // before the library acts).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -98,11 +99,14 @@ struct QuiesceAction {
                     // drain) and let it go on afterwards
     kFeatures,      // SET_FEATURES: `features` are about to be negotiated
     kMtu,           // NET_SET_MTU: the guest's MTU is `mtu` (it bounds what guest RX delivers)
+    kAnnounce,      // SEND_RARP: the guest now lives here; announce `mac` to the network (no
+                    // queue pair stops)
   };
   Kind kind = Kind::kNone;
   uint32_t vring = 0;
   uint64_t features = 0;
   uint16_t mtu = 0;
+  std::array<uint8_t, 6> mac{};  // kAnnounce
   bool sets_base =
       false;  // SET_VRING_BASE (a kRestartVring): the front-end sets `vring`'s position
 

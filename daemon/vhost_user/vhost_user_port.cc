@@ -166,6 +166,7 @@ void VhostUserPort::run_reporter() {
     lock.unlock();
     break_faulted_session();
     report_guest_errors();
+    refresh_counters();
     lock.lock();
   }
 }
@@ -414,7 +415,18 @@ void VhostUserPort::publish_counters() {
         std::memory_order_relaxed);
     resumed_.store(session_->stats().resumed_rings.load(std::memory_order_relaxed) + dead_resumed_,
                    std::memory_order_relaxed);
+    announced_.store(
+        session_->stats().announcements.load(std::memory_order_relaxed) + dead_announced_,
+        std::memory_order_relaxed);
+    announce_failed_.store(
+        session_->stats().announce_failures.load(std::memory_order_relaxed) + dead_announce_failed_,
+        std::memory_order_relaxed);
   }
+}
+
+void VhostUserPort::refresh_counters() {
+  std::lock_guard lock(control_mutex_);
+  if (!shutting_down_) publish_counters();
 }
 
 int VhostUserPort::on_new_connection(int vid) {
@@ -473,6 +485,8 @@ void VhostUserPort::retire_session() {
   dead_stops_ += session_->stats().stops.load(std::memory_order_relaxed);
   dead_start_errors_ += session_->stats().start_errors.load(std::memory_order_relaxed);
   dead_resumed_ += session_->stats().resumed_rings.load(std::memory_order_relaxed);
+  dead_announced_ += session_->stats().announcements.load(std::memory_order_relaxed);
+  dead_announce_failed_ += session_->stats().announce_failures.load(std::memory_order_relaxed);
   session_.reset();
   conn_ = ConnectionSocket();  // rte_vhost has closed, or is about to close, its own fd
   connected_.store(false, std::memory_order_release);

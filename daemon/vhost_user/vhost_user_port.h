@@ -105,6 +105,11 @@ class VhostUserPort {
   }
   // Packed rings started from a position the previous port saved, over every session.
   uint64_t resumed_rings() const noexcept { return resumed_.load(std::memory_order_relaxed); }
+  // RARP announcements sent for the front-end (SEND_RARP), and those given up.
+  uint64_t announcements() const noexcept { return announced_.load(std::memory_order_relaxed); }
+  uint64_t announce_failures() const noexcept {
+    return announce_failed_.load(std::memory_order_relaxed);
+  }
   // Sessions broken because their guest memory faulted.
   uint64_t guest_memory_faults() const noexcept { return faults_.load(std::memory_order_relaxed); }
   // The virtio features the connected guest's running (or last started) queue pairs use; 0 while
@@ -151,6 +156,9 @@ class VhostUserPort {
   // The session of `vid`, or nullptr (a stale vid, or shutting down). Under control_mutex_.
   VhostSession* session_for(int vid);
   void publish_counters();
+  // publish_counters from the reporter thread: what the workers count (announcements) reaches
+  // telemetry within a report period.
+  void refresh_counters();
   void run_reporter();
 
   VhostUserPortOptions options_;
@@ -171,6 +179,8 @@ class VhostUserPort {
   uint64_t dead_stops_ = 0;
   uint64_t dead_start_errors_ = 0;
   uint64_t dead_resumed_ = 0;
+  uint64_t dead_announced_ = 0;
+  uint64_t dead_announce_failed_ = 0;
   RingState saved_rings_;  // read from options_.ring_state_file at create()
 
   // Guest error reporting: the last snapshot per running queue, and the thread that reports.
@@ -182,6 +192,8 @@ class VhostUserPort {
   std::atomic<bool> connected_{false};
   std::atomic<size_t> running_pairs_{0};
   std::atomic<uint64_t> resumed_{0};
+  std::atomic<uint64_t> announced_{0};
+  std::atomic<uint64_t> announce_failed_{0};
   std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> starts_{0};

@@ -39,17 +39,55 @@ PREFIX4, PREFIX6 = 24, 64
 GUEST_MAC = "52:54:00:12:34:56"
 TAP = "pq0"
 TAP_MAC = "02:00:00:00:00:01"
+# The migration phase: a bridge holding the host's addresses, with one tap per pmdnetd port.
+BRIDGE = "pbr0"
+MIG_TAPS = ("pq0", "pq1")
 QUEUE_PAIRS = 2
 
 # virtio-net feature bits (virtio 1.2, 5.1.3)
 FEATURES = {
     "CSUM": 0, "GUEST_CSUM": 1, "MTU": 3, "GUEST_TSO4": 7, "GUEST_TSO6": 8, "GUEST_ECN": 9,
     "GUEST_UFO": 10, "HOST_TSO4": 11, "HOST_TSO6": 12, "HOST_UFO": 14, "MRG_RXBUF": 15,
-    "STATUS": 16, "MQ": 22, "INDIRECT_DESC": 28, "EVENT_IDX": 29, "VERSION_1": 32,
+    "STATUS": 16, "CTRL_VQ": 17, "GUEST_ANNOUNCE": 21, "MQ": 22, "INDIRECT_DESC": 28, "EVENT_IDX": 29, "VERSION_1": 32,
     "RING_PACKED": 34, "IN_ORDER": 35, "GUEST_USO4": 54, "GUEST_USO6": 55, "HOST_USO": 56,
 }
 REQUIRED = ["CSUM", "GUEST_CSUM", "HOST_TSO4", "HOST_TSO6", "MRG_RXBUF", "MQ", "VERSION_1"]
 
+
+# The migration phase's listener on a tap (run in the namespace as
+# `python3 sniff.py TAP SECONDS OUT MAC`): one line per announcement received from MAC, with the
+# host's monotonic time: "T garp|arp|rarp|na DETAIL". Gratuitous ARP: sender IP = target IP.
+SNIFFER = r"""
+import socket, struct, sys, time
+tap, seconds, out, mac = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((tap, 0))
+s.settimeout(0.2)
+end = time.monotonic() + seconds
+with open(out, "w", buffering=1) as f:
+    while time.monotonic() < end:
+        try:
+            data, addr = s.recvfrom(4096)
+        except socket.timeout:
+            continue
+        except OSError:  # ENETDOWN, once, when net_tap cycles the link: the socket stays bound
+            time.sleep(0.01)
+            continue
+        if addr[2] == socket.PACKET_OUTGOING or len(data) < 42 or data[6:12].hex(":") != mac:
+            continue
+        t = time.monotonic()
+        et = struct.unpack("!H", data[12:14])[0]
+        if et == 0x0806:
+            spa, tpa = socket.inet_ntoa(data[28:32]), socket.inet_ntoa(data[38:42])
+            op = struct.unpack("!H", data[20:22])[0]
+            kind = "garp" if spa == tpa else "arp"
+            f.write(f"{t:.3f} {kind} op={op} {spa}->{tpa}\n")
+        elif et == 0x8035:
+            op = struct.unpack("!H", data[20:22])[0]
+            f.write(f"{t:.3f} rarp op={op} sha={data[22:28].hex(':')} tha={data[32:38].hex(':')}\n")
+        elif et == 0x86dd and len(data) > 54 and data[20] == 58 and data[54] == 136:
+            f.write(f"{t:.3f} na {socket.inet_ntop(socket.AF_INET6, data[62:78])}\n")
+"""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
@@ -223,17 +261,40 @@ class Context:
 
 
 class Daemon:
-    def __init__(self, ctx, mode):
-        self.ctx, self.mode = ctx, mode
+    def __init__(self, ctx, mode, migration=False):
+        self.ctx, self.mode, self.migration = ctx, mode, migration
         self.socket = ctx.path("vm0.sock")
         self.socket1 = ctx.path("vm1.sock")
-        self.config = ctx.path(f"pmdnetd-{mode}.yaml")
+        self.config = ctx.path(f"pmdnetd-{mode}{'-migration' if migration else ''}.yaml")
         self.proc = None
         self.starts = 0
         self.write_config()
 
+    def migration_port(self, name, device, tap):
+        """A port on one of the bridged taps: the migration's source or destination."""
+        return (f"  - name: {name}\n"
+                "    vhost_user:\n"
+                f"      socket: {self.ctx.path(name + '.sock')}\n"
+                f"      mode: {self.mode}\n"
+                f"      queue_pairs: {QUEUE_PAIRS}\n"
+                f"      packed_ring: {'true' if self.ctx.args.ring == 'packed' else 'false'}\n"
+                "    backend:\n"
+                "      type: dpdk\n"
+                f"      device: {device},iface={tap}\n"
+                f"      queues: {QUEUE_PAIRS}\n")
+
     def write_config(self):
         gro = "      offloads:\n        gro: true\n" if self.ctx.gro else ""
+        if self.migration:
+            # Two ports, each on its own tap of the namespace's bridge: one network, two places
+            # where the guest can be.
+            yaml = (f"eal:\n  no_huge: true\n  memory_mb: 512\n  file_prefix: {self.ctx.prefix}\n"
+                    "workers:\n  - lcore: 1\n    idle: adaptive\n"
+                    "ports:\n" + self.migration_port("mig0", "net_tap0", MIG_TAPS[0]) +
+                    self.migration_port("mig1", "net_tap1", MIG_TAPS[1]))
+            with open(self.config, "w") as f:
+                f.write(yaml)
+            return
         yaml = (
             f"eal:\n  no_huge: true\n  memory_mb: 512\n  file_prefix: {self.ctx.prefix}\n"
             # The packed rings' positions across a restart, inside the work directory.
@@ -328,19 +389,19 @@ class Daemon:
                         out[k] = out.get(k, 0) + v
         return out
 
-    def wait_running(self, pairs, timeout=30):
+    def wait_running(self, pairs, timeout=30, port="vm0"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            p = self.port()
+            p = self.port(port)
             if p and p.get("connected") == 1 and p.get("queue_pairs") == pairs:
                 return time.monotonic()
             time.sleep(0.02)
         return None
 
-    def wait_disconnected(self, timeout=10):
+    def wait_disconnected(self, timeout=10, port="vm0"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            p = self.port()
+            p = self.port(port)
             if p and p.get("connected") == 0:
                 return True
             time.sleep(0.05)
@@ -366,9 +427,12 @@ class Daemon:
 class Guest:
     serial = 0
 
-    def __init__(self, ctx, daemon_mode, accel):
+    def __init__(self, ctx, daemon_mode, accel, socket_name="vm0.sock", incoming=None,
+                 device_options=""):
         Guest.serial += 1
         self.ctx, self.mode, self.accel = ctx, daemon_mode, accel
+        self.socket_name, self.incoming, self.device_options = socket_name, incoming, device_options
+        self.migratable = socket_name.startswith("mig")  # a guest of the migration phase
         self.n = Guest.serial
         self.ctl = ctx.path(f"ctl{self.n}.sock")
         self.console = f"console{self.n}.log"
@@ -385,7 +449,7 @@ class Guest:
     def argv(self):
         a = self.ctx.args
         mem = a.guest_mb
-        sock = os.path.join(self.ctx.work, "vm0.sock")
+        sock = os.path.join(self.ctx.work, self.socket_name)
         if self.mode == "server":  # pmdnetd listens; QEMU connects and reconnects
             chardev = f"socket,id=chr0,path={sock},reconnect=1"
         else:  # pmdnetd connects; QEMU listens
@@ -401,8 +465,13 @@ class Guest:
                f"guest_tso4=on,guest_tso6=on,packed={'on' if a.ring == 'packed' else 'off'}")
         if self.ctx.qemu_has_uso:
             dev += ",host_uso=on,guest_uso4=on,guest_uso6=on"
+        dev += self.device_options
+        incoming = ["-incoming", self.incoming] if self.incoming else []
+        # A migrating TCG guest gets a named CPU model: `max` is not migration-safe (its state
+        # includes features QEMU does not migrate, and the guest crashes on the destination).
         accel = (["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm"
-                 else ["-accel", "tcg,thread=multi", "-cpu", "max"])
+                 else ["-accel", "tcg,thread=multi",
+                       "-cpu", "qemu64" if self.incoming or self.migratable else "max"])
         return ["qemu-system-x86_64", "-name", f"pmdnet-e2e-{self.n}", "-machine", "q35",
                 *accel, "-smp", "2", "-m", f"{mem}M",
                 "-object", f"memory-backend-memfd,id=mem,size={mem}M,share=on",
@@ -416,7 +485,7 @@ class Guest:
                 "-monitor", f"unix:{self.ctx.path(f'monitor{self.n}.sock')},server=on,wait=off",
                 "-chardev", chardev,
                 "-netdev", f"vhost-user,id=net0,chardev=chr0,queues={QUEUE_PAIRS}",
-                "-device", dev]
+                "-device", dev, *incoming]
 
     def start(self):
         return self.spawn().connect()
@@ -592,6 +661,7 @@ class Suite:
         self.throughput = {}
         self.v6_fixes = 0
         self.ring_error_samples = []  # (where, {counter: n}) with a non-zero counter
+        self.host_dev = BRIDGE if "m" in ctx.args.phases else TAP  # where the host's addresses are
         self.ring_error_points = 0
 
     def sample_ring_errors(self, where):
@@ -600,7 +670,10 @@ class Suite:
         if self.daemon is None or not self.daemon.alive():
             return
         self.ring_error_points += 1
-        errors = self.daemon.ring_errors()
+        errors = {}
+        for name in (("mig0", "mig1") if self.daemon.migration else ("vm0",)):
+            for k, v in self.daemon.ring_errors(name).items():
+                errors[k] = errors.get(k, 0) + v
         if errors:
             self.ring_error_samples.append((where, errors))
             log(f"pmdnetd ring errors before {where}: {errors}")
@@ -667,11 +740,11 @@ class Suite:
         r = self.ctx.ns_run(["ip", "-6", "route", "show", "table", "local"])
         if f"local {HOST6} " in r.stdout:
             return
-        self.ctx.ns_run(["ip", "-6", "addr", "del", f"{HOST6}/{PREFIX6}", "dev", TAP])
-        self.ctx.ns_run(["ip", "-6", "addr", "add", f"{HOST6}/{PREFIX6}", "dev", TAP, "nodad"],
+        self.ctx.ns_run(["ip", "-6", "addr", "del", f"{HOST6}/{PREFIX6}", "dev", self.host_dev])
+        self.ctx.ns_run(["ip", "-6", "addr", "add", f"{HOST6}/{PREFIX6}", "dev", self.host_dev, "nodad"],
                         check=True)
         self.v6_fixes += 1
-        log(f"host: re-added {HOST6} on {TAP} (its local route was gone after a link cycle)")
+        log(f"host: re-added {HOST6} on {self.host_dev} (its local route was gone after a link cycle)")
 
     def host_snmp(self):
         out = {}
@@ -1093,6 +1166,302 @@ class Suite:
                 "the positions the old pmdnetd saved in state_dir (pmdnetd's log says whether it "
                 "saved and resumed them); see docs/vhost_user.md")
 
+    # ---- live migration ----
+
+    def setup_bridge(self):
+        """The migration's network: the host's addresses on a bridge (no STP: ports forward at
+        once), one persistent multi-queue tap per pmdnetd port on it. The bridge learns where the
+        guest's MAC is from the frames it sees, so after a migration only the guest's announcement
+        (or pmdnetd's RARP for it) moves the MAC to the destination's tap before the guest sends
+        anything else."""
+        c = self.ctx
+        c.sh(["ip", "netns", "add", c.ns])
+        c.ns_created = True
+        for cmd in (["ip", "link", "set", "lo", "up"],
+                    ["ip", "link", "add", BRIDGE, "type", "bridge"],
+                    ["sysctl", "-qw", f"net.ipv6.conf.{BRIDGE}.keep_addr_on_down=1"],
+                    ["sysctl", "-qw", f"net.ipv6.conf.{BRIDGE}.accept_dad=0"],
+                    ["ip", "link", "set", BRIDGE, "up"],
+                    ["ip", "addr", "add", f"{HOST4}/{PREFIX4}", "dev", BRIDGE],
+                    ["ip", "-6", "addr", "add", f"{HOST6}/{PREFIX6}", "dev", BRIDGE, "nodad"]):
+            c.ns_run(cmd, check=True)
+        for tap in MIG_TAPS:
+            for cmd in (["ip", "tuntap", "add", "dev", tap, "mode", "tap", "multi_queue"],
+                        ["ip", "link", "set", tap, "master", BRIDGE],
+                        ["ip", "link", "set", tap, "up"]):
+                c.ns_run(cmd, check=True)
+
+    def start_sniffer(self, tap, seconds, name):
+        """Records the announcements that arrive on `tap` from the guest's MAC (ARP, RARP, IPv6
+        neighbour advertisements), with the host's monotonic time, for `seconds`."""
+        c = self.ctx
+        script = c.path("sniff.py")
+        if not os.path.exists(script):
+            with open(script, "w") as f:
+                f.write(SNIFFER)
+        out = c.path(f"{name}.txt")
+        p = c.spawn([sys.executable, script, tap, str(seconds), out, GUEST_MAC], f"{name}.log",
+                    netns=True)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(out):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise Failure(f"sniffer on {tap} did not start: {c.read_log(p.logname)}")
+            time.sleep(0.02)
+        return p, out
+
+    @staticmethod
+    def read_sniffed(out):
+        seen = []
+        with open(out) as f:
+            for line in f:
+                t, kind, detail = line.split(maxsplit=2)
+                seen.append((float(t), kind, detail.strip()))
+        return seen
+
+    def wait_connected(self, port, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.daemon.port(port) or {}).get("connected") == 1:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def migrate(self, src, src_port, dst_port, announce, label):
+        """Migrates the guest `src` (on pmdnetd port `src_port`) to a new QEMU on `dst_port` while
+        TCP runs both ways, paced, and a UDP probe echoes; returns the destination Guest."""
+        c, a = self.ctx, self.args
+        dst_tap = MIG_TAPS[int(dst_port[-1])]
+        uri = f"unix:{c.path(f'migrate-{Guest.serial + 1}.sock')}"
+        dst = Guest(c, self.daemon.mode, self.accel, f"{dst_port}.sock", incoming=uri,
+                    device_options=src.device_options)
+        dst.spawn()
+        if self.daemon.mode == "client":  # QEMU listens; pmdnetd's client port reconnects to it
+            deadline = time.monotonic() + 20
+            while not os.path.exists(c.path(f"{dst_port}.sock")):
+                if dst.proc.poll() is not None or time.monotonic() > deadline:
+                    raise Failure(f"{label}: the destination QEMU made no vhost-user socket: "
+                                  f"{c.read_log(dst.proc.logname)[-1500:]}")
+                time.sleep(0.02)
+        dst.connect()
+        if not self.wait_connected(dst_port, 30):
+            raise Failure(f"{label}: the destination QEMU never connected to pmdnetd port "
+                          f"{dst_port}: {c.read_log(dst.proc.logname)[-1500:]}")
+        before = self.daemon.resources()
+
+        # Traffic across the migration: TCP both ways, paced so that it runs before, during and
+        # after it (64 MB at 2 MB/s, 32 s), and a UDP echo probed every 20 ms.
+        size, rate = 64 * MB, 2
+        s_h2g, s_g2h = c.next_seed(), c.next_seed()
+        snmp_before = self.guest_snmp(src)
+        g_recv = f"/tmp/mig-recv-{s_h2g}"
+        src.run(f"vmtest tcp-recv 5031 {size + MB} > {g_recv} 2>&1 &")
+        self._wait_guest_listening(src, g_recv)
+        src.run("vmtest udp-echo 7001 120 > /tmp/mig-echo 2>&1 &")
+        self._wait_guest_listening(src, "/tmp/mig-echo")
+        h_recv = c.spawn([c.vmtest, "tcp-recv", "5032", str(size + MB)],
+                         f"mig-recv-{s_g2h}.log", netns=True)
+        self._wait_listening(h_recv)
+        sniff, sniffed = self.start_sniffer(dst_tap, 120, f"sniff-{s_h2g}")
+        probe_secs = 50
+        probe = c.spawn([c.vmtest, "udp-probe", GUEST4, "7001", str(probe_secs), "20"],
+                        f"mig-probe-{s_h2g}.log", netns=True)
+        h_send = c.spawn([c.vmtest, "tcp-send", GUEST4, "5031", str(size), str(s_h2g), str(rate)],
+                         f"mig-send-{s_h2g}.log", netns=True)
+        src.run(f"vmtest tcp-send {HOST4} 5032 {size} {s_g2h} {rate} > /tmp/mig-send-{s_g2h} "
+                "2>&1 &")
+        # Some of each way through pmdnetd first (2 s of it).
+        base = self.daemon.totals(src_port)[0]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            now = self.daemon.totals(src_port)[0]
+            if all(now.get(k, 0) - base.get(k, 0) > 2 * rate * MB for k in
+                   ("guest_rx_bytes", "guest_tx_bytes")):
+                break
+            time.sleep(0.05)
+        else:
+            raise Failure(f"{label}: the transfers did not start within 120 s")
+
+        self.sample_ring_errors(f"{label}: the migration")
+        # The bandwidth cap (128 MiB/s by default) only slows a migration over a local socket.
+        src.monitor("migrate_set_parameter max-bandwidth 8192")
+        t_start = time.monotonic()
+        src.monitor(f"migrate -d {uri}")
+        status, info = "?", ""
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            info = src.monitor("info migrate")
+            m = re.search(r"Migration status: (\S+)", info)
+            status = m.group(1) if m else "?"
+            if status in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.1)
+        t_done = time.monotonic()
+        downtime = re.search(r"downtime: (\d+) ms", info)
+        total = re.search(r"total time: (\d+) ms", info)
+        ok = status == "completed" and downtime is not None
+        self.r.check(f"{label}: migration completes", ok,
+                     f"QEMU: downtime {downtime.group(1)} ms, total {total.group(1) if total else '?'}"
+                     f" ms ({t_done - t_start:.1f} s as seen here)" if ok else
+                     f"status {status}:\n{info[-1500:]}\n{c.read_log(src.proc.logname)[-1500:]}")
+        if not ok:
+            raise Failure(f"{label}: no migration to go on with")
+        self.migration_downtimes.append(int(downtime.group(1)))
+        t_up = self.daemon.wait_running(QUEUE_PAIRS, timeout=30, port=dst_port)
+        dst.boot_id = src.boot_id
+        _, boot = dst.run("cat /proc/sys/kernel/random/boot_id", timeout=15, retries=6)
+        self.r.check(f"{label}: the same guest runs on the destination",
+                     src.boot_id in boot and t_up is not None,
+                     f"boot id {src.boot_id}, {QUEUE_PAIRS} queue pairs running on {dst_port} "
+                     f"{t_up - t_done:+.2f}s after QEMU said completed" if t_up else
+                     f"boot id now {boot.strip()!r}, was {src.boot_id}; pmdnetd: "
+                     f"{self.daemon.log()[-1500:]}")
+
+        # The source: QEMU quits (as libvirt ends it), its port lets go of everything.
+        src.monitor("quit")
+        try:
+            src.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            Context.end(src.proc)
+        src.close()
+        gone = self.daemon.wait_disconnected(20, port=src_port)
+        time.sleep(0.5)
+        after = self.daemon.resources()
+        self.r.check(f"{label}: the source port lets go of the guest's fds and memory",
+                     gone and after["fds"] <= before["fds"] and after["guest_mappings"] == 1,
+                     f"{src_port} disconnected; pmdnetd fds {before['fds']} with both QEMUs "
+                     f"connected, {after['fds']} after the source quit; guest memory files mapped "
+                     f"{before['guest_mappings']} -> {after['guest_mappings']}")
+
+        # The transfers, both ways, byte-exact across the migration.
+        gr, gout = dst.wait_file_result(g_recv, "tcp-recv", a.xfer_timeout)
+        try:
+            h_send.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            Context.end(h_send)
+        hs = parse_result(c.read_log(h_send.logname), "tcp-send")
+        ok = hs is not None and gr is not None and hs["sha256"] == gr["sha256"] and \
+            int(gr["bytes"]) == size
+        # The guest verifies every checksum itself (guest_csum=off): a page pmdnetd wrote but did
+        # not log reaches the destination stale, and fails the guest's TCP checksum there.
+        snmp_after = self.guest_snmp(dst)
+        csum = {k: snmp_after.get(k, 0) - snmp_before.get(k, 0) for k in
+                ("TcpInCsumErrors", "IpInHdrErrors", "UdpInCsumErrors")}
+        self.r.check(f"{label}: the guest's checksums all verify across the migration",
+                     not any(csum.values()), ", ".join(f"{k} +{v}" for k, v in csum.items()))
+        self.r.check(f"{label}: TCP host->guest across the migration byte-exact", ok,
+                     f"{size // MB} MB paced at {rate} MB/s, sha256 {gr['sha256'][:16]}… on both "
+                     f"sides, longest stall {float(gr['max_gap_ms']) / 1000:.2f}s" if ok else
+                     f"host: {c.read_log(h_send.logname)[-300:]} guest: {gout[-300:]}")
+        gs, sout = dst.wait_file_result(f"/tmp/mig-send-{s_g2h}", "tcp-send", a.xfer_timeout)
+        try:
+            h_recv.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            Context.end(h_recv)
+        hr = parse_result(c.read_log(h_recv.logname), "tcp-recv")
+        ok = gs is not None and hr is not None and gs["sha256"] == hr["sha256"] and \
+            int(hr["bytes"]) == size
+        across = ok and float(hr["first"]) < t_start and float(hr["last"]) > t_done
+        self.r.check(f"{label}: TCP guest->host across the migration byte-exact", ok and across,
+                     f"{size // MB} MB paced at {rate} MB/s, sha256 {hr['sha256'][:16]}… on both "
+                     f"sides, {float(hr['last']) - t_done:.1f}s of it after the switch-over, "
+                     f"longest stall {float(hr['max_gap_ms']) / 1000:.2f}s" if ok and across else
+                     f"across the migration: {across}; guest: {sout[-300:]} host: "
+                     f"{c.read_log(h_recv.logname)[-300:]}")
+
+        # The announcement, heard on the destination's tap after the switch-over.
+        time.sleep(1.0)
+        Context.end(sniff)
+        seen = [s for s in self.read_sniffed(sniffed) if s[0] >= t_start]
+        port = self.daemon.port(dst_port) or {}
+        if announce == "guest":
+            heard = [s for s in seen if s[1] == "garp"]
+            self.r.check(f"{label}: the guest announces itself from its new place (GUEST_ANNOUNCE)",
+                         bool(heard) and self.features_of(dst).get("GUEST_ANNOUNCE", False),
+                         f"{len(heard)} gratuitous ARP(s) for {GUEST4} from {GUEST_MAC} on "
+                         f"{dst_tap}, the first {heard[0][0] - t_done:+.2f}s after the "
+                         f"switch-over; {sum(s[1] == 'na' for s in seen)} neighbour "
+                         "advertisement(s); GUEST_ANNOUNCE negotiated" if heard else
+                         f"heard on {dst_tap}: {seen}; guest features: {self.features_of(dst)}")
+        else:
+            heard = [s for s in seen if s[1] == "rarp"]
+            sent = port.get("announcements", 0)
+            self.r.check(f"{label}: pmdnetd announces the guest with a RARP (SEND_RARP)",
+                         bool(heard) and sent >= 1 and
+                         not self.features_of(dst).get("GUEST_ANNOUNCE", True),
+                         f"{len(heard)} RARP(s) for {GUEST_MAC} on {dst_tap}, the first "
+                         f"{heard[0][0] - t_done:+.2f}s after the switch-over; pmdnetd port "
+                         f"{dst_port}: {sent} announcement(s) sent, "
+                         f"{port.get('announce_failures')} given up" if heard else
+                         f"heard on {dst_tap}: {seen}; pmdnetd {dst_port}: {port}")
+
+        probe.wait(timeout=probe_secs + 30)
+        p = parse_result(c.read_log(probe.logname), "udp-probe")
+        if p and float(p["last_reply"]) > t_done:
+            gap = float(p["max_gap_ms"])
+            self.migration_gaps.append(gap)
+            self.r.check(f"{label}: the guest answers again within 5 s", gap <= 5000,
+                         f"UDP probe every 20 ms: longest silence {gap:.0f} ms, ending "
+                         f"{float(p['gap_end']) - t_done:+.2f}s from the switch-over "
+                         f"({p['replies']}/{p['sent']} replies)")
+        else:
+            self.r.check(f"{label}: the guest answers again within 5 s", False,
+                         f"probe: {c.read_log(probe.logname)[-300:]}")
+        return dst
+
+    def features_of(self, g):
+        _, feat = g.run("cat /sys/class/net/eth0/device/features", retries=3)
+        bits = feat.strip().splitlines()[-1].strip()
+        return {name: len(bits) > b and bits[b] == "1" for name, b in FEATURES.items()}
+
+    def phase_migration(self):
+        """Live migration through pmdnetd, in both socket modes: there and back again, with the
+        guest announcing itself (GUEST_ANNOUNCE) in server mode and pmdnetd announcing it
+        (SEND_RARP, guest_announce=off on the device) in client mode."""
+        c = self.ctx
+        self.migration_downtimes, self.migration_gaps = [], []
+        for mode, announce in (("server", "guest"), ("client", "rarp")):
+            label = f"migration ({'pmdnetd server' if mode == 'server' else 'pmdnetd client'})"
+            log(f"== {label}: there and back, announced by "
+                f"{'the guest' if announce == 'guest' else 'pmdnetd (RARP)'}")
+            self.daemon = Daemon(c, mode, migration=True)
+            # No GUEST_CSUM: the guest checks every TCP checksum of what pmdnetd wrote into it.
+            options = ",guest_csum=off,guest_tso4=off,guest_tso6=off" + \
+                ("" if announce == "guest" else ",guest_announce=off")
+            if mode == "server":
+                self.daemon.start()
+                g = self.guest = self.boot_on("mig0.sock", mode, options, label)
+            else:
+                g = Guest(c, mode, self.accel, "mig0.sock", device_options=options).spawn()
+                deadline = time.monotonic() + 20
+                while not os.path.exists(c.path("mig0.sock")):
+                    if g.proc.poll() is not None or time.monotonic() > deadline:
+                        raise Failure(f"{label}: QEMU did not create the vhost-user socket")
+                    time.sleep(0.02)
+                self.daemon.start()
+                g.connect()
+                if g.wait_ready(self.args.boot_timeout) is None:
+                    raise Failure(f"{label}: guest not ready:\n{g.console_tail()}")
+                self.guest = g
+            if self.daemon.wait_running(QUEUE_PAIRS, timeout=60, port="mig0") is None:
+                raise Failure(f"{label}: the guest's queue pairs never ran on mig0")
+            self.check_ping(g, label)
+            g = self.guest = self.migrate(g, "mig0", "mig1", announce, f"{label}, there")
+            g = self.guest = self.migrate(g, "mig1", "mig0", announce, f"{label}, back")
+            self.check_ping(g, f"{label}, after coming back")
+            self.sample_ring_errors(f"{label}: the poweroff")
+            g.poweroff()
+            self.guest = None
+            self.daemon.stop()
+        log(f"migration downtimes (QEMU): {self.migration_downtimes} ms; longest UDP silence "
+            f"per migration: {[round(g) for g in self.migration_gaps]} ms")
+
+    def boot_on(self, socket_name, mode, options, label):
+        g = Guest(self.ctx, mode, self.accel, socket_name, device_options=options).start()
+        if g.wait_ready(self.args.boot_timeout) is None:
+            raise Failure(f"{label}: guest not ready:\n{g.console_tail()}")
+        log(f"{label}: guest up in {g.booted_at - g.started_at:.1f}s, boot id {g.boot_id}")
+        return g
+
     # ---- phases ----
 
     def phase_server(self):
@@ -1298,13 +1667,18 @@ class Suite:
         log(f"accelerator: {self.accel.upper()} ({self.accel_reason})")
         log(f"virtqueues: {self.args.ring} (virtio-net-pci packed="
             f"{'on' if self.args.ring == 'packed' else 'off'})")
-        self.setup_netns()
+        if "m" in self.args.phases:
+            self.setup_bridge()
+        else:
+            self.setup_netns()
         snmp0 = self.host_snmp()
         try:
             if "a" in self.args.phases:
                 self.phase_server()
             if "b" in self.args.phases:
                 self.phase_client()
+            if "m" in self.args.phases:
+                self.phase_migration()
         finally:
             try:
                 snmp1 = self.host_snmp()
@@ -1389,7 +1763,8 @@ def main():
     ap.add_argument("--pmdnet-guest", default="", help="pmdnet_guest, for the second port")
     ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     ap.add_argument("--ci", action="store_true", help="smaller transfers under TCG")
-    ap.add_argument("--phases", default="ab")
+    ap.add_argument("--phases", default="ab", help="a: pmdnetd the server, b: pmdnetd the client "
+                    "(default ab); m: live migration, both modes")
     ap.add_argument("--ring", choices=["split", "packed"], default="split",
                     help="the virtqueue layout QEMU asks for (virtio-net-pci packed=off|on)")
     ap.add_argument("--tcp-mb", type=int, default=0, help="the main TCP transfers (default 200; "
@@ -1406,8 +1781,8 @@ def main():
     ap.add_argument("--tmp", default=os.environ.get("TMPDIR", "/tmp"))
     args = ap.parse_args()
     args.tcp_mb_given = args.tcp_mb > 0
-    if not args.phases or set(args.phases) - set("ab"):
-        ap.error("--phases: a, b or ab")
+    if args.phases not in ("a", "b", "ab", "m"):
+        ap.error("--phases: a, b, ab, or m (live migration, on a network of its own)")
     if args.log:
         sys.stdout = Tee(sys.stdout, open(args.log, "w"))
 

@@ -929,7 +929,7 @@ ports:
     vhost_user:
       socket: /run/a.sock
       disable_features: [csum, tso, uso, guest_csum, guest_tso, guest_uso, mq, mrg_rxbuf,
-                         event_idx, indirect_desc]
+                         event_idx, indirect_desc, guest_announce]
     backend: {type: loopback}
 )");
   ASSERT_EQ(c.ports.size(), 1u);

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/net/frame.h"
 #include "core/net_backend/loopback_endpoint.h"
 #include "core/virtqueue/virtio_defs.h"
 #include "daemon/vhost_user/features.h"
@@ -127,6 +129,17 @@ TEST(OfferedFeatures, MqLogAndMtuFollowTheOptions) {
   EXPECT_TRUE(virtio::has(offered_protocol_features({}), protocol_feature::kLogShmfd));
 }
 
+TEST(OfferedFeatures, AnnouncementsBothWays) {
+  // GUEST_ANNOUNCE: the guest announces itself; RARP: pmdnet does it for a guest that cannot.
+  EXPECT_TRUE(virtio::has(offered_features({}), f::kGuestAnnounce));
+  EXPECT_FALSE(virtio::has(offered_features({}), f::kCtrlVq)) << "the VMM's to offer";
+  EXPECT_TRUE(virtio::has(offered_protocol_features({}), protocol_feature::kRarp));
+  FeatureOptions o;
+  o.disabled = bit(f::kGuestAnnounce);
+  EXPECT_EQ(offered_features(o), offered_features({}) & ~bit(f::kGuestAnnounce));
+  EXPECT_TRUE(virtio::has(offered_protocol_features(o), protocol_feature::kRarp));
+}
+
 TEST(OfferedFeatures, PackedRingAndInOrderUnlessWithheld) {
   const uint64_t v = offered_features({});
   EXPECT_TRUE(virtio::has(v, f::kRingPacked));
@@ -201,6 +214,17 @@ TEST(ClassifyMessage, MemoryLogAndFeatures) {
   EXPECT_EQ(classify_message(message(VhostUserRequest::kSetFeatures, &features, 8)),
             (QuiesceAction{Kind::kFeatures, 0, features}));
   EXPECT_EQ(classify_message(message(VhostUserRequest::kGetFeatures, nullptr, 0)), QuiesceAction{});
+}
+
+TEST(ClassifyMessage, SendRarpCarriesTheMac) {
+  // QEMU puts the MAC in the first six bytes of the u64 payload; the other two are not read.
+  const uint8_t payload[8] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0xaa, 0xbb};
+  QuiesceAction want{Kind::kAnnounce, 0, 0};
+  want.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSendRarp, payload, 8)), want);
+  // Short of a u64: nothing (rte_vhost refuses the message itself).
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSendRarp, payload, 6)), QuiesceAction{});
+  EXPECT_EQ(classify_message(message(VhostUserRequest::kSendRarp, nullptr, 0)), QuiesceAction{});
 }
 
 TEST(ClassifyMessage, NetSetMtuCarriesTheMtu) {
@@ -299,20 +323,36 @@ class RecordingEndpoint final : public Endpoint {
     configs_.assign(config.begin(), config.end());
     std::vector<std::unique_ptr<Queue>> inner;
     if (auto ok = loopback_.get_queues(config, rss, inner); !ok) return ok;
-    for (auto& q : inner) queues.push_back(std::make_unique<RecordingQueue>(events_, std::move(q)));
+    for (auto& q : inner) {
+      const auto index = static_cast<uint16_t>(queues.size());
+      queues.push_back(std::make_unique<RecordingQueue>(*this, events_, std::move(q), index));
+    }
     return {};
   }
   void stop() override {}
   MultiQueueSupport multiqueue_support() const noexcept override { return {.max_queues = 8}; }
   // The configs of the last get_queues.
   const std::vector<QueueConfig>& configs() const { return configs_; }
+  // The frames sent with tx_frame, by the index of the queue that sent them.
+  struct SentFrame {
+    uint16_t queue;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<SentFrame> frames() {
+    std::lock_guard lock(frames_mutex_);
+    return frames_;
+  }
+  std::atomic<int> refuse_frames{0};  // tx_frame answers false this many times first
 
  private:
+  std::mutex frames_mutex_;  // the poll thread sends while the test thread reads
+  std::vector<SentFrame> frames_;
   std::vector<QueueConfig> configs_;
   class RecordingQueue final : public Queue {
    public:
-    RecordingQueue(std::vector<std::string>& events, std::unique_ptr<Queue> inner)
-        : events_(events), inner_(std::move(inner)) {}
+    RecordingQueue(RecordingEndpoint& owner, std::vector<std::string>& events,
+                   std::unique_ptr<Queue> inner, uint16_t index)
+        : owner_(owner), events_(events), inner_(std::move(inner)), index_(index) {}
     ~RecordingQueue() override { events_.push_back("queue destroyed"); }
     bool poll_ready(BufferAccess& p) noexcept override { return inner_->poll_ready(p); }
     void rx_avail(BufferAccess& p, std::span<const RxId> d) noexcept override {
@@ -329,10 +369,22 @@ class RecordingEndpoint final : public Endpoint {
                                            std::span<TxId> done) noexcept override {
       return inner_->tx_poll(p, done);
     }
+    // Records what it sends; refuses while the endpoint says so.
+    bool tx_frame(BufferAccess&, std::span<const uint8_t> frame) noexcept override {
+      if (owner_.refuse_frames > 0) {
+        --owner_.refuse_frames;
+        return false;
+      }
+      std::lock_guard lock(owner_.frames_mutex_);
+      owner_.frames_.push_back({index_, std::vector<uint8_t>(frame.begin(), frame.end())});
+      return true;
+    }
 
    private:
+    RecordingEndpoint& owner_;
     std::vector<std::string>& events_;
     std::unique_ptr<Queue> inner_;
+    uint16_t index_;
   };
 
   std::vector<std::string>& events_;
@@ -649,6 +701,64 @@ TEST_F(VhostSessionTest, ShutdownStopsForGood) {
   session_->on_vring_state_changed(0, true);
   session_->on_new_device();
   EXPECT_EQ(session_->running_queue_pairs(), 0u);
+}
+
+QuiesceAction send_rarp(const net::MacAddress& mac) {
+  QuiesceAction a{Kind::kAnnounce, 0, 0};
+  a.mac = mac;
+  return a;
+}
+
+TEST_F(VhostSessionTest, SendRarpGoesOutOfTheFirstRunningPairsBackend) {
+  make_session(2);
+  connect(0, 3);
+  ASSERT_EQ(session_->running_queue_pairs(), 2u);
+  const std::vector<std::string> before = events_;
+  const net::MacAddress mac{0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+  session_->before_message(send_rarp(mac));
+  session_->after_message(send_rarp(mac));
+  EXPECT_EQ(events_, before) << "nothing stops or restarts for an announcement";
+  ASSERT_TRUE(wait_for([&] { return session_->stats().announcements.load() == 1; }));
+  const auto frames = endpoint_.frames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].queue, 0u);
+  const auto rarp = net::rarp_announcement(mac);
+  EXPECT_EQ(frames[0].bytes, std::vector<uint8_t>(rarp.begin(), rarp.end()));
+  EXPECT_EQ(session_->stats().announce_requests.load(), 1u);
+  EXPECT_EQ(session_->stats().announce_failures.load(), 0u);
+  EXPECT_EQ(session_->running_queue_pairs(), 2u);
+  // Once only: later passes send nothing more.
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(endpoint_.frames().size(), 1u);
+}
+
+TEST_F(VhostSessionTest, SendRarpBeforeAnyPairRunsWaitsForTheFirstStart) {
+  make_session(1);
+  const net::MacAddress mac{0x02, 0, 0, 0, 0, 7};
+  session_->before_message(send_rarp(mac));
+  session_->after_message(send_rarp(mac));
+  EXPECT_TRUE(endpoint_.frames().empty());
+  connect(0, 1);
+  ASSERT_TRUE(wait_for([&] { return session_->stats().announcements.load() == 1; }));
+  ASSERT_EQ(endpoint_.frames().size(), 1u);
+  EXPECT_TRUE(std::equal(mac.begin(), mac.end(), endpoint_.frames()[0].bytes.begin() + 6));
+}
+
+TEST_F(VhostSessionTest, AnAnnouncementTheBackendRefusesIsTriedAgainThenGivenUp) {
+  make_session(1);
+  connect(0, 1);
+  // Refused a few times (no mbuf, a full ring): a later pass sends it.
+  endpoint_.refuse_frames = 3;
+  session_->before_message(send_rarp({0x02, 0, 0, 0, 0, 1}));
+  ASSERT_TRUE(wait_for([&] { return session_->stats().announcements.load() == 1; }));
+  EXPECT_EQ(endpoint_.refuse_frames.load(), 0);
+  // Refused for good: given up after a bounded number of passes, and counted.
+  endpoint_.refuse_frames = 1 << 30;
+  session_->before_message(send_rarp({0x02, 0, 0, 0, 0, 2}));
+  ASSERT_TRUE(wait_for([&] { return session_->stats().announce_failures.load() == 1; }));
+  EXPECT_EQ(session_->stats().announcements.load(), 1u);
+  EXPECT_EQ(endpoint_.frames().size(), 1u);
+  EXPECT_EQ(session_->running_queue_pairs(), 1u);
 }
 
 // --- packed rings -------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -194,6 +196,36 @@ TEST(FrameError, MapsOntoAnotherEnumeration) {
   EXPECT_EQ(map(FrameError::kBadIpv4Header), Counted::kIpv4);
   EXPECT_EQ(map(FrameError::kBadIpv6Header), Counted::kIpv6);
   EXPECT_EQ(map(FrameError::kBadTcpHeader), Counted::kTcp);
+}
+
+// The frame as RFC 903 lays it out and as tcpdump decodes it ("Reverse Request who-is MAC tell
+// MAC"): written out byte by byte, not rebuilt with the function's own constants.
+TEST(RarpAnnouncement, IsTheRfc903RequestReverseForTheMac) {
+  const MacAddress mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  const std::array<uint8_t, 60> expected{
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff,  // broadcast
+      0x52, 0x54, 0x00, 0x12, 0x34, 0x56,  // from the MAC
+      0x80, 0x35,                          // RARP
+      0x00, 0x01, 0x08, 0x00, 6,    4,     // Ethernet, IPv4, address lengths
+      0x00, 0x03,                          // request reverse
+      0x52, 0x54, 0x00, 0x12, 0x34, 0x56,  // sender hardware address
+      0,    0,    0,    0,                 // sender protocol address
+      0x52, 0x54, 0x00, 0x12, 0x34, 0x56,  // target hardware address
+      0,    0,    0,    0,                 // target protocol address
+  };                                       // the rest: zero padding to 60 bytes
+  EXPECT_EQ(rarp_announcement(mac), expected);
+}
+
+TEST(RarpAnnouncement, CarriesWhicheverMacItIsGiven) {
+  const MacAddress a{0x02, 0, 0, 0, 0, 1};
+  const MacAddress b{0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54};
+  const auto fa = rarp_announcement(a);
+  const auto fb = rarp_announcement(b);
+  for (size_t at : {size_t{6}, size_t{22}, size_t{32}}) {
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), fa.begin() + at)) << at;
+    EXPECT_TRUE(std::equal(b.begin(), b.end(), fb.begin() + at)) << at;
+  }
+  EXPECT_EQ(fa.size(), kMinFrameLen);
 }
 
 }  // namespace

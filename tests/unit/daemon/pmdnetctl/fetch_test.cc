@@ -235,7 +235,8 @@ Json port_with_pair(const std::string& qp_json) {
   return Json::parse(
       R"({"name":"p","socket":"/s","mode":"server","backend":"null","device":"","connected":1,)"
       R"("link_up":1,"link_speed_bps":0,"link_changes":0,"restarts":0,"connections":1,)"
-      R"("refused_connections":0,"session_starts":1,"session_stops":0,"resumed_rings":0,"start_errors":0,)"
+      R"("refused_connections":0,"session_starts":1,"session_stops":0,"resumed_rings":0,"announcements":0,)"
+      R"("announce_failures":0,"start_errors":0,)"
       R"("refused_messages":0,"guest_memory_faults":0,"queue_pairs":1,)"
       R"("first":0,"next":1,"qp0":)" +
       qp_json + "}");

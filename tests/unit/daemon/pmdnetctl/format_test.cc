@@ -98,12 +98,13 @@ TEST(FormatTest, PortHasEveryCounterPerQueuePair) {
   EXPECT_EQ(lines[4], "link         up, 10.0Gbit/s (1 changes)");
   EXPECT_EQ(lines[5], "connections  2 (1 refused)");
   EXPECT_EQ(lines[6], "sessions     3 started, 2 stopped, 0 restarts, 4 packed rings resumed");
-  EXPECT_EQ(lines[7], "refused      4 starts, 5 messages, 6 memory faults");
-  EXPECT_EQ(lines[8], "queue pairs  2 running");
-  EXPECT_EQ(lines[9], "");
-  EXPECT_EQ(lines[10], "GUEST                                 TOTAL     QP 0     QP 1");
-  EXPECT_EQ(lines[11], "worker lcore                                       1        2");
-  EXPECT_EQ(lines[12], "guest_tx_packets                       2001     1000     1001");
+  EXPECT_EQ(lines[7], "announced    7 RARP sent, 1 given up");
+  EXPECT_EQ(lines[8], "refused      4 starts, 5 messages, 6 memory faults");
+  EXPECT_EQ(lines[9], "queue pairs  2 running");
+  EXPECT_EQ(lines[10], "");
+  EXPECT_EQ(lines[11], "GUEST                                 TOTAL     QP 0     QP 1");
+  EXPECT_EQ(lines[12], "worker lcore                                       1        2");
+  EXPECT_EQ(lines[13], "guest_tx_packets                       2001     1000     1001");
   // Every counter of both lists has a row.
   for (const auto& c : s.ports[0].queue_pairs[0].guest) {
     EXPECT_NE(text.find("\n" + c.name + " "), std::string::npos) << c.name;

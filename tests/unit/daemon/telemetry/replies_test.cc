@@ -246,6 +246,8 @@ TEST(PortReplyTest, EveryFieldAndEachQueuePair) {
   EXPECT_EQ(u64_of(*d, "session_starts"), 3u);
   EXPECT_EQ(u64_of(*d, "session_stops"), 2u);
   EXPECT_EQ(u64_of(*d, "resumed_rings"), 4u);
+  EXPECT_EQ(u64_of(*d, "announcements"), 7u);
+  EXPECT_EQ(u64_of(*d, "announce_failures"), 1u);
   EXPECT_EQ(u64_of(*d, "start_errors"), 4u);
   EXPECT_EQ(u64_of(*d, "refused_messages"), 5u);
   EXPECT_EQ(u64_of(*d, "guest_memory_faults"), 6u);

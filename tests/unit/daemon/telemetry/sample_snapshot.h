@@ -85,6 +85,8 @@ inline PortSnapshot sample_port(std::string name, uint32_t queue_pairs, uint64_t
   p.session_starts = 3;
   p.session_stops = 2;
   p.resumed_rings = 4;
+  p.announcements = 7;
+  p.announce_failures = 1;
   p.start_errors = 4;
   p.refused_messages = 5;
   p.guest_memory_faults = 6;
