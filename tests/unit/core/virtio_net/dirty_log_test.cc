@@ -374,15 +374,15 @@ TEST_P(DirtyLogTest, BufferAcrossARegionEdge) {
   }
 }
 
-// MRG_RXBUF: a frame merged over four chains, each a buffer across a page boundary, with
-// num_buffers 4 in the header of the first.
+// MRG_RXBUF: a frame merged over four chains, each a buffer across a page boundary (the first
+// page holding only header bytes in the first), with num_buffers 4 in the header of the first.
 TEST_P(DirtyLogTest, MergedBuffers) {
   start(bit(feature::kMrgRxbuf));
   for (Write how : kWrites) {
     SCOPED_TRACE(name(how));
     backend_->how = how;
     std::vector<uint16_t> ids;
-    for (int i = 0; i < 4; ++i) ids.push_back(post_rx({buffer(kPage - 0x100, 1536)}));
+    for (int i = 0; i < 4; ++i) ids.push_back(post_rx({buffer(kPage - 10, 1536)}));
     queue_frame(5000, 9, {}, 3000);
     const Pass p = pass();
     ASSERT_EQ(p.rx_used.size(), 4u);
@@ -397,19 +397,11 @@ TEST_P(DirtyLogTest, MergedBuffers) {
 // straddles a page boundary.
 TEST_P(DirtyLogTest, GsoHeader) {
   start(bit(feature::kGuestCsum) | bit(feature::kGuestTso4));
-  constexpr RxMetadata kCoalesced{.ip_checksum = RxChecksumState::Good,
-                                  .l4_checksum = RxChecksumState::Good,
-                                  .l4_protocol = L4Protocol::Tcp,
-                                  .l3_protocol = L3Protocol::Ipv4,
-                                  .l2_len = 14,
-                                  .l3_len = 20,
-                                  .l4_len = 20,
-                                  .gso_size = 1448};
   for (Write how : kWrites) {
     SCOPED_TRACE(name(how));
     backend_->how = how;
     const uint16_t id = post_rx({buffer(kPage - 4, 3 * kPage)});
-    queue_frame(4000, 10, kCoalesced, 54);
+    queue_frame(4000, 10, testing::kCoalescedTcp4, 54);
     const Pass p = pass();
     ASSERT_EQ(p.rx_used.size(), 1u);
     EXPECT_EQ(p.rx_used[0].len, kHdr + 4000);

@@ -429,14 +429,7 @@ TEST_P(RxBurstTest, PiecesSpreadOverMergeableChains) {
 }
 
 // A coalesced TCP/IPv4 frame (gso_size > 0), in pieces, then a plain one.
-constexpr RxMetadata kCoalesced{.ip_checksum = RxChecksumState::Good,
-                                .l4_checksum = RxChecksumState::Good,
-                                .l4_protocol = L4Protocol::Tcp,
-                                .l3_protocol = L3Protocol::Ipv4,
-                                .l2_len = 14,
-                                .l3_len = 20,
-                                .l4_len = 20,
-                                .gso_size = 1448};
+constexpr RxMetadata kCoalesced = testing::kCoalescedTcp4;
 
 TEST_P(RxBurstTest, CoalescedFrameForAGuestWithTso4) {
   start(bit(feature::kGuestCsum) | bit(feature::kGuestTso4));
