@@ -11,7 +11,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -19,19 +18,21 @@
 
 #include "core/virtio_net/net_header.h"
 #include "core/virtio_net/virtio_net_queue.h"
+#include "tests/unit/core/virtio_net/guest_ring.h"
 #include "tests/unit/core/virtio_net/scripted_queue.h"
-#include "tests/unit/core/virtqueue/fake_driver.h"
-#include "tests/unit/core/virtqueue/fake_packed_driver.h"
 
 namespace pmdnet::virtio {
 namespace {
 
 using testing::Buf;
 using testing::CountingNotifier;
-using testing::FakePackedQueue;
-using testing::FakeVirtqueue;
+using testing::GuestRing;
+using testing::is_in_order;
+using testing::is_packed;
+using testing::Layout;
 using testing::pattern;
 using testing::TestMemory;
+using testing::UsedElem;
 
 constexpr uint64_t kRxRing = 0x100000;
 constexpr uint64_t kTxRing = 0x108000;
@@ -41,69 +42,6 @@ constexpr uint16_t kRingSize = 256;
 constexpr uint64_t kBase = bit(feature::kVersion1) | bit(feature::kRingIndirectDesc);
 constexpr uint32_t kHdr = sizeof(VirtioNetHdr);
 constexpr uint8_t kUntouched = 0x5a;  // what guest buffers hold before the device writes them
-
-enum class Layout { kSplit, kSplitInOrder, kPacked, kPackedInOrder };
-
-bool is_packed(Layout l) { return l == Layout::kPacked || l == Layout::kPackedInOrder; }
-bool is_in_order(Layout l) { return l == Layout::kSplitInOrder || l == Layout::kPackedInOrder; }
-
-// A used element as the guest driver read it.
-struct UsedElem {
-  uint32_t id;
-  uint32_t len;
-};
-
-// The guest driver's side of one ring, in either layout.
-class GuestRing {
- public:
-  GuestRing(TestMemory& m, uint64_t gpa, Layout layout) {
-    if (is_packed(layout)) {
-      packed_.emplace(m, gpa, kRingSize);
-      packed_->set_in_order(is_in_order(layout));
-    } else {
-      split_.emplace(m, gpa, kRingSize);
-    }
-  }
-
-  RingAddresses addresses() const { return packed_ ? packed_->addresses() : split_->addresses(); }
-  RingIndexes start() const {
-    return packed_ ? RingIndexes{kPackedWrapBit, kPackedWrapBit} : RingIndexes{0, 0};
-  }
-  // The device's used position after `n` one-descriptor chains returned, as rx_indexes() says it.
-  static uint16_t used_position(bool packed, uint16_t n) {
-    return packed ? FakePackedQueue::encode(n, true) : n;
-  }
-
-  // Makes a chain over `bufs` available; returns its head (split) or buffer id (packed).
-  uint16_t post(std::span<const Buf> bufs) {
-    return packed_ ? packed_->post(bufs) : split_->post(bufs);
-  }
-
-  // Whether the device has published a used element the driver has not read yet.
-  bool has_used() const {
-    return packed_ ? packed_->has_used() : split_->used_idx() != split_read_;
-  }
-
-  std::vector<UsedElem> drain_used() {
-    std::vector<UsedElem> out;
-    if (packed_) {
-      for (const auto& u : packed_->drain_used()) {
-        EXPECT_TRUE(u.known) << "id " << u.id << " was not out";
-        EXPECT_EQ(u.buffers, 1) << "one used descriptor per receive chain";
-        out.push_back({u.id, u.len});
-      }
-    } else {
-      for (const auto& e : split_->drain_used()) out.push_back({e.id, e.len});
-      split_read_ = static_cast<uint16_t>(split_read_ + out.size());
-    }
-    return out;
-  }
-
- private:
-  std::optional<FakeVirtqueue> split_;
-  std::optional<FakePackedQueue> packed_;
-  uint16_t split_read_ = 0;  // used elements the driver read
-};
 
 // A backend whose rx_poll runs what the test scripts for it (a burst written with write_packets,
 // as EthdevQueue does) and hands back the ids that returns. rx_avail keeps the posted ids in
@@ -353,8 +291,8 @@ class RxBurstTest : public ::testing::TestWithParam<Layout> {
   }
 
   TestMemory m_{0x100000, 8 << 20};
-  GuestRing rxq_{m_, kRxRing, GetParam()};
-  GuestRing txq_{m_, kTxRing, GetParam()};
+  GuestRing rxq_{m_, kRxRing, GetParam(), kRingSize};
+  GuestRing txq_{m_, kTxRing, GetParam(), kRingSize};
   CountingNotifier notifier_;
   BurstBackend* backend_ = nullptr;
   std::unique_ptr<VirtioNetQueue> q_;
@@ -491,14 +429,7 @@ TEST_P(RxBurstTest, PiecesSpreadOverMergeableChains) {
 }
 
 // A coalesced TCP/IPv4 frame (gso_size > 0), in pieces, then a plain one.
-constexpr RxMetadata kCoalesced{.ip_checksum = RxChecksumState::Good,
-                                .l4_checksum = RxChecksumState::Good,
-                                .l4_protocol = L4Protocol::Tcp,
-                                .l3_protocol = L3Protocol::Ipv4,
-                                .l2_len = 14,
-                                .l3_len = 20,
-                                .l4_len = 20,
-                                .gso_size = 1448};
+constexpr RxMetadata kCoalesced = testing::kCoalescedTcp4;
 
 TEST_P(RxBurstTest, CoalescedFrameForAGuestWithTso4) {
   start(bit(feature::kGuestCsum) | bit(feature::kGuestTso4));
@@ -847,22 +778,7 @@ TEST_P(RxBurstTest, EachChainNotYetUsedBacksOneSlotRoundAfterRound) {
   EXPECT_EQ(q_->stats().backend_errors.get(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, RxBurstTest,
-                         ::testing::Values(Layout::kSplit, Layout::kSplitInOrder, Layout::kPacked,
-                                           Layout::kPackedInOrder),
-                         [](const auto& p) -> std::string {
-                           switch (p.param) {
-                             case Layout::kSplit:
-                               return "Split";
-                             case Layout::kSplitInOrder:
-                               return "SplitInOrder";
-                             case Layout::kPacked:
-                               return "Packed";
-                             case Layout::kPackedInOrder:
-                               return "PackedInOrder";
-                           }
-                           return "";
-                         });
+INSTANTIATE_TEST_SUITE_P(Layouts, RxBurstTest, testing::kAllLayouts, testing::layout_name);
 
 }  // namespace
 }  // namespace pmdnet::virtio

@@ -1,6 +1,6 @@
 // ScriptedQueue: a backend Queue whose behaviour a test scripts (synchronous or asynchronous
-// transmit, backpressure, receives delivered on demand), CountingNotifier, and pattern(): what the
-// VirtioNetQueue tests of both ring layouts drive a queue pair with.
+// transmit, backpressure, receives delivered on demand), CountingNotifier, pattern() and
+// kCoalescedTcp4: what the VirtioNetQueue tests of both ring layouts drive a queue pair with.
 #pragma once
 
 #include <algorithm>
@@ -98,6 +98,17 @@ class CountingNotifier final : public GuestNotifier {
   void notify(uint16_t vring) noexcept override { ++count[vring]; }
   std::map<uint16_t, int> count;
 };
+
+// A coalesced TCP/IPv4 receive as a backend describes it: checksums good, 14 + 20 + 20 header
+// bytes, 1448 payload bytes per segment.
+inline constexpr RxMetadata kCoalescedTcp4{.ip_checksum = RxChecksumState::Good,
+                                           .l4_checksum = RxChecksumState::Good,
+                                           .l4_protocol = L4Protocol::Tcp,
+                                           .l3_protocol = L3Protocol::Ipv4,
+                                           .l2_len = 14,
+                                           .l3_len = 20,
+                                           .l4_len = 20,
+                                           .gso_size = 1448};
 
 // `n` bytes counting up from `seed`.
 inline std::vector<uint8_t> pattern(size_t n, uint8_t seed = 1) {

@@ -739,14 +739,7 @@ TEST_F(VirtioNetQueueTest, CoalescedReceiveForAGuestWithoutTsoIsDropped) {
   start(kBase);
   post_rx(2, 65536 / 4);
   q_->poll();
-  RxMetadata meta{.ip_checksum = RxChecksumState::Good,
-                  .l4_checksum = RxChecksumState::Good,
-                  .l4_protocol = L4Protocol::Tcp,
-                  .l3_protocol = L3Protocol::Ipv4,
-                  .l2_len = 14,
-                  .l3_len = 20,
-                  .l4_len = 20,
-                  .gso_size = 1448};
+  RxMetadata meta = testing::kCoalescedTcp4;
   ASSERT_TRUE(scripted_->deliver(*q_, tcp4_frame(4000), meta));
   q_->poll();
   auto used = rxq_.drain_used();
@@ -844,14 +837,7 @@ TEST_F(VirtioNetQueueTest, CoalescedFramesAreNotBoundByTheMtu) {
         nullptr, 1500);
   post_rx(40, 2048);
   q_->poll();
-  RxMetadata meta{.ip_checksum = RxChecksumState::Good,
-                  .l4_checksum = RxChecksumState::Good,
-                  .l4_protocol = L4Protocol::Tcp,
-                  .l3_protocol = L3Protocol::Ipv4,
-                  .l2_len = 14,
-                  .l3_len = 20,
-                  .l4_len = 20,
-                  .gso_size = 1448};
+  RxMetadata meta = testing::kCoalescedTcp4;
   const auto frame = tcp4_frame(65000);
   for (bool whole : {true, false}) {
     SCOPED_TRACE(whole);

@@ -32,6 +32,8 @@ class FakeVirtqueue {
     return {m_.host(desc_gpa_), m_.host(avail_gpa_), m_.host(used_gpa_), size_};
   }
   uint16_t size() const { return size_; }
+  uint64_t desc_gpa() const { return desc_gpa_; }
+  uint64_t used_gpa() const { return used_gpa_; }
 
   // Raw ring access, for hostile tests.
   void set_desc(uint16_t i, VirtqDesc d) { std::memcpy(m_.host(desc_gpa_) + 16 * i, &d, 16); }
