@@ -291,7 +291,10 @@ inline void EthdevQueue::flush() noexcept {
 // Copied into an mbuf chain and sent at once, with the transmits already queued (none: tx_avail
 // flushes before it returns).
 bool EthdevQueue::tx_frame(BufferAccess&, std::span<const uint8_t> frame) noexcept {
-  if (frame.size() > kMaxTxFrame) return true;  // never sendable: nothing to retry
+  if (frame.size() > kMaxTxFrame) {  // never sendable: counted, and nothing to retry
+    drop(stats_.tx_too_large_);
+    return true;
+  }
   rte_mbuf* m = build_chain(frame, {});
   if (m == nullptr) return false;  // the pool ran dry: the next pass tries again
   stats_.tx_packets_.increment();

@@ -68,6 +68,16 @@ TEST(NullEndpoint, QueuesDropEveryTransmitAndNeverReceive) {
   e.stop();
 }
 
+TEST(NullEndpoint, ADeviceFrameIsSentAndCounted) {
+  NullEndpoint e;
+  auto queues = make_queues(e, 1);
+  TestGuestMemory g({0x1000}, 0x1000);
+  TestBufferAccess pool(g.mem());
+  const std::vector<uint8_t> frame(60, 0xab);
+  EXPECT_TRUE(queues[0]->tx_frame(pool, frame));
+  EXPECT_EQ(queues[0]->queue_stats()->tx_packets(), 1u);
+}
+
 TEST(NullEndpoint, MalformedListIsConsumedAndCounted) {
   NullEndpoint e;
   auto queues = make_queues(e, 1);
@@ -192,6 +202,25 @@ TEST_F(LoopbackTest, StopsWhenReceiveBuffersRunOutAndResumes) {
   EXPECT_EQ(r->segments_consumed, 3u);
   auto ids = poll_rx();
   EXPECT_EQ(ids, (std::vector<RxId>{RxId{20}, RxId{21}, RxId{22}}));
+}
+
+TEST_F(LoopbackTest, ADeviceFrameComesBackInTheNextBuffer) {
+  const auto frame = pattern(60, 7);
+  EXPECT_FALSE(q_.tx_frame(pool_, frame)) << "no buffer posted yet: try again later";
+  EXPECT_TRUE(poll_rx().empty());
+  post(30, 2, 0x40);
+  ASSERT_TRUE(q_.tx_frame(pool_, frame));
+  EXPECT_EQ(poll_rx(), (std::vector<RxId>{RxId{30}}));
+  EXPECT_EQ(pool_.read_back(RxId{30}, frame.size()), frame);
+  ASSERT_TRUE(pool_.header(RxId{30}));
+  EXPECT_EQ(pool_.header(RxId{30})->len, frame.size());
+  // Larger than the next buffer: dropped and counted, the buffer kept for the next frame.
+  EXPECT_TRUE(q_.tx_frame(pool_, pattern(0x41, 1)));
+  EXPECT_EQ(q_.queue_stats()->rx_errors(), 1u);
+  EXPECT_TRUE(poll_rx().empty());
+  ASSERT_TRUE(q_.tx_frame(pool_, frame));
+  EXPECT_EQ(poll_rx(), (std::vector<RxId>{RxId{31}}));
+  EXPECT_EQ(q_.queue_stats()->tx_packets(), 2u);
 }
 
 TEST_F(LoopbackTest, RxPollHonoursTheCallersSpan) {
