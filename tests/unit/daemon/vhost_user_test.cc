@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/net/frame.h"
@@ -287,8 +288,15 @@ class FakeVhostApi final : public VhostApi {
     std::lock_guard lock(log_mutex_);
     logged_ranges_.emplace(gpa, len);
   }
-  void log_used_vring(int, uint16_t, uint64_t, uint64_t) noexcept override {
+  void log_used_vring(int, uint16_t vring, uint64_t offset, uint64_t len) noexcept override {
     used_ring_logs.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(log_mutex_);
+    used_ring_ranges_.emplace(vring, offset, len);
+  }
+  // Whether log_used_vring has been called for [offset, offset + len) of `vring`'s used ring.
+  bool used_ring_logged(uint16_t vring, uint64_t offset, uint64_t len) {
+    std::lock_guard lock(log_mutex_);
+    return used_ring_ranges_.contains({vring, offset, len});
   }
   // Whether log_write has been called for exactly [gpa, gpa + len).
   bool logged(uint64_t gpa, uint64_t len) {
@@ -310,6 +318,7 @@ class FakeVhostApi final : public VhostApi {
   std::vector<std::string>& events_;
   std::mutex log_mutex_;  // the poll thread logs while the test thread reads
   std::set<std::pair<uint64_t, uint64_t>> logged_ranges_;
+  std::set<std::tuple<uint16_t, uint64_t, uint64_t>> used_ring_ranges_;
 };
 
 // A loopback backend whose queues record their creation and destruction.
@@ -618,6 +627,10 @@ TEST_F(VhostSessionTest, LogAllOnlyFeatureChangePausesAndLogs) {
   EXPECT_TRUE(wait_for([&] { return api_.logged_bytes.load() >= 72; }))
       << "the receive write went to the dirty log";
   EXPECT_GT(api_.used_ring_logs.load(), 0u);
+  // The whole used ring of both vrings, avail_event included: flags, idx, the elements, event.
+  const uint64_t used_ring = 4 + 8 * uint64_t{kRingSize} + 2;
+  EXPECT_TRUE(api_.used_ring_logged(0, 0, used_ring));
+  EXPECT_TRUE(api_.used_ring_logged(1, 0, used_ring));
 
   // Any other feature change restarts.
   session_->before_message({Kind::kFeatures, 0, with_log | bit(f::kRingEventIdx)});
