@@ -139,7 +139,6 @@ void check_applied(const BuiltFrame& in, const Bytes& out, bool ip, bool l4,
 
 // --- apply_checksums ---------------------------------------------------------------------------
 
-// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): rows of a table, initialized whole
 struct ChecksumCase {
   const char* name;
   FrameSpec spec;

@@ -36,7 +36,7 @@ class FakeVirtqueue {
   // Raw ring access, for hostile tests.
   void set_desc(uint16_t i, VirtqDesc d) { std::memcpy(m_.host(desc_gpa_) + 16 * i, &d, 16); }
   VirtqDesc desc(uint16_t i) const {
-    VirtqDesc d;  // NOLINT(cppcoreguidelines-pro-type-member-init): the memcpy fills it
+    VirtqDesc d;
     std::memcpy(&d, m_.host(desc_gpa_) + 16 * i, 16);
     return d;
   }
@@ -96,7 +96,7 @@ class FakeVirtqueue {
   // The next used element, if the device published one; frees its descriptors.
   std::optional<VirtqUsedElem> pop_used() {
     if (last_used_ == used_idx()) return std::nullopt;
-    VirtqUsedElem e;  // NOLINT(cppcoreguidelines-pro-type-member-init): the memcpy fills it
+    VirtqUsedElem e;
     std::memcpy(&e, m_.host(used_gpa_) + 4 + 8 * (last_used_ % size_), 8);
     ++last_used_;
     if (e.id < size_ && !chain_len_[e.id].empty()) {
