@@ -43,7 +43,8 @@ Config read_config(Reader& reader, const Value& root) {
       }
     }
   }
-  notes.eal.section = keys.get("eal") ? keys.get("eal")->pos : root.pos;
+  const auto eal = keys.get("eal");
+  notes.eal.section = eal ? eal->pos : root.pos;
 
   check_relations(reader, config, notes);
   return config;

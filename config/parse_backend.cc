@@ -118,6 +118,7 @@ void parse_backend(Reader& reader, const Value& v, Port& port, PortNotes& notes)
     }
     return;
   }
+  // NOLINTNEXTLINE(bugprone-unchecked-optional-access): `type` is set only if the key is there
   notes.dpdk = keys.get("type")->pos;
 
   if (auto device = keys.require("device")) {

@@ -39,7 +39,7 @@ void parse_workers(Reader& reader, const Value& v, std::vector<Worker>& workers,
     }
     std::optional<uint64_t> n;
     if (lcore) n = reader.integer(*lcore, 0, kMaxLcores - 1);
-    if (!n) {
+    if (!lcore || !n) {
       notes.ok = false;
       continue;
     }
@@ -76,6 +76,7 @@ void parse_affinity(Reader& reader, const Value& v, std::vector<Affinity>& affin
     a.queue = static_cast<uint32_t>(*queue_n);
     a.lcore = static_cast<uint32_t>(*lcore_n);
     affinity.push_back(std::move(a));
+    // NOLINTNEXTLINE(bugprone-unchecked-optional-access): each *_n above is set from its key
     values.push_back({*port, *queue, *lcore});
   }
 }

@@ -17,6 +17,7 @@ namespace {
 
 std::vector<uint32_t> worker_lcores(const Config& config) {
   std::vector<uint32_t> out;
+  out.reserve(config.workers.size());
   for (const Worker& w : config.workers) out.push_back(w.lcore);
   return out;
 }
@@ -34,6 +35,7 @@ void check_lcores(Reader& reader, Config& config, const Notes& notes) {
   }
   if (const auto& lcore_set = notes.eal.lcore_set) {
     if (notes.eal.main_lcore_ok && !lcore_set->contains(eal.main_lcore)) {
+      // NOLINTNEXTLINE(bugprone-unchecked-optional-access): parse_eal sets it with lcore_set
       reader.error(notes.eal.main_lcore.value_or(*notes.eal.lcores),
                    fmt::format("eal.main_lcore: lcore {} is not in eal.lcores '{}'", eal.main_lcore,
                                eal.lcores));
@@ -110,6 +112,7 @@ void check_ports(Reader& reader, const Config& config, const Notes& notes) {
   for (size_t i = 0; i < ports; ++i) {
     if (!port_notes[i].dpdk) continue;
     if (++dpdk_ports == kMaxDpdkPorts + 1) {
+      // NOLINTNEXTLINE(bugprone-unchecked-optional-access): checked at the top of the loop
       reader.error(*port_notes[i].dpdk,
                    fmt::format("ports[{}].backend.type: more than {} ports have a dpdk backend; "
                                "DPDK is built with RTE_MAX_ETHPORTS = {}",

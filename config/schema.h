@@ -81,6 +81,7 @@ void check_relations(Reader& reader, Config& config, const Notes& notes);
 template <NamedEnum E>
 std::vector<std::string_view> names_of() {
   std::vector<std::string_view> out;
+  out.reserve(std::size(EnumNames<E>::kTable));
   for (const auto& entry : EnumNames<E>::kTable) out.push_back(entry.name);
   return out;
 }

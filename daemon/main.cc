@@ -9,7 +9,7 @@
 #include <poll.h>
 #include <rte_cycles.h>
 #include <rte_log.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): pthread_sigmask is POSIX, not <csignal>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -99,7 +99,7 @@ EalOptions eal_options(const config::Config& cfg, config::LogLevel level) {
   for (const config::Port& p : cfg.ports) {
     if (p.backend.device_kind == config::DeviceKind::kPci) {
       any_pci = true;
-      o.extra_args.push_back("-a");
+      o.extra_args.emplace_back("-a");
       o.extra_args.push_back(p.backend.device);
     }
   }
@@ -110,6 +110,7 @@ EalOptions eal_options(const config::Config& cfg, config::LogLevel level) {
 
 std::vector<workers::WorkerSpec> worker_specs(const config::Config& cfg) {
   std::vector<workers::WorkerSpec> specs;
+  specs.reserve(cfg.workers.size());
   for (const config::Worker& w : cfg.workers) {
     specs.push_back({w.lcore, w.idle == config::IdlePolicy::kBusy
                                   ? workers::IdlePolicy::kBusy
@@ -276,6 +277,7 @@ int run(int argc, char** argv) {
   }
   if (cli->check_config) {
     fmt::print("{}: valid ({} ports, {} workers)\n",
+               // NOLINTNEXTLINE(bugprone-unchecked-optional-access): checked before the `?`
                cli->config_path ? cli->config_path->string() : "<built-in default>",
                cfg->ports.size(), cfg->workers.size());
     return 0;

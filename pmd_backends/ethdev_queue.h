@@ -54,7 +54,7 @@ class EthdevQueue final : public Queue {
         posted_(rx_descriptors + kRxBurst),
         tx_scratch_(kMaxTxFrame),
         rx_scratch_(kMaxTxFrame) {
-    rx_pieces_.reserve(4 * kRxBurst);
+    rx_pieces_.reserve(size_t{4} * kRxBurst);
   }
 
   ~EthdevQueue() override;
@@ -62,7 +62,7 @@ class EthdevQueue final : public Queue {
   bool poll_ready(BufferAccess&) noexcept override {
     // A PMD has no cheap "anything received?" (rx_queue_count is optional and costs a descriptor
     // walk): a queue with buffers posted is always worth an rx_poll.
-    return posted_.size() > 0 || (zero_copy_ && zero_copy_->pending() > 0);
+    return !posted_.empty() || (zero_copy_ && zero_copy_->pending() > 0);
   }
 
   // ethdev_rx.cc

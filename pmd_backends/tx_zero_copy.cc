@@ -7,6 +7,7 @@
 
 namespace pmdnet {
 
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): slots_, a vector, value-initializes
 struct TxZeroCopy::Slot {
   rte_mbuf_ext_shared_info shinfo;
   TxZeroCopy* owner;

@@ -37,7 +37,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): sigaction is POSIX, not <csignal>
 #include <unistd.h>
 
 #include <array>
@@ -296,10 +296,11 @@ uint16_t make_burst(const Options& o, rte_mempool* pool, rte_mempool* big, rte_m
     return n;
   }
   const uint32_t per_frame = (o.size + kBigSegment - 1) / kBigSegment;
-  std::array<rte_mbuf*, kBurst*(kMaxTsoFrame / kBigSegment)> segs;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): rte_pktmbuf_alloc_bulk fills it
+  std::array<rte_mbuf*, size_t{kBurst} * (kMaxTsoFrame / kBigSegment)> segs;
   if (rte_pktmbuf_alloc_bulk(big, segs.data(), n * per_frame) != 0) return 0;
   for (uint16_t i = 0; i < n; ++i) {
-    rte_mbuf* head = segs[i * per_frame];
+    rte_mbuf* head = segs[size_t{i} * per_frame];
     uint32_t left = o.size;
     for (uint32_t k = 0; k < per_frame; ++k) {
       rte_mbuf* m = segs[i * per_frame + k];
@@ -325,6 +326,7 @@ int run(const Options& o) {
       "pmdnet_guest", "--no-huge",     "-m",          memory,           "--no-pci",    "-l",
       lcores,         "--file-prefix", o.file_prefix, "--no-telemetry", "--log-level", "*:error"};
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (auto& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     fmt::print(stderr, "pmdnet_guest: rte_eal_init: {}\n", rte_strerror(rte_errno));
@@ -396,6 +398,7 @@ int run(const Options& o) {
       uint64_t w_start = start, w_sent = 0, w_received = 0, w_ring_full = 0;
       uint64_t w_end = 0, w_end_sent = 0, w_end_received = 0, w_end_ring_full = 0;
       uint64_t seq = 0;
+      // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): make_burst fills it
       std::array<rte_mbuf*, kBurst> burst;
       bool sending = true;
       uint64_t drain_until = 0;
@@ -508,6 +511,7 @@ int run(const Options& o) {
 // Under LeakSanitizer (the sanitizer build's tests run this tool): DPDK's virtio_user leaks its
 // interrupt handles when an attach fails (a retry while the daemon refuses a second connection).
 // That is DPDK's, not ours.
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the name LeakSanitizer calls
 extern "C" const char* __lsan_default_suppressions() {
   return "leak:rte_intr_instance_alloc\nleak:librte_net_virtio.so\n";
 }

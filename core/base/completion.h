@@ -94,6 +94,7 @@ class Completion {
     if (state_->taken) return Result<T>(make_error(Errc::kState, "completion already taken"));
     if (state_->value) {
       state_->taken = true;
+      // NOLINTNEXTLINE(bugprone-unchecked-optional-access): checked on the line above
       return Result<T>(std::move(*state_->value));
     }
     if (state_->abandoned) {

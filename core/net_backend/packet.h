@@ -258,6 +258,7 @@ std::string_view to_string(PacketError e) noexcept;
 std::expected<size_t, PacketError> packet_count(std::span<const TxSegment> segments) noexcept;
 
 // One packet split off the front of a segment list.
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): built whole, with both members
 struct TxPacket {
   const TxMetadata* metadata;           // the head's metadata; points into the list
   std::span<const TxSegment> segments;  // this packet's segments, head first

@@ -23,7 +23,6 @@ using net::kIpProtoTcp;
 using net::kIpProtoUdp;
 using net::kIpv6HeaderLen;
 using net::kMacAddressesLen;
-using net::kUdpHeaderLen;
 constexpr uint16_t kTpidVlan = net::kEtherTypeVlan;
 
 // Field offsets inside their headers.
@@ -322,6 +321,7 @@ std::expected<uint32_t, OffloadError> segment(std::span<const uint8_t> frame, co
   const Layout& l = p.layout;
 
   // The header template: the input's headers, with the VLAN tag spliced in if asked for.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): only the bytes copied in below are read
   std::array<uint8_t, kMaxHeaderLen + kVlanTagLen> scratch;
   const bool tag = options.insert_vlan && m.vlan.has_value();
   const size_t shift = tag ? kVlanTagLen : 0;

@@ -33,7 +33,7 @@ enum class DropReason : uint8_t {
 
 std::string_view to_string(DropReason r) noexcept;
 // A short snake_case name for DropReason counters in telemetry, e.g. "tx_chain_too_short".
-std::string_view to_key(DropReason e) noexcept;
+std::string_view to_key(DropReason r) noexcept;
 
 // Counters of one queue pair, written by its worker and read by telemetry.
 struct VirtioNetQueueStats {

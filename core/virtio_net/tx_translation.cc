@@ -86,7 +86,7 @@ void TxTranslation<Vq>::translate(const Chain& chain) noexcept {
   // The header, then (only when it asks for an offload) the first bytes of the frame, which the
   // translation parses; a plain packet's frame is never read here, and its metadata is all
   // defaults (parse_tx_offloads' first answer), built in place below.
-  VirtioNetHdr hdr;
+  VirtioNetHdr hdr;  // NOLINT(cppcoreguidelines-pro-type-member-init): copied in below or dropped
   const ChainBuffer& first_buffer = chain.buffers[0];
   if (first_buffer.host != nullptr && first_buffer.len >= kHdrLen) {
     std::memcpy(&hdr, first_buffer.host, kHdrLen);  // mapped when walked, this pass

@@ -192,7 +192,7 @@ std::expected<Chain, RingError> PackedRing::walk_indirect(uint16_t id, const Pac
   // 2.8.19: every entry of the table, in order; only WRITE counts, NEXT and the id are ignored.
   // An indirect entry inside the table is refused (nested tables are not allowed).
   for (size_t i = 0; i < d.len / sizeof(PackedDesc); ++i) {
-    PackedDesc e;
+    PackedDesc e;  // NOLINT(cppcoreguidelines-pro-type-member-init): the memcpy below fills it
     std::memcpy(&e, table + sizeof(PackedDesc) * i, sizeof(e));
     if (e.flags & kDescFIndirect) return std::unexpected(RingError::kIndirectNested);
     if (RingError r = b.add(e.addr, e.len, (e.flags & kDescFWrite) != 0); r != RingError::kCount) {

@@ -119,6 +119,7 @@ class PackedRing {
   // size()).
   static constexpr uint16_t kInlineDescs = 2;
   static constexpr size_t kKeptDescs = 8;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): descs() reads only the first `count`
   struct Held {
     PackedDesc inline_descs[kInlineDescs];
     std::vector<PackedDesc> more;

@@ -28,7 +28,7 @@ void store_u16(uint8_t* p, uint16_t v, std::memory_order order) noexcept {
 
 // A descriptor, copied out once: later guest writes cannot change what was validated.
 VirtqDesc load_desc(const uint8_t* table, uint16_t index) noexcept {
-  VirtqDesc d;
+  VirtqDesc d;  // NOLINT(cppcoreguidelines-pro-type-member-init): the memcpy below fills it
   std::memcpy(&d, table + size_t{16} * index, sizeof(d));
   return d;
 }

@@ -83,7 +83,7 @@ class BasicSplitRing {
   std::expected<Chain, RingError> walk(uint16_t head,
                                        std::span<ChainBuffer> scratch) const noexcept {
     if (head < size_ && !scratch.empty()) {
-      VirtqDesc d;
+      VirtqDesc d;  // NOLINT(cppcoreguidelines-pro-type-member-init): the memcpy below fills it
       std::memcpy(&d, desc_ + sizeof(VirtqDesc) * head, sizeof(d));
       if ((d.flags & (kDescFNext | kDescFIndirect)) == 0 && d.len > 0) {
         if (uint8_t* host = mem_->map(d.addr, d.len)) {

@@ -64,6 +64,7 @@ constexpr bool breaks_queue(RingError e) noexcept {
 }
 
 // One guest buffer of a chain, in chain order.
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): assigned whole before it is read
 struct ChainBuffer {
   uint64_t gpa;
   uint32_t len;

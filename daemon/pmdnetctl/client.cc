@@ -74,6 +74,7 @@ TelemetryClient::~TelemetryClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): a read consumes the socket
 Result<std::string> TelemetryClient::receive() {
   std::vector<char> buffer(kReceiveBuffer);
   ssize_t n = 0;

@@ -314,6 +314,7 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
 std::vector<std::string> PortManager::names() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
+  out.reserve(ports_.size());
   for (const auto& [name, port] : ports_) out.push_back(name);
   return out;
 }

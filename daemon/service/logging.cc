@@ -184,6 +184,7 @@ StderrStyle detect_stderr_style(int fd) {
   unsigned long long dev = 0;
   unsigned long long ino = 0;
   const char* end = value.data() + value.size();
+  // NOLINTNEXTLINE(bugprone-suspicious-stringview-data-usage): from_chars takes the end too
   const auto [dev_end, dev_ec] = std::from_chars(value.data(), value.data() + colon, dev);
   const auto [ino_end, ino_ec] = std::from_chars(value.data() + colon + 1, end, ino);
   if (dev_ec != std::errc() || dev_end != value.data() + colon || ino_ec != std::errc() ||

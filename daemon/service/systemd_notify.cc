@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
+#include <time.h>  // NOLINT(modernize-deprecated-headers): clock_gettime is POSIX, not <ctime>
 
 #include <algorithm>
 #include <cstdint>

@@ -461,9 +461,11 @@ std::optional<TelDict> answer_command(std::string_view command,
                                       const DaemonSnapshot& snapshot) {
   if (!command_accepts(command, params)) return std::nullopt;
   if (command == "/pmdnet/info") return info_reply(snapshot);
+  // NOLINTBEGIN(bugprone-unchecked-optional-access): command_accepts parsed the same params
   if (command == "/pmdnet/ports") return ports_reply(snapshot, *parse_first_param(params));
   if (command == "/pmdnet/workers") return workers_reply(snapshot, *parse_first_param(params));
   const PortParams p = *parse_port_params(params);
+  // NOLINTEND(bugprone-unchecked-optional-access)
   return port_reply(snapshot, p.name, p.first);
 }
 

@@ -22,7 +22,7 @@ namespace pmdnet::vhost_user {
 inline constexpr std::chrono::milliseconds kMessageTimeout{250};
 // Reply bytes (with the kernel's per-message overhead, as SIOCOUTQ counts them) that a front-end
 // may leave unread; one that follows the protocol reads every reply before its next request.
-inline constexpr size_t kMaxUnreadReplyBytes = 64 * 1024;
+inline constexpr size_t kMaxUnreadReplyBytes = size_t{64} * 1024;
 
 // An owned duplicate of a connection's socket (-1 when none was found).
 class ConnectionSocket {

@@ -1,7 +1,7 @@
 // The SIGBUS handler and its lock-free table of guest mappings (see guest_fault.h).
 #include "daemon/vhost_user/guest_fault.h"
 
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): sigaction is POSIX, not <csignal>
 #include <sys/mman.h>
 
 #include <array>
@@ -47,6 +47,7 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
     // mmap is a plain system call here, safe in a signal handler. The whole mapping, not the
     // page: a hugetlbfs mapping cannot be split at 4 KiB. MAP_NORESERVE: untouched pages cost
     // nothing.
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): the table holds the mapping as an integer
     void* p = ::mmap(reinterpret_cast<void*>(start), end - start, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) break;

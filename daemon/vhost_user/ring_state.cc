@@ -60,7 +60,7 @@ Result<std::vector<MemoryFile>> identify_memory_files(
   }
   std::vector<MemoryFile> files;
   for (size_t i = 0; i < regions.size(); ++i) {
-    struct stat st;
+    struct stat st;  // NOLINT(cppcoreguidelines-pro-type-member-init): fstat fills it
     if (fstat(fds[i], &st) != 0) {
       return make_error(Errc::kIo, fmt::format("region {}: fstat: {}", i, std::strerror(errno)));
     }

@@ -66,7 +66,7 @@ struct RingState {
   bool operator==(const RingState&) const = default;
 };
 
-inline constexpr size_t kMaxRingStateBytes = 64 * 1024;
+inline constexpr size_t kMaxRingStateBytes = size_t{64} * 1024;
 
 // The file's text: a version line, one `memory` line per region, one `ring` line per ring.
 std::string format_ring_state(const RingState& state);

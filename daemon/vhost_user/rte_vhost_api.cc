@@ -36,6 +36,8 @@ class RteVhostApi final : public VhostApi {
       // which is what guest_phys_addr maps; host_user_addr is where rte_vhost mmap'ed it.
       regions.push_back(GuestMemoryRegion{.gpa = r.guest_phys_addr,
                                           .size = r.size,
+                                          // rte_vhost hands the mapping over as an integer.
+                                          // NOLINTNEXTLINE(performance-no-int-to-ptr): see above
                                           .host = reinterpret_cast<uint8_t*>(r.host_user_addr)});
     }
     std::free(mem);  // NOLINT(cppcoreguidelines-no-malloc): rte_vhost allocated it with malloc

@@ -190,6 +190,7 @@ void VhostSession::protect_mappings() {
 
 std::vector<uint16_t> VhostSession::running_pairs() const {
   std::vector<uint16_t> out;
+  out.reserve(pairs_.size());
   for (const auto& p : pairs_) out.push_back(p->index());
   return out;
 }
@@ -205,6 +206,7 @@ std::vector<uint16_t> VhostSession::ready_pairs() const {
   std::vector<uint16_t> out;
   const uint16_t max_pairs = std::min<uint16_t>(options_.max_queue_pairs, kMaxVrings / 2);
   for (uint16_t p = 0; p < max_pairs; ++p) {
+    // NOLINTNEXTLINE(bugprone-implicit-widening-of-multiplication-result): p < max_pairs
     if (ready_[2 * p] && ready_[2 * p + 1]) out.push_back(p);
   }
   return out;
@@ -384,7 +386,7 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   std::vector<std::unique_ptr<Pair>> started;
   std::vector<uint16_t> resumed;
   running_rings_.clear();
-  std::array<int, kMaxVrings> callfds;
+  std::array<int, kMaxVrings> callfds;  // NOLINT(cppcoreguidelines-pro-type-member-init): all -1
   callfds.fill(-1);
   for (size_t i = 0; i < pairs.size(); ++i) {
     const auto rx_index = static_cast<uint16_t>(2 * pairs[i]);
@@ -454,6 +456,7 @@ Result<void> VhostSession::start(const std::vector<uint16_t>& pairs) {
   notifier_.callfds_ = callfds;
   pairs_ = std::move(started);
   std::vector<workers::PollTarget*> targets;
+  targets.reserve(pairs_.size());
   for (auto& p : pairs_) targets.push_back(p.get());
   poller_.set_targets(this, std::move(targets));
   paused_ = false;
@@ -509,6 +512,7 @@ std::vector<SavedRing> VhostSession::packed_ring_positions() const {
   for (const auto& [vring, ring] : stopped_rings_) {
     if (!frontend_base_[vring]) continue;
     out.push_back(ring);
+    // NOLINTNEXTLINE(bugprone-unchecked-optional-access): checked two lines up
     out.back().frontend_base = *frontend_base_[vring];
   }
   return out;
@@ -563,6 +567,7 @@ void VhostSession::pause() {
 void VhostSession::resume() {
   if (!paused_) return;
   std::vector<workers::PollTarget*> targets;
+  targets.reserve(pairs_.size());
   for (auto& p : pairs_) targets.push_back(p.get());
   poller_.set_targets(this, std::move(targets));
   paused_ = false;

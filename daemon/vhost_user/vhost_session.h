@@ -143,7 +143,7 @@ class VhostSession {
   // guest wants this notification.
   class Notifier final : public virtio::GuestNotifier {
    public:
-    Notifier() { callfds_.fill(-1); }
+    Notifier() { callfds_.fill(-1); }  // NOLINT(cppcoreguidelines-pro-type-member-init): all -1
     void notify(uint16_t vring_index) noexcept override;
     std::array<int, kMaxVrings> callfds_;
   };

@@ -24,7 +24,7 @@ bool read_payload(std::span<const uint8_t> msg, T& out) noexcept {
 
 QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
   using Kind = QuiesceAction::Kind;
-  VhostUserMsgHeader header;
+  VhostUserMsgHeader header;  // NOLINT(cppcoreguidelines-pro-type-member-init): memcpy fills it
   if (msg.size() < kVhostUserHeaderSize) return {};
   std::memcpy(&header, msg.data(), sizeof(header));
   // Trust the header's size only as far as the buffer goes.
@@ -36,7 +36,7 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
     case VhostUserRequest::kSetVringEnable:
     case VhostUserRequest::kSetVringNum:
     case VhostUserRequest::kSetVringBase: {
-      VhostVringState state;
+      VhostVringState state;  // NOLINT(cppcoreguidelines-pro-type-member-init): read_payload
       if (!read_payload(msg, state)) return {};
       const auto request = static_cast<VhostUserRequest>(header.request);
       if (request == VhostUserRequest::kGetVringBase) return {Kind::kStopVring, state.index, 0};
@@ -50,7 +50,7 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
       return action;
     }
     case VhostUserRequest::kSetVringAddr: {
-      VhostVringAddr addr;
+      VhostVringAddr addr;  // NOLINT(cppcoreguidelines-pro-type-member-init): read_payload
       if (!read_payload(msg, addr)) return {};
       return {Kind::kRestartVring, addr.index, 0};
     }
@@ -98,7 +98,7 @@ QuiesceAction classify_message(std::span<const uint8_t> msg) noexcept {
 namespace pmdnet::vhost_user {
 
 std::optional<std::vector<VhostUserMemoryRegion>> parse_mem_table(std::span<const uint8_t> msg) {
-  VhostUserMsgHeader header;
+  VhostUserMsgHeader header;  // NOLINT(cppcoreguidelines-pro-type-member-init): memcpy fills it
   if (msg.size() < kVhostUserHeaderSize) return std::nullopt;
   std::memcpy(&header, msg.data(), sizeof(header));
   if (header.request != static_cast<uint32_t>(VhostUserRequest::kSetMemTable)) return std::nullopt;

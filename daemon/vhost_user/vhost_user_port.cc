@@ -65,7 +65,7 @@ static_assert(sizeof(RteVhuMsgContext) == 680);
 
 std::span<const uint8_t> message_bytes(const void* msg) {
   const auto* ctx = static_cast<const RteVhuMsgContext*>(msg);
-  VhostUserMsgHeader header;
+  VhostUserMsgHeader header;  // NOLINT(cppcoreguidelines-pro-type-member-init): memcpy fills it
   std::memcpy(&header, ctx->msg, sizeof(header));
   const size_t payload = std::min<size_t>(header.size, sizeof(ctx->msg) - kVhostUserHeaderSize);
   return {ctx->msg, kVhostUserHeaderSize + payload};
@@ -74,7 +74,7 @@ std::span<const uint8_t> message_bytes(const void* msg) {
 // The fds that came with the message (copied out: the packed layout leaves them unaligned in
 // principle).
 std::vector<int> message_fds(const void* msg) {
-  RteVhuMsgContext ctx;
+  RteVhuMsgContext ctx;  // NOLINT(cppcoreguidelines-pro-type-member-init): memcpy fills it
   std::memcpy(&ctx, msg, sizeof(ctx));
   const int n = std::clamp(ctx.fd_num, 0, static_cast<int>(kVhostMaxMemRegions));
   std::vector<int> fds(static_cast<size_t>(n));
@@ -293,7 +293,7 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
   } else {
     // A socket file left by a previous run makes bind() fail; remove it, but only a socket, and
     // only one nobody listens on: another live server keeps its path.
-    struct stat st;
+    struct stat st;  // NOLINT(cppcoreguidelines-pro-type-member-init): lstat fills it
     if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
       if (socket_has_listener(path)) {
         unregister_from_registry();
@@ -332,6 +332,7 @@ Result<std::unique_ptr<VhostUserPort>> VhostUserPort::create(VhostUserPortOption
     if (!saved) {
       spdlog::warn("{}: saved packed ring positions not used: {}", path, saved.error().message);
     } else if (*saved) {
+      // NOLINTNEXTLINE(bugprone-unchecked-optional-access): checked on the line above
       port->saved_rings_ = std::move(**saved);
       spdlog::info("{}: {} saved packed ring position(s) read from {}", path,
                    port->saved_rings_.rings.size(), file.string());
@@ -559,7 +560,7 @@ Result<void> VhostUserPort::admit_message(void* msg) {
         fmt::format("{} bytes of replies left unread; closing the connection", *unread));
   }
   const std::span<const uint8_t> bytes = message_bytes(msg);
-  VhostUserMsgHeader header;
+  VhostUserMsgHeader header;  // NOLINT(cppcoreguidelines-pro-type-member-init): memcpy fills it
   std::memcpy(&header, bytes.data(), sizeof(header));
   if (header.request == static_cast<uint32_t>(VhostUserRequest::kSetMemTable)) {
     // rte_vhost maps each region for its whole size, whatever the file's: an access past the
@@ -573,6 +574,7 @@ Result<void> VhostUserPort::admit_message(void* msg) {
       return make_error(ok.error().code, "SET_MEM_TABLE: " + ok.error().message);
     }
     // What identifies this guest's memory for packed rings resumed after a restart.
+    // NOLINTNEXTLINE(bugprone-unchecked-optional-access): without regions, ok failed above
     auto files = identify_memory_files(*regions, message_fds(msg));
     session_->set_memory_files(files ? std::move(*files) : std::vector<MemoryFile>{});
   } else if (header.request == static_cast<uint32_t>(VhostUserRequest::kAddMemReg) ||

@@ -3,7 +3,7 @@
 
 #include <rte_cycles.h>
 #include <sys/prctl.h>
-#include <time.h>
+#include <time.h>  // NOLINT(modernize-deprecated-headers): nanosleep is POSIX, not <ctime>
 
 namespace pmdnet::workers {
 

@@ -6,7 +6,7 @@
 
 namespace pmdnet::workers {
 
-PollThread::PollThread(PollThreadOptions options) : loop_(options.idle) {
+PollThread::PollThread(const PollThreadOptions& options) : loop_(options.idle) {
   thread_ = std::thread([this] { loop_.run(); });
   if (!options.cpus.empty()) {
     cpu_set_t set;

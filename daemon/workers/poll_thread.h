@@ -26,7 +26,7 @@ struct PollThreadOptions {
 // once the thread no longer touches that owner's old targets.
 class PollThread final : public PollScheduler {
  public:
-  explicit PollThread(PollThreadOptions options = {});
+  explicit PollThread(const PollThreadOptions& options = {});
   ~PollThread() override;  // stops the thread
   PollThread(const PollThread&) = delete;
   PollThread& operator=(const PollThread&) = delete;

@@ -9,7 +9,7 @@
 
 namespace pmdnet::workers {
 
-Result<std::unique_ptr<WorkerPool>> WorkerPool::start(std::vector<WorkerSpec> specs) {
+Result<std::unique_ptr<WorkerPool>> WorkerPool::start(const std::vector<WorkerSpec>& specs) {
   std::unique_ptr<WorkerPool> pool(new WorkerPool());
   for (const WorkerSpec& spec : specs) {
     if (spec.lcore >= RTE_MAX_LCORE || !rte_lcore_is_enabled(spec.lcore)) {
@@ -108,6 +108,7 @@ uint32_t PortScheduler::lcore_of(uint32_t pair) const noexcept {
 void PortScheduler::set_targets(const void* owner, std::vector<PollTarget*> targets) {
   std::lock_guard lock(mutex_);
   std::vector<Placement> placed;
+  placed.reserve(targets.size());
   for (PollTarget* t : targets) placed.push_back({t, worker_of(t->queue_pair())});
   pool_.set_targets(owner, placed);
   std::erase(owners_, owner);

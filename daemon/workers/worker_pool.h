@@ -41,7 +41,7 @@ struct Placement {
 class WorkerPool {
  public:
   // Launches the loops. Errors: an lcore that EAL does not have, is the main lcore, or is busy.
-  static Result<std::unique_ptr<WorkerPool>> start(std::vector<WorkerSpec> specs);
+  static Result<std::unique_ptr<WorkerPool>> start(const std::vector<WorkerSpec>& specs);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;

@@ -252,6 +252,7 @@ TEST_F(DisconnectableTest, ForwardsTheConnectedEndpointsActions) {
   ASSERT_FALSE(wait_and_poll());
   auto old = done->try_take();
   ASSERT_TRUE(old && *old);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-static-cast-downcast): the test made a FakeEndpoint
   static_cast<FakeEndpoint*>(old->value().get())->inject(EndpointAction::restart_required());
   EXPECT_FALSE(readable());
 }

@@ -560,8 +560,8 @@ TEST_P(RxBurstTest, AFrameWrittenAgainToADroppedBufferIsNotDelivered) {
   Pass p = pass([&](BufferAccess& pool, Pass& pp) {
     const RxFrame first[] = {over.rx()};
     const RxFrame second[] = {again.rx()};
-    pp.written.push_back(pool.write_packets(std::span(&posted[0], 1), first));
-    pp.written.push_back(pool.write_packets(std::span(&posted[0], 1), second));
+    pp.written.push_back(pool.write_packets(std::span(posted.data(), 1), first));
+    pp.written.push_back(pool.write_packets(std::span(posted.data(), 1), second));
     pool.write_packet(posted[0], again.meta, again.bytes);
     return std::vector<RxId>{posted[0]};
   });

@@ -101,7 +101,7 @@ class FakeVirtqueue {
     VirtqUsedElem e;
     std::memcpy(&e, m_.host(used_gpa_) + 4 + 8 * (last_used_ % size_), 8);
     ++last_used_;
-    if (e.id < size_ && chain_len_[e.id].size() > 0) {
+    if (e.id < size_ && !chain_len_[e.id].empty()) {
       for (uint16_t d : chain_len_[e.id]) free_.push_back(d);
       chain_len_[e.id].clear();
     }
