@@ -26,10 +26,9 @@ PACKAGES=(
   nlohmann-json3-dev
   # tests and benchmarks; scripts/bench.sh draws its chart with matplotlib (bench/e2e/report.py)
   libgtest-dev libgmock-dev googletest libbenchmark-dev python3-matplotlib stress-ng
-  # clang tools and the libFuzzer / sanitizer runtime
-  clang clang-format clang-tidy libclang-rt-dev
-  # coverage-guided fuzzing with g++ (afl-g++-fast): scripts/fuzz.sh
-  afl++
+  # clang 19: the sanitizer build (scripts/test.sh --sanitize), libFuzzer and its sanitizer
+  # runtimes (scripts/fuzz.sh), clang-tidy; clang-format for the code's format
+  clang-19 libfuzzer-19-dev libclang-rt-19-dev clang-tidy-19 clang-format
   # test helpers: namespaces and veth pairs; systemd-analyze verify for scripts/pmdnetd.service
   iproute2 python3 systemd
   # scripts/qemu_e2e.sh: QEMU, and what builds the guest's initramfs (cpio, depmod/modprobe over

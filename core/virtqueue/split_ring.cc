@@ -13,9 +13,6 @@ namespace pmdnet::virtio {
 
 namespace {
 
-constexpr size_t kRingIdxOffset = SplitRing::kRingIdxOffset;
-constexpr size_t kRingEntriesOffset = SplitRing::kRingEntriesOffset;
-
 uint16_t load_u16(const uint8_t* p, std::memory_order order) noexcept {
   // The guest writes these concurrently; the spec guarantees their alignment.
   return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(p)))

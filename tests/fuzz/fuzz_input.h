@@ -22,6 +22,8 @@ class FuzzInput {
   // A value in [0, bound) (bound > 0).
   uint64_t below(uint64_t bound) { return take<uint64_t>() % bound; }
   bool empty() const { return pos_ >= size_; }
+  // How many bytes have been taken (at most the input's size).
+  size_t position() const { return pos_; }
 
  private:
   const uint8_t* data_;

@@ -28,6 +28,24 @@ constexpr uint64_t kRxRing = kMem;
 constexpr uint64_t kTxRing = kMem + 0x1000;
 constexpr uint64_t kData = kMem + 0x2000;
 
+// Points an INDIRECT descriptor at a table of 1 to 8 entries written from the input, in the
+// data area: mostly well-formed chains (next within the table), with any flags, nested INDIRECT
+// included, and sometimes a table length that is not a multiple of 16.
+void write_indirect_table(fuzz::FuzzInput& in, VirtqDesc& d, testing::TestMemory& m) {
+  const uint16_t n = static_cast<uint16_t>(1 + in.below(8));
+  d.addr = kData + in.below(kMemSize - 0x2000 - 16 * n);
+  d.len = 16u * n - static_cast<uint32_t>(in.take<uint8_t>() & 1 ? in.below(16) : 0);
+  for (uint16_t j = 0; j < n; ++j) {
+    const uint8_t shape = in.take<uint8_t>();
+    VirtqDesc e;
+    e.addr = (shape & 0x80) ? in.take<uint64_t>() : kData + in.below(kMemSize - 0x2000);
+    e.len = (shape & 0x40) ? in.take<uint32_t>() : static_cast<uint32_t>(in.below(0x800));
+    e.flags = shape & 7;
+    e.next = (shape & 0x20) ? in.take<uint16_t>() : static_cast<uint16_t>(in.below(n + 1));
+    std::memcpy(m.host(d.addr + 16 * j), &e, sizeof(e));
+  }
+}
+
 // Fills a ring's descriptors, avail entries and flags from the input.
 void fill_ring(fuzz::FuzzInput& in, testing::FakeVirtqueue& q, testing::TestMemory& m) {
   for (uint16_t i = 0; i < kSize; ++i) {
@@ -38,6 +56,7 @@ void fill_ring(fuzz::FuzzInput& in, testing::FakeVirtqueue& q, testing::TestMemo
     d.len = (shape & 0x40) ? in.take<uint32_t>() : static_cast<uint32_t>(in.below(0x800));
     d.flags = in.take<uint8_t>() & 7;
     d.next = (shape & 0x20) ? in.take<uint16_t>() : static_cast<uint16_t>(in.below(kSize));
+    if ((d.flags & kDescFIndirect) && (shape & 0x10)) write_indirect_table(in, d, m);
     q.set_desc(i, d);
   }
   // Some data-area bytes: indirect tables and virtio_net_hdrs live there.

@@ -126,6 +126,9 @@ TEST_F(DisconnectableTest, ConnectFromAnotherThreadWakesTheControlLoop) {
   EXPECT_EQ(endpoint_->get_data_path_to_guest_vf(), true);
   EXPECT_FALSE(readable());
   EXPECT_FALSE(endpoint_->poll_endpoint_action());
+  // The connected endpoint goes with its owner, while `alive` still exists.
+  endpoint_.reset();
+  EXPECT_EQ(alive, 0);
 }
 
 TEST_F(DisconnectableTest, CallsGoToTheConnectedEndpoint) {
