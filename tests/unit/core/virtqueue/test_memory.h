@@ -32,7 +32,12 @@ class TestMemory {
   GuestMemory& mutable_mem() { return mem_; }  // to attach a DirtyLog
   uint8_t* host(uint64_t gpa) const {
     const uint64_t offset = gpa - gpa_;
-    return offset < split_ ? host_ + offset : upper_host_ + (offset - split_);
+    if (offset < split_) return host_ + offset;
+    // Past the memory (a test's hostile ring address): computed as an integer, since pointer
+    // arithmetic off null (no upper region) or past the allocation is undefined.
+    const uintptr_t base = upper_host_ != nullptr ? reinterpret_cast<uintptr_t>(upper_host_)
+                                                  : reinterpret_cast<uintptr_t>(host_) + split_;
+    return reinterpret_cast<uint8_t*>(base + (offset - split_));
   }
   uint64_t gpa() const { return gpa_; }
   uint64_t end() const { return gpa_ + size_; }
