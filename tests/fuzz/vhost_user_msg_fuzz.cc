@@ -89,6 +89,11 @@ QuiesceAction model_classify(const std::vector<uint8_t>& msg) {
     case 2:  // SET_FEATURES
       if (payload < 8) return {};
       return {Kind::kFeatures, 0, u64_at(0)};
+    case 19:  // SEND_RARP: the MAC in the first six bytes of a u64
+      if (payload < 8) return {};
+      a.kind = Kind::kAnnounce;
+      for (size_t i = 0; i < a.mac.size(); ++i) a.mac[i] = msg[kVhostUserHeaderSize + i];
+      return a;
     default:
       return {};
   }
@@ -209,7 +214,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (action.kind == Kind::kStopVring || action.kind == Kind::kDisableVring ||
       action.kind == Kind::kRestartVring || action.kind == Kind::kMtu ||
-      action.kind == Kind::kFeatures) {
+      action.kind == Kind::kFeatures || action.kind == Kind::kAnnounce) {
     // An answer read from the payload: the header declared it and the buffer held it.
     const size_t needed = header.request == static_cast<uint32_t>(Request::kSetVringAddr)
                               ? sizeof(VhostVringAddr)
