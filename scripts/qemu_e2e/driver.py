@@ -223,6 +223,15 @@ class Context:
         return r
 
     @staticmethod
+    def finish(p, timeout=60):
+        """Waits for a process that should be ending by itself; ends it after `timeout`."""
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            Context.end(p)
+        return p
+
+    @staticmethod
     def end(p, sig=signal.SIGTERM, timeout=5.0):
         """Ends one process we started, by its PID: sig, then SIGKILL after timeout."""
         if p.poll() is not None:
@@ -1334,13 +1343,8 @@ class Suite:
 
         # The transfers, both ways, byte-exact across the migration.
         gr, gout = dst.wait_file_result(g_recv, "tcp-recv", a.xfer_timeout)
-        try:
-            h_send.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            Context.end(h_send)
-        hs = parse_result(c.read_log(h_send.logname), "tcp-send")
-        ok = hs is not None and gr is not None and hs["sha256"] == gr["sha256"] and \
-            int(gr["bytes"]) == size
+        hs = parse_result(c.read_log(Context.finish(h_send).logname), "tcp-send")
+        ok = same_stream(hs, gr, size)
         # The guest verifies every checksum itself (guest_csum=off): a page pmdnetd wrote but did
         # not log reaches the destination stale, and fails the guest's TCP checksum there.
         snmp_after = self.guest_snmp(dst)
@@ -1353,13 +1357,8 @@ class Suite:
                      f"sides, longest stall {float(gr['max_gap_ms']) / 1000:.2f}s" if ok else
                      f"host: {c.read_log(h_send.logname)[-300:]} guest: {gout[-300:]}")
         gs, sout = dst.wait_file_result(f"/tmp/mig-send-{s_g2h}", "tcp-send", a.xfer_timeout)
-        try:
-            h_recv.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            Context.end(h_recv)
-        hr = parse_result(c.read_log(h_recv.logname), "tcp-recv")
-        ok = gs is not None and hr is not None and gs["sha256"] == hr["sha256"] and \
-            int(hr["bytes"]) == size
+        hr = parse_result(c.read_log(Context.finish(h_recv).logname), "tcp-recv")
+        ok = same_stream(gs, hr, size)
         across = ok and float(hr["first"]) < t_start and float(hr["last"]) > t_done
         self.r.check(f"{label}: TCP guest->host across the migration byte-exact", ok and across,
                      f"{size // MB} MB paced at {rate} MB/s, sha256 {hr['sha256'][:16]}… on both "
@@ -1718,6 +1717,12 @@ class Tee:
     def flush(self):
         for st in self.streams:
             st.flush()
+
+
+def same_stream(sent, received, size):
+    """Whether a vmtest transfer arrived whole: the same sha256 on both sides, `size` bytes."""
+    return sent is not None and received is not None and sent["sha256"] == received["sha256"] \
+        and int(received["bytes"]) == size
 
 
 def parse_snmp(text, v6):
