@@ -212,7 +212,8 @@ struct BenchPort {
 
   Queue& queue() { return *queues.front(); }
   const EthdevQueueStats& stats() {
-    return *static_cast<const EthdevQueueStats*>(queue().queue_stats());  // an EthdevQueue
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-static-cast-downcast): an EthdevQueue's stats
+    return *static_cast<const EthdevQueueStats*>(queue().queue_stats());
   }
 };
 
@@ -354,6 +355,7 @@ std::vector<TxSegment> superframe_segments(const Frame& f, const TxMetadata& m) 
     const uint32_t n = std::min<uint32_t>(kPageSize, static_cast<uint32_t>(f.bytes.size()) - off);
     segs.push_back(TxSegment::make_tail(kSuperframeGpa + off, n));
   }
+  // NOLINTNEXTLINE(bugprone-unchecked-optional-access): make_head above gave it a head
   segs.front().head->segment_count = static_cast<uint8_t>(segs.size());
   return segs;
 }

@@ -16,7 +16,6 @@ namespace pmdnet::virtio {
 namespace {
 
 using bench::Buf;
-using bench::kRingSize;
 using bench::Packed;
 using bench::PackedInOrder;
 using bench::Split;

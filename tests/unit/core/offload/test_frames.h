@@ -116,7 +116,7 @@ struct BuiltFrame {
 
 // Payload bytes: a deterministic, non-repeating-looking pattern.
 inline uint8_t payload_byte(size_t i, uint8_t seed) {
-  return static_cast<uint8_t>((i * 131 + (i >> 8) * 7 + seed * 29) ^ (i >> 3));
+  return static_cast<uint8_t>((i * 131 + (i >> 8) * 7 + size_t{seed} * 29) ^ (i >> 3));
 }
 
 inline BuiltFrame build_frame(const FrameSpec& s) {

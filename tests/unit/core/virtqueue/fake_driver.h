@@ -36,24 +36,24 @@ class FakeVirtqueue {
   uint64_t used_gpa() const { return used_gpa_; }
 
   // Raw ring access, for hostile tests.
-  void set_desc(uint16_t i, VirtqDesc d) { std::memcpy(m_.host(desc_gpa_) + 16 * i, &d, 16); }
+  void set_desc(uint16_t i, VirtqDesc d) { std::memcpy(m_.host(desc_gpa_) + 16 * size_t{i}, &d, 16); }
   VirtqDesc desc(uint16_t i) const {
-    VirtqDesc d;
-    std::memcpy(&d, m_.host(desc_gpa_) + 16 * i, 16);
+    VirtqDesc d{};
+    std::memcpy(&d, m_.host(desc_gpa_) + 16 * size_t{i}, 16);
     return d;
   }
   void set_avail_idx(uint16_t v) { store16(avail_gpa_ + 2, v); }
   uint16_t avail_idx() const { return load16(avail_gpa_ + 2); }
   void set_avail_flags(uint16_t v) { store16(avail_gpa_, v); }
-  void set_used_event(uint16_t v) { store16(avail_gpa_ + 4 + 2 * size_, v); }
+  void set_used_event(uint16_t v) { store16(avail_gpa_ + 4 + 2 * uint64_t{size_}, v); }
   uint16_t used_flags() const { return load16(used_gpa_); }
   uint16_t used_idx() const { return load16(used_gpa_ + 2); }
-  uint16_t avail_event() const { return load16(used_gpa_ + 4 + 8 * size_); }
+  uint16_t avail_event() const { return load16(used_gpa_ + 4 + 8 * uint64_t{size_}); }
 
   // Writes `head` into the next avail slot and bumps avail idx.
   void make_available(uint16_t head) {
     uint16_t idx = avail_idx();
-    store16(avail_gpa_ + 4 + 2 * (idx % size_), head);
+    store16(avail_gpa_ + 4 + 2 * uint64_t(idx % size_), head);
     set_avail_idx(static_cast<uint16_t>(idx + 1));
   }
 
@@ -98,8 +98,8 @@ class FakeVirtqueue {
   // The next used element, if the device published one; frees its descriptors.
   std::optional<VirtqUsedElem> pop_used() {
     if (last_used_ == used_idx()) return std::nullopt;
-    VirtqUsedElem e;
-    std::memcpy(&e, m_.host(used_gpa_) + 4 + 8 * (last_used_ % size_), 8);
+    VirtqUsedElem e{};
+    std::memcpy(&e, m_.host(used_gpa_) + 4 + 8 * size_t(last_used_ % size_), 8);
     ++last_used_;
     if (e.id < size_ && !chain_len_[e.id].empty()) {
       for (uint16_t d : chain_len_[e.id]) free_.push_back(d);

@@ -97,7 +97,7 @@ class FakePackedQueue {
     store16(p + offsetof(PackedDesc, flags), d.flags);
   }
   PackedDesc desc(uint16_t position) const {
-    PackedDesc d;
+    PackedDesc d{};
     std::memcpy(&d, desc_host(position), sizeof(d));
     d.flags = load16(desc_host(position) + offsetof(PackedDesc, flags));
     return d;
@@ -177,7 +177,7 @@ class FakePackedQueue {
   // descriptors of the chain it returns (with IN_ORDER, of every chain up to it) and frees them.
   std::optional<Used> pop_used() {
     if (!has_used()) return std::nullopt;
-    PackedDesc d;
+    PackedDesc d{};
     std::memcpy(&d, desc_host(next_used_), sizeof(d));
     d.flags = load16(desc_host(next_used_) + offsetof(PackedDesc, flags));
     Used u{d.id, d.len, d.flags, next_used_, outstanding(d.id), 0};

@@ -37,6 +37,7 @@ class TestMemory {
     // arithmetic off null (no upper region) or past the allocation is undefined.
     const uintptr_t base = upper_host_ != nullptr ? reinterpret_cast<uintptr_t>(upper_host_)
                                                   : reinterpret_cast<uintptr_t>(host_) + split_;
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): a hostile address, never dereferenced
     return reinterpret_cast<uint8_t*>(base + (offset - split_));
   }
   uint64_t gpa() const { return gpa_; }
