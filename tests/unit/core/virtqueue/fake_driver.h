@@ -36,7 +36,9 @@ class FakeVirtqueue {
   uint64_t used_gpa() const { return used_gpa_; }
 
   // Raw ring access, for hostile tests.
-  void set_desc(uint16_t i, VirtqDesc d) { std::memcpy(m_.host(desc_gpa_) + 16 * size_t{i}, &d, 16); }
+  void set_desc(uint16_t i, VirtqDesc d) {
+    std::memcpy(m_.host(desc_gpa_) + 16 * size_t{i}, &d, 16);
+  }
   VirtqDesc desc(uint16_t i) const {
     VirtqDesc d{};
     std::memcpy(&d, m_.host(desc_gpa_) + 16 * size_t{i}, 16);
