@@ -6,6 +6,7 @@
 #include <rte_ethdev.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <optional>
 #include <thread>
@@ -53,9 +54,17 @@ class EthdevEndpoint final : public Endpoint {
       return make_error(Errc::kState, fmt::format("ethdev {}: queues already created", name()));
     }
     // Every queue of the last call is gone (QEMU starts queue pairs one after the other, and a
-    // guest reset or reconnect starts them again): reconfigure the stopped port. The old pools
-    // are kept until new queues have replaced the old ones (the released rings' mbufs go back to
-    // them), even if this call fails half-way; the new pools get new names.
+    // guest reset or reconnect starts them again). The same queues as last time: the port keeps
+    // running and new queues take over its rings, since stopping it takes the link down (a
+    // physical port renegotiates; a tap leaves its bridge, which forgets what it learnt).
+    QueueShape shape = QueueShape::of(config, rss);
+    if (configured_ && shape == shape_) {
+      make_queues(config, queues);
+      return {};
+    }
+    // Otherwise reconfigure the stopped port. The old pools are kept until new queues have
+    // replaced the old ones (the released rings' mbufs go back to them), even if this call fails
+    // half-way; the new pools get new names.
     if (configured_) {
       port_.stop();
       unregister_lsc();
@@ -127,7 +136,8 @@ class EthdevEndpoint final : public Endpoint {
     // The PMD's known limits (e.g. net_tap's TSO) at the MTU the port now has.
     uint16_t mtu = 0;
     (void)rte_eth_dev_get_mtu(port, &mtu);
-    const NativeTxOffloads native = apply_pmd_quirks(native_, info_.driver_name, mtu);
+    port_native_ = apply_pmd_quirks(native_, info_.driver_name, mtu);
+    nb_rxd_ = nb_rxd;
     std::vector<Mempool> pools;
     for (uint16_t q = 0; q < nq; ++q) {
       int socket = config[q].numa_socket;
@@ -157,22 +167,16 @@ class EthdevEndpoint final : public Endpoint {
     }
     pools_ = std::move(pools);
     retired_pools_.clear();  // the old rings are gone: nothing refers to these any more
-    for (uint16_t q = 0; q < nq; ++q) {
-      const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
-      std::unique_ptr<TxZeroCopy> zero_copy;
-      if (spec_.tx_zero_copy && zero_copy_capable(info_.driver_name)) {
-        // Those PMDs free within tx_burst: one burst in flight at most; room for a frontend
-        // burst of completions besides.
-        zero_copy = std::make_unique<TxZeroCopy>(kTxBurst, kTxBurst + 1024);
-      }
-      queues.push_back(std::make_unique<EthdevQueue>(
-          port, q, pools_[q].get(), pools_[q].data_room(), native, nb_rxd, gro,
-          std::move(zero_copy), spec_.tx_zero_copy_min, &live_queues_));
-      ++live_queues_;
-    }
+    make_queues(config, queues);
+    shape_ = std::move(shape);
     configured_ = true;
+    configurations_.fetch_add(1, std::memory_order_relaxed);  // read by telemetry
     lsc_.signal();  // the control loop looks at the link once now
     return {};
+  }
+
+  uint64_t configurations() const noexcept override {
+    return configurations_.load(std::memory_order_relaxed);
   }
 
   void stop() override {
@@ -237,6 +241,48 @@ class EthdevEndpoint final : public Endpoint {
   }
 
  private:
+  // What a configuration of the port depends on, of a get_queues call: equal shapes need no new
+  // configuration.
+  struct QueueShape {
+    std::vector<int> sockets;  // per queue
+    bool rss_given = false;
+    std::vector<uint8_t> rss_key;
+    std::vector<uint16_t> rss_table;
+    uint32_t rss_flags = 0;
+
+    static QueueShape of(std::span<const QueueConfig> config, const RssConfig* rss) {
+      QueueShape s;
+      for (const QueueConfig& c : config) s.sockets.push_back(c.numa_socket);
+      if (rss != nullptr) {
+        s.rss_given = true;
+        s.rss_key.assign(rss->key.begin(), rss->key.end());
+        s.rss_table.assign(rss->indirection_table.begin(), rss->indirection_table.end());
+        s.rss_flags = rss->flags;
+      }
+      return s;
+    }
+    bool operator==(const QueueShape&) const = default;
+  };
+
+  // One EthdevQueue per configured queue, over the port's rings and pools.
+  void make_queues(std::span<const QueueConfig> config,
+                   std::vector<std::unique_ptr<Queue>>& queues) {
+    const auto nq = static_cast<uint16_t>(config.size());  // at most max_queues (get_queues)
+    for (uint16_t q = 0; q < nq; ++q) {
+      const bool gro = spec_.rx_gro && config[q].accepts_coalesced_tcp4;
+      std::unique_ptr<TxZeroCopy> zero_copy;
+      if (spec_.tx_zero_copy && zero_copy_capable(info_.driver_name)) {
+        // Those PMDs free within tx_burst: one burst in flight at most; room for a frontend
+        // burst of completions besides.
+        zero_copy = std::make_unique<TxZeroCopy>(kTxBurst, kTxBurst + 1024);
+      }
+      queues.push_back(std::make_unique<EthdevQueue>(
+          port_.id(), q, pools_[q].get(), pools_[q].data_room(), port_native_, nb_rxd_, gro,
+          std::move(zero_copy), spec_.tx_zero_copy_min, &live_queues_));
+      ++live_queues_;
+    }
+  }
+
   const std::string& name() const noexcept { return port_.name(); }
 
   // DPDK's interrupt thread, on a link-state change: wake the control loop.
@@ -298,8 +344,12 @@ class EthdevEndpoint final : public Endpoint {
   bool lsc_registered_ = false;
   bool link_up_ = false;  // as last reported
   bool configured_ = false;
-  size_t live_queues_ = 0;   // EthdevQueues of the last get_queues not yet destroyed
-  uint32_t generation_ = 0;  // reconfigurations so far: part of the pools' names
+  size_t live_queues_ = 0;        // EthdevQueues of the last get_queues not yet destroyed
+  uint32_t generation_ = 0;       // reconfigurations so far: part of the pools' names
+  QueueShape shape_;              // of the configuration the port runs
+  NativeTxOffloads port_native_;  // what the port does itself, at its MTU
+  uint16_t nb_rxd_ = 0;           // receive descriptors per queue, as the PMD adjusted them
+  std::atomic<uint64_t> configurations_{0};
 };
 
 }  // namespace

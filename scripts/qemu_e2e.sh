@@ -7,7 +7,8 @@
 # a guest reboot, and a guest killed with SIGKILL. docs/qemu_e2e.md has the details.
 #
 #   scripts/qemu_e2e.sh [--ci] [--accel auto|kvm|tcg] [--ring split|packed] [--tcp-mb N]
-#                       [--phases ab] [--gro auto|on|off] [--no-restart] [--keep-logs] [--log FILE]
+#                       [--phases ab|m] [--migration-modes server,client] [--gro auto|on|off]
+#                       [--no-restart] [--keep-logs] [--log FILE]
 #                       [--build-dir DIR] [--no-build] [--cache DIR]
 #
 #   --ci          CI mode: under TCG (no usable KVM) the transfers are smaller (TCP 48 MB instead
@@ -15,6 +16,8 @@
 #   --accel       auto (default): KVM when /dev/kvm works and can boot the guest, else TCG
 #   --ring        the guest's virtqueues: split (default) or packed (virtio-net-pci packed=on);
 #                 the guest must have negotiated that layout (VIRTIO_F_RING_PACKED, bit 34)
+#   --phases      a: pmdnetd the server, b: pmdnetd the client (default ab); m: live migration
+#   --migration-modes  phase m: the socket modes to migrate in (default server,client)
 #   --keep-logs   keep the work directory (pmdnetd, QEMU, console and transfer logs)
 #   --log FILE    a copy of the output
 #   --build-dir   where pmdnetd, pmdnetctl and pmdnet_guest are built (default build/)
@@ -31,11 +34,11 @@ build_dir=${BUILD_DIR:-build}
 build=1
 cache=${PMDNET_E2E_CACHE:-/var/cache/pmdnet-e2e}
 driver_args=()
-usage() { sed -n '9,24p' "$0" >&2; exit 2; }
+usage() { sed -n '9,28p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --ci|--keep-logs|--no-restart) driver_args+=("$1"); shift ;;
-    --accel|--ring|--tcp-mb|--phases|--gro|--guest-mb|--boot-timeout)
+    --accel|--ring|--tcp-mb|--phases|--migration-modes|--gro|--guest-mb|--boot-timeout)
       [ $# -ge 2 ] || usage; driver_args+=("$1" "$2"); shift 2 ;;
     --log) [ $# -ge 2 ] || usage; driver_args+=("$1" "$(abs "$2")"); shift 2 ;;
     --build-dir) [ $# -ge 2 ] || usage; build_dir=$(abs "$2"); shift 2 ;;

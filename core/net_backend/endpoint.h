@@ -150,6 +150,11 @@ class Endpoint {
 
   // Link speed in bits per second.
   virtual uint64_t link_speed() const noexcept { return kDefaultLinkSpeed; }
+
+  // Not in the seed: how many times get_queues configured the device behind the endpoint (for
+  // a NIC, a stop and a start, which take its link down). Queues created again in the same
+  // shape reuse the running configuration and do not count. 0 for endpoints without a device.
+  virtual uint64_t configurations() const noexcept { return 0; }
 };
 
 }  // namespace pmdnet

@@ -260,6 +260,8 @@ Result<PortPage> parse_port_page(const Json& value) {
   p.link_up = r.flag("link_up");
   p.link_speed_bps = r.u64("link_speed_bps");
   p.link_changes = r.u64("link_changes");
+  // Absent from a pmdnetd that predates it: shown as 0.
+  if (r.has("backend_configurations")) p.backend_configurations = r.u64("backend_configurations");
   p.restarts = r.u64("restarts");
   p.connections = r.u64("connections");
   p.refused_connections = r.u64("refused_connections");

@@ -292,6 +292,7 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.link_up = port->config.backend.type == BackendType::kDpdk ? port->link_up : true;
     s.link_speed_bps = port->endpoint->link_speed();
     s.link_changes = port->link_changes;
+    s.backend_configurations = port->endpoint->configurations();
     s.restarts = port->restarts;
     s.connections = port->vhost->connections();
     s.refused_connections = port->vhost->refused_connections();

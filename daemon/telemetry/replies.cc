@@ -359,6 +359,7 @@ std::optional<TelDict> port_reply(const DaemonSnapshot& snapshot, std::string_vi
   page.add_bool("link_up", port->link_up);
   page.add_u64("link_speed_bps", port->link_speed_bps);
   page.add_u64("link_changes", port->link_changes);
+  page.add_u64("backend_configurations", port->backend_configurations);
   page.add_u64("restarts", port->restarts);
   page.add_u64("connections", port->connections);
   page.add_u64("refused_connections", port->refused_connections);

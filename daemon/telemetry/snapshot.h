@@ -45,8 +45,11 @@ struct PortSnapshot {
   bool link_up = false;  // the backend's link, as last reported (LinkStatusNotify)
   uint64_t link_speed_bps = 0;
   uint64_t link_changes = 0;  // LinkStatusNotify events seen
-  uint64_t restarts = 0;      // RestartRequired events handled
-  uint64_t connections = 0;   // guest connections accepted since the port was added
+  // Times the backend configured its device (Endpoint::configurations): each one a NIC stop and
+  // start, which takes its link down.
+  uint64_t backend_configurations = 0;
+  uint64_t restarts = 0;     // RestartRequired events handled
+  uint64_t connections = 0;  // guest connections accepted since the port was added
   uint64_t refused_connections = 0;
   uint64_t session_starts = 0;  // times the queue pairs were started
   uint64_t session_stops = 0;

@@ -14,6 +14,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -51,7 +53,9 @@ using pmdnet::testing::eal_runtime_dir;
 using pmdnet::testing::run_in_child;
 using pmdnet::testing::TestBufferAccess;
 using pmdnet::testing::TestGuestMemory;
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kProgram = "pmdnet_ethdev_test";
 constexpr uint64_t kMemSize = 16u << 20;
@@ -1053,7 +1057,113 @@ TEST_F(EthdevTest, QueuesAreCreatedAgainOnceTheOldOnesAreGone) {
       const auto got = receive(1);
       ASSERT_EQ(got.size(), 1u);
       EXPECT_EQ(read_back(got[0]), std::vector<uint8_t>(60, static_cast<uint8_t>(round)));
+      // The same queues again: the running configuration serves them.
+      EXPECT_EQ(endpoint_->configurations(), 1u);
     }
+    close();
+  });
+}
+
+// Queues of another shape (another count, another NUMA socket, another RSS configuration) need
+// the port configured again; the same shape again does not.
+TEST_F(EthdevTest, OnlyQueuesOfAnotherShapeReconfigureThePort) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec two_queues = spec();
+    two_queues.max_queues = 2;
+    ASSERT_TRUE(open(two_queues));
+    ASSERT_EQ(endpoint_->configurations(), 1u);
+    const std::vector<uint8_t> key(40, 0x6d);
+    const std::vector<uint16_t> table{0, 1};
+    const RssConfig rss{.key = key, .indirection_table = table, .flags = 0};
+    const RssConfig other_rss{.key = key, .indirection_table = table, .flags = 1};
+    struct Step {
+      size_t queues;
+      int socket;
+      const RssConfig* rss;
+      uint64_t configurations;  // after the step
+    };
+    const Step steps[] = {
+        {2, QueueConfig::kAnySocket, nullptr, 2},  // another count
+        {2, QueueConfig::kAnySocket, nullptr, 2},  // the same
+        {2, 0, nullptr, 3},                        // another socket
+        {2, 0, &rss, 4},                           // an RSS configuration
+        {2, 0, &rss, 4},                           // the same
+        {2, 0, &other_rss, 5},                     // other hash types
+        {1, 0, nullptr, 6},                        // fewer queues
+    };
+    for (const Step& step : steps) {
+      SCOPED_TRACE(fmt::format("{} queues on socket {}, rss {}", step.queues, step.socket,
+                               static_cast<const void*>(step.rss)));
+      queues_.clear();
+      std::vector<QueueConfig> qcs(step.queues, QueueConfig{.numa_socket = step.socket});
+      ASSERT_TRUE(endpoint_->get_queues(qcs, step.rss, queues_).has_value());
+      ASSERT_EQ(queues_.size(), step.queues);
+      EXPECT_EQ(endpoint_->configurations(), step.configurations);
+      // Traffic flows on queue 0 whatever happened (net_ring loops queue 0 to queue 0).
+      post(0, 2);
+      send({std::vector<uint8_t>(60, 7)}, {TxMetadata{.segment_count = 1, .len = 60}});
+      const auto got = receive(1);
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_EQ(read_back(got[0]), std::vector<uint8_t>(60, 7));
+    }
+    close();
+  });
+}
+
+// The link changes a netlink listener sees for `ifindex`: one entry per RTM_NEWLINK message,
+// true where the interface was up (IFF_UP).
+std::vector<bool> drain_link_messages(int nl, int ifindex) {
+  std::vector<bool> out;
+  std::array<char, 16384> buf{};
+  for (;;) {
+    const ssize_t got = recv(nl, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (got <= 0) return out;
+    auto left = static_cast<size_t>(got);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, left);
+         h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type != RTM_NEWLINK) continue;
+      const auto* info = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+      if (info->ifi_index == ifindex) out.push_back((info->ifi_flags & IFF_UP) != 0);
+    }
+  }
+}
+
+// A tap in a bridge leaves it while down, and the bridge forgets the MACs it learnt there: the
+// queues of a restarted queue pair must not take the link down.
+TEST_F(EthdevTest, QueuesCreatedAgainKeepATapUp) {
+  run_in_child([&] {
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET): " << errno;
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec tap = spec("net_tap0,iface=pmdkeep0");
+    tap.max_queues = 2;
+    ASSERT_TRUE(open(tap));
+    const int ifindex = static_cast<int>(if_nametoindex("pmdkeep0"));
+    ASSERT_GT(ifindex, 0);
+    const int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    ASSERT_GE(nl, 0);
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = RTMGRP_LINK;
+    ASSERT_EQ(bind(nl, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    QueueConfig qc;
+    for (int round = 0; round < 3; ++round) {
+      queues_.clear();
+      ASSERT_TRUE(endpoint_->get_queues(std::span(&qc, 1), nullptr, queues_).has_value());
+    }
+    EXPECT_EQ(endpoint_->configurations(), 1u);
+    EXPECT_THAT(drain_link_messages(nl, ifindex), Not(Contains(false)))
+        << "the tap went down while its queues were created again";
+    // Another shape: the port is configured again, which a tap shows as down and up.
+    queues_.clear();
+    std::vector<QueueConfig> two(2);
+    ASSERT_TRUE(endpoint_->get_queues(two, nullptr, queues_).has_value());
+    EXPECT_EQ(endpoint_->configurations(), 2u);
+    EXPECT_THAT(drain_link_messages(nl, ifindex), Contains(false))
+        << "the listener cannot see the tap go down: the check above proves nothing";
+    ::close(nl);
     close();
   });
 }

@@ -2,6 +2,7 @@
 // describes it; shared by the fake drivers of split and packed virtqueues.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -42,6 +43,11 @@ class TestMemory {
   }
   uint64_t gpa() const { return gpa_; }
   uint64_t end() const { return gpa_ + size_; }
+  // Zeroes the guest's bytes, as a fresh TestMemory would have them (a fuzz target reuses one).
+  void clear() {
+    std::fill(backing_.begin(), backing_.end(), uint8_t{0});
+    std::fill(upper_backing_.begin(), upper_backing_.end(), uint8_t{0});
+  }
 
  private:
   // 64-byte aligned host start, so ring alignment in guest terms is host alignment too.

@@ -95,7 +95,7 @@ TEST(FormatTest, PortHasEveryCounterPerQueuePair) {
   EXPECT_EQ(lines[1], "socket       /run/pmdnet/vm1.sock (server)");
   EXPECT_EQ(lines[2], "backend      dpdk net_null0");
   EXPECT_EQ(lines[3], "guest        connected");
-  EXPECT_EQ(lines[4], "link         up, 10.0Gbit/s (1 changes)");
+  EXPECT_EQ(lines[4], "link         up, 10.0Gbit/s (1 changes, device configured 5 times)");
   EXPECT_EQ(lines[5], "connections  2 (1 refused)");
   EXPECT_EQ(lines[6], "sessions     3 started, 2 stopped, 0 restarts, 4 packed rings resumed");
   EXPECT_EQ(lines[7], "announced    7 RARP sent, 1 given up");
@@ -147,7 +147,8 @@ TEST(FormatTest, PortWithoutQueuePairsOrWithGaps) {
   EXPECT_NE(idle.find("queue pairs  0 running"), std::string::npos);
   EXPECT_EQ(idle.find("GUEST "), std::string::npos);
   EXPECT_NE(idle.find("backend      loopback\n"), std::string::npos);
-  EXPECT_NE(idle.find("link         up (0 changes)"), std::string::npos) << idle;
+  EXPECT_NE(idle.find("link         up (0 changes, device configured 5 times)"), std::string::npos)
+      << idle;
 
   // A counter only one pair reports shows "-" for the others; lcore -1 shows "none".
   auto p = s.ports[0];
@@ -161,7 +162,8 @@ TEST(FormatTest, PortWithoutQueuePairsOrWithGaps) {
             std::string::npos)
       << text;
   p.link_up = false;
-  EXPECT_NE(format_port(p, false).find("link         down (1 changes)"), std::string::npos);
+  EXPECT_NE(format_port(p, false).find("link         down (1 changes, device configured 5 times)"),
+            std::string::npos);
 }
 
 TEST(FormatTest, Workers) {

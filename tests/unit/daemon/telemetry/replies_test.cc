@@ -241,6 +241,7 @@ TEST(PortReplyTest, EveryFieldAndEachQueuePair) {
   EXPECT_EQ(u64_of(*d, "link_up"), 1u);
   EXPECT_EQ(u64_of(*d, "link_speed_bps"), 10'000'000'000u);
   EXPECT_EQ(u64_of(*d, "link_changes"), 1u);
+  EXPECT_EQ(u64_of(*d, "backend_configurations"), 5u);
   EXPECT_EQ(u64_of(*d, "restarts"), 0u);
   EXPECT_EQ(u64_of(*d, "connections"), 2u);
   EXPECT_EQ(u64_of(*d, "refused_connections"), 1u);

@@ -79,6 +79,7 @@ inline PortSnapshot sample_port(std::string name, uint32_t queue_pairs, uint64_t
   p.link_up = true;
   p.link_speed_bps = 10'000'000'000;
   p.link_changes = 1;
+  p.backend_configurations = 5;
   p.restarts = 0;
   p.connections = 2;
   p.refused_connections = 1;
