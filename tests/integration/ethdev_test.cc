@@ -1116,16 +1116,21 @@ TEST_F(EthdevTest, OnlyQueuesOfAnotherShapeReconfigureThePort) {
 // true where the interface was up (IFF_UP).
 std::vector<bool> drain_link_messages(int nl, int ifindex) {
   std::vector<bool> out;
-  std::array<char, 16384> buf{};
+  std::vector<char> buf(16384);
   for (;;) {
     const ssize_t got = recv(nl, buf.data(), buf.size(), MSG_DONTWAIT);
     if (got <= 0) return out;
-    auto left = static_cast<size_t>(got);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, left);
-         h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_type != RTM_NEWLINK) continue;
-      const auto* info = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
-      if (info->ifi_index == ifindex) out.push_back((info->ifi_flags & IFF_UP) != 0);
+    // Headers copied out, not cast: the buffer promises no alignment.
+    for (size_t at = 0; at + sizeof(nlmsghdr) <= static_cast<size_t>(got);) {
+      nlmsghdr h{};
+      std::memcpy(&h, buf.data() + at, sizeof(h));
+      if (h.nlmsg_len < sizeof(h) || at + h.nlmsg_len > static_cast<size_t>(got)) break;
+      if (h.nlmsg_type == RTM_NEWLINK && h.nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg))) {
+        ifinfomsg info{};
+        std::memcpy(&info, buf.data() + at + NLMSG_HDRLEN, sizeof(info));
+        if (info.ifi_index == ifindex) out.push_back((info.ifi_flags & IFF_UP) != 0);
+      }
+      at += NLMSG_ALIGN(h.nlmsg_len);
     }
   }
 }
