@@ -22,7 +22,9 @@ TxTranslation<Vq>::TxTranslation(Vq ring, const GuestMemory& mem, uint64_t featu
                                  VirtioNetQueueStats& stats)
     : ring_(std::move(ring)), mem_(&mem), features_(features), stats_(&stats) {
   scratch_.resize(ring_.size());
-  segments_.reserve(kBurst * kMaxSegments);
+  // A chain has at most as many buffers as the scratch (the ring's size) holds: the walk refuses
+  // a longer one. So a burst never grows this past what is reserved here.
+  segments_.reserve(kBurst * std::min<size_t>(kMaxSegments, scratch_.size()));
   done_.resize(ring_.size());
   ring_.suppress_kicks();
 }
