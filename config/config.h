@@ -226,11 +226,18 @@ struct VhostUser {
   bool operator==(const VhostUser&) const = default;
 };
 
+// The largest RSS indirection table a NIC has (RTE_ETH_RSS_RETA_SIZE_512).
+inline constexpr size_t kMaxRssReta = 512;
+
 // `ports[].backend.rss:` Receive-side scaling on the NIC (dpdk backends only).
 struct Rss {
   // The Toeplitz key, 40 or 52 bytes. Default empty: the driver's own key.
   std::vector<uint8_t> key;
   RssHashTypes hash_types = kDefaultRssHashTypes;  // default [ip, tcp, udp]
+  // The indirection table: entry i sends hash bucket i (modulo the table's length) to that
+  // queue. A power of two of at most kMaxRssReta entries, each below the backend's queues; the
+  // daemon repeats it over the NIC's table, whose size it must divide. Empty: the driver's table.
+  std::vector<uint16_t> reta;
 
   bool operator==(const Rss&) const = default;
 };

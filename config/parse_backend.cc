@@ -71,13 +71,33 @@ void parse_hash_types(Reader& reader, const Value& types, Rss& rss) {
   }
 }
 
-void parse_rss(Reader& reader, const Value& v, Rss& rss) {
+void parse_reta(Reader& reader, const Value& v, uint32_t queues, Rss& rss) {
+  if (!reader.expect_list(v)) return;
+  std::vector<Value> items = reader.items(v);
+  const size_t n = items.size();
+  if (n == 0 || n > kMaxRssReta || (n & (n - 1)) != 0) {
+    reader.error(v, fmt::format("the indirection table has {} entries; expected a power of two "
+                                "from 1 to {} (it must divide the NIC's table size)",
+                                n, kMaxRssReta));
+    return;
+  }
+  std::vector<uint16_t> table;
+  table.reserve(n);
+  for (const Value& item : items) {
+    // Each entry names a queue of this backend: 0 to queues - 1.
+    if (auto q = reader.integer(item, 0, queues - 1u)) table.push_back(static_cast<uint16_t>(*q));
+  }
+  if (table.size() == n) rss.reta = std::move(table);
+}
+
+void parse_rss(Reader& reader, const Value& v, uint32_t queues, Rss& rss) {
   if (!reader.expect_map(v)) return;
-  MapReader keys(reader, v, {"key", "hash_types"});
+  MapReader keys(reader, v, {"key", "hash_types", "reta"});
   if (auto key = keys.get("key")) {
     if (auto text = reader.string(*key)) parse_rss_key(reader, *key, *text, rss);
   }
   if (auto types = keys.get("hash_types")) parse_hash_types(reader, *types, rss);
+  if (auto reta = keys.get("reta")) parse_reta(reader, *reta, queues, rss);
 }
 
 void parse_offloads(Reader& reader, const Value& v, Offloads& offloads) {
@@ -143,7 +163,7 @@ void parse_backend(Reader& reader, const Value& v, Port& port, PortNotes& notes)
       }
     }
   }
-  if (auto rss = keys.get("rss")) parse_rss(reader, *rss, backend.rss);
+  if (auto rss = keys.get("rss")) parse_rss(reader, *rss, backend.queues, backend.rss);
   if (auto offloads = keys.get("offloads")) parse_offloads(reader, *offloads, backend.offloads);
   if (auto zero_copy = keys.get("tx_zero_copy")) {
     if (auto b = reader.boolean(*zero_copy)) backend.tx_zero_copy = *b;

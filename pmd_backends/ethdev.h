@@ -57,6 +57,10 @@ struct EthdevSpec {
   // RSS when get_queues is given no RssConfig: the key (empty: the port's own) and the hash
   // types (none: IP, TCP and UDP); both masked by what the port can do.
   std::vector<uint8_t> rss_key;
+  // The operator's indirection table (config backend.rss.reta): repeated over the port's table,
+  // whose size it must divide; entries are queue indexes, taken modulo the queues in use. Empty:
+  // the driver's table.
+  std::vector<uint16_t> rss_reta;
   RssHashTypes rss_hash_types;
   bool hw_rx_checksum = true;  // ask the port for RX checksum validation
   // Merge received TCP/IPv4 segments (rte_gro, within one burst) into coalesced frames, on queues

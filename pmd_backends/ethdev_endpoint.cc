@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -85,8 +86,8 @@ class EthdevEndpoint final : public Endpoint {
     rte_eth_conf conf{};
     // Without an RssConfig from the frontend, the spec's (the operator's) settings apply.
     const bool from_spec = rss == nullptr;
-    const RssConfig spec_rss{.key = spec_.rss_key, .indirection_table = {}, .flags = 0};
-    if (from_spec && !spec_.rss_key.empty()) rss = &spec_rss;
+    const RssConfig spec_rss{.key = spec_.rss_key, .indirection_table = spec_.rss_reta, .flags = 0};
+    if (from_spec && (!spec_.rss_key.empty() || !spec_.rss_reta.empty())) rss = &spec_rss;
     const uint64_t wanted_hf =
         rss_hash_functions(from_spec && spec_.rss_hash_types.any()
                                ? spec_.rss_hash_types
@@ -165,6 +166,7 @@ class EthdevEndpoint final : public Endpoint {
         return r;
       }
     }
+    read_back_reta(rss_on);
     pools_ = std::move(pools);
     retired_pools_.clear();  // the old rings are gone: nothing refers to these any more
     make_queues(config, queues);
@@ -173,6 +175,11 @@ class EthdevEndpoint final : public Endpoint {
     configurations_.fetch_add(1, std::memory_order_relaxed);  // read by telemetry
     lsc_.signal();  // the control loop looks at the link once now
     return {};
+  }
+
+  std::vector<uint16_t> indirection_table() const override {
+    std::lock_guard lock(reta_mutex_);
+    return reta_;
   }
 
   uint64_t configurations() const noexcept override {
@@ -302,6 +309,24 @@ class EthdevEndpoint final : public Endpoint {
     lsc_registered_ = false;
   }
 
+  // Keeps the indirection table the port now uses, as it answers (empty: no table, or no RSS).
+  void read_back_reta(bool rss_on) {
+    std::vector<uint16_t> table;
+    const uint16_t size = info_.reta_size;
+    if (rss_on && size > 0) {
+      std::vector<rte_eth_rss_reta_entry64> reta((size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                                 RTE_ETH_RETA_GROUP_SIZE);
+      for (auto& group : reta) group.mask = ~uint64_t{0};
+      if (rte_eth_dev_rss_reta_query(port_.id(), reta.data(), size) == 0) {
+        for (uint16_t i = 0; i < size; ++i) {
+          table.push_back(reta[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE]);
+        }
+      }
+    }
+    std::lock_guard lock(reta_mutex_);
+    reta_ = std::move(table);
+  }
+
   // Key and indirection table; each is skipped where the port cannot take it (ENOTSUP, or a key
   // of another size than the port's).
   Result<void> apply_rss(const RssConfig& rss, uint64_t rss_hf, uint16_t nq) {
@@ -350,6 +375,8 @@ class EthdevEndpoint final : public Endpoint {
   NativeTxOffloads port_native_;  // what the port does itself, at its MTU
   uint16_t nb_rxd_ = 0;           // receive descriptors per queue, as the PMD adjusted them
   std::atomic<uint64_t> configurations_{0};
+  mutable std::mutex reta_mutex_;  // reta_ is read by telemetry
+  std::vector<uint16_t> reta_;
 };
 
 }  // namespace
@@ -360,6 +387,18 @@ Result<std::unique_ptr<Endpoint>> make_ethdev_endpoint(const EthdevSpec& spec) {
   rte_eth_dev_info info{};
   if (int ret = rte_eth_dev_info_get(port->id(), &info); ret != 0) {
     return std::unexpected(port->error("rte_eth_dev_info_get", ret));
+  }
+  if (!spec.rss_reta.empty() &&
+      (info.reta_size == 0 || info.reta_size % spec.rss_reta.size() != 0)) {
+    return make_error(
+        Errc::kInvalidArgument,
+        info.reta_size == 0
+            ? fmt::format("ethdev {}: backend.rss.reta is set, but the port has no RSS "
+                          "indirection table",
+                          spec.device)
+            : fmt::format("ethdev {}: backend.rss.reta has {} entries, which does not divide "
+                          "the port's {}-entry indirection table",
+                          spec.device, spec.rss_reta.size(), info.reta_size));
   }
   auto lsc = EventFd::create();
   if (!lsc) return std::unexpected(lsc.error());

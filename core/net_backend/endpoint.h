@@ -155,6 +155,10 @@ class Endpoint {
   // a NIC, a stop and a start, which take its link down). Queues created again in the same
   // shape reuse the running configuration and do not count. 0 for endpoints without a device.
   virtual uint64_t configurations() const noexcept { return 0; }
+
+  // Not in the seed: the RSS indirection table the device uses now, as it reports it (entry i:
+  // the queue of hash bucket i). Empty when it has none, or spreads nothing (one queue).
+  virtual std::vector<uint16_t> indirection_table() const { return {}; }
 };
 
 }  // namespace pmdnet

@@ -77,6 +77,25 @@ class Reader {
     return out;
   }
 
+  // An array of non-negative integers up to `max`; absent: empty.
+  std::vector<uint64_t> optional_u64s(const char* key, uint64_t max) {
+    std::vector<uint64_t> out;
+    auto it = object_.find(key);
+    if (!object_.is_object() || it == object_.end()) return out;
+    if (!it->is_array()) {
+      fail(fmt::format("{}: '{}' is not an array", where_, key));
+      return out;
+    }
+    for (const Json& v : *it) {
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > max) {
+        fail(fmt::format("{}: '{}' holds something other than an integer 0..{}", where_, key, max));
+        return {};
+      }
+      out.push_back(v.get<uint64_t>());
+    }
+    return out;
+  }
+
   std::vector<std::string> optional_strings(const char* key) {
     std::vector<std::string> out;
     auto it = object_.find(key);
@@ -270,6 +289,10 @@ Result<PortPage> parse_port_page(const Json& value) {
   p.resumed_rings = r.u64("resumed_rings");
   p.announcements = r.u64("announcements");
   p.announce_failures = r.u64("announce_failures");
+  // Absent from a pmdnetd that predates it: shown as none.
+  for (uint64_t q : r.optional_u64s("rss_reta", UINT16_MAX)) {
+    p.rss_reta.push_back(static_cast<uint16_t>(q));
+  }
   p.start_errors = r.u64("start_errors");
   p.refused_messages = r.u64("refused_messages");
   p.guest_memory_faults = r.u64("guest_memory_faults");

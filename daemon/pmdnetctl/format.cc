@@ -73,6 +73,29 @@ std::string link_text(const PortSnapshot& p) {
   return fmt::format("up, {}bit/s", human_si(static_cast<double>(p.link_speed_bps)));
 }
 
+}  // namespace
+
+std::string reta_text(std::span<const uint16_t> table) {
+  if (table.empty()) return "-";
+  // The shortest prefix the table repeats (a power of two, like every RETA size).
+  size_t period = 1;
+  while (period < table.size()) {
+    bool repeats = true;
+    for (size_t i = period; i < table.size() && repeats; ++i) {
+      repeats = table[i] == table[i % period];
+    }
+    if (repeats) break;
+    period *= 2;
+  }
+  constexpr size_t kShown = 64;
+  std::string out = fmt::format("{}", fmt::join(table.first(std::min(period, kShown)), " "));
+  if (period > kShown) out += " ...";
+  if (period < table.size()) return fmt::format("{} (repeated, {} entries)", out, table.size());
+  return fmt::format("{} ({} entries)", out, table.size());
+}
+
+namespace {
+
 // "connected", with what the guest negotiated once its rings run: "(packed rings, in order)".
 std::string guest_text(const PortSnapshot& p) {
   if (!p.connected) return "not connected";
@@ -191,6 +214,7 @@ std::string format_port(const PortSnapshot& p, bool nonzero_only) {
       {"announced", fmt::format("{} RARP sent, {} given up", p.announcements, p.announce_failures)},
       {"refused", fmt::format("{} starts, {} messages, {} memory faults", p.start_errors,
                               p.refused_messages, p.guest_memory_faults)},
+      {"rss table", reta_text(p.rss_reta)},
       {"queue pairs", fmt::format("{} running", p.queue_pairs.size())},
   };
   std::string out = render_table(fields);

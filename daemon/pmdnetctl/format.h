@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,10 @@ std::string format_ports(const std::vector<telemetry::PortSummary>& ports);
 // per counter (union over the pairs, in first-seen order) and the columns TOTAL, QP <index>...
 // nonzero_only drops the rows that are zero everywhere.
 std::string format_port(const telemetry::PortSnapshot& port, bool nonzero_only);
+
+// An RSS indirection table in a line: the part it repeats (up to 64 entries), and its size.
+// "-" for none.
+std::string reta_text(std::span<const uint16_t> table);
 // `pmdnetctl workers`: LCORE, IDLE, QUEUE PAIRS, PASSES, BUSY % (lifetime share of cycles).
 std::string format_workers(const std::vector<telemetry::WorkerSnapshot>& workers);
 

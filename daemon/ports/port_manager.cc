@@ -79,6 +79,7 @@ EthdevSpec ethdev_spec(const config::Port& port) {
   s.rx_gro = b.offloads.gro;
   s.tx_zero_copy = b.tx_zero_copy;
   s.rss_key = b.rss.key;
+  s.rss_reta = b.rss.reta;
   s.rss_hash_types = RssHashTypes(b.rss.hash_types.bits());
   return s;
 }
@@ -293,6 +294,7 @@ std::vector<telemetry::PortSnapshot> PortManager::snapshot() const {
     s.link_speed_bps = port->endpoint->link_speed();
     s.link_changes = port->link_changes;
     s.backend_configurations = port->endpoint->configurations();
+    s.rss_reta = port->endpoint->indirection_table();
     s.restarts = port->restarts;
     s.connections = port->vhost->connections();
     s.refused_connections = port->vhost->refused_connections();

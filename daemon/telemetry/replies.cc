@@ -371,6 +371,8 @@ std::optional<TelDict> port_reply(const DaemonSnapshot& snapshot, std::string_vi
   page.add_u64("start_errors", port->start_errors);
   page.add_u64("refused_messages", port->refused_messages);
   page.add_u64("guest_memory_faults", port->guest_memory_faults);
+  page.add_u64_array("rss_reta",
+                     std::vector<uint64_t>(port->rss_reta.begin(), port->rss_reta.end()));
   page.add_u64("queue_pairs", total);
   page.add_u64("first", first);
   page.add_u64("next", total);

@@ -65,6 +65,9 @@ struct PortSnapshot {
   uint64_t start_errors = 0;
   uint64_t refused_messages = 0;
   uint64_t guest_memory_faults = 0;
+  // The backend's RSS indirection table as the NIC reports it (entry i: the queue of hash bucket
+  // i); empty when it has none or spreads nothing.
+  std::vector<uint16_t> rss_reta;
   std::vector<QueuePairSnapshot> queue_pairs;  // running pairs only, by index
   bool operator==(const PortSnapshot&) const = default;
 };

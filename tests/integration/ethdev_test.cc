@@ -1112,6 +1112,61 @@ TEST_F(EthdevTest, OnlyQueuesOfAnotherShapeReconfigureThePort) {
   });
 }
 
+// backend.rss.reta: net_null has a 128-entry table. The operator's table is repeated over it,
+// each entry modulo the queues in use, and the endpoint reports what the port answers.
+TEST_F(EthdevTest, TheOperatorsIndirectionTableIsProgrammedAndReadBack) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec("net_null0");
+    s.max_queues = 4;
+    s.rss_reta = {1, 0, 3, 2};
+    auto ep = make_ethdev_endpoint(s);
+    ASSERT_TRUE(ep.has_value()) << ep.error().message;
+    endpoint_ = std::move(*ep);
+    ASSERT_EQ(endpoint_->multiqueue_support().indirection_table_size, 128);
+    EXPECT_TRUE(endpoint_->indirection_table().empty()) << "nothing configured yet";
+    std::vector<QueueConfig> four(4);
+    ASSERT_TRUE(endpoint_->get_queues(four, nullptr, queues_).has_value());
+    std::vector<uint16_t> want(128);
+    for (size_t i = 0; i < want.size(); ++i) want[i] = s.rss_reta[i % 4];
+    EXPECT_EQ(endpoint_->indirection_table(), want);
+    // Two queues in use: the entries taken modulo 2.
+    queues_.clear();
+    std::vector<QueueConfig> two(2);
+    ASSERT_TRUE(endpoint_->get_queues(two, nullptr, queues_).has_value());
+    for (size_t i = 0; i < want.size(); ++i) want[i] = s.rss_reta[i % 4] % 2;
+    EXPECT_EQ(endpoint_->indirection_table(), want);
+    // One queue spreads nothing: no table is reported.
+    queues_.clear();
+    QueueConfig one;
+    ASSERT_TRUE(endpoint_->get_queues(std::span(&one, 1), nullptr, queues_).has_value());
+    EXPECT_TRUE(endpoint_->indirection_table().empty());
+    close();
+  });
+}
+
+// A table that cannot be laid over the port's is refused when the port is opened, naming both.
+TEST_F(EthdevTest, AnIndirectionTableThePortCannotTakeIsRefused) {
+  run_in_child([&] {
+    auto eal = Eal::init(options_, kProgram);
+    ASSERT_TRUE(eal.has_value()) << eal.error().message;
+    EthdevSpec s = spec("net_null0");
+    s.max_queues = 2;
+    s.rss_reta = std::vector<uint16_t>(256, 0);  // larger than net_null's 128
+    auto ep = make_ethdev_endpoint(s);
+    ASSERT_FALSE(ep.has_value());
+    EXPECT_THAT(ep.error().message,
+                HasSubstr("backend.rss.reta has 256 entries, which does not divide the port's "
+                          "128-entry indirection table"));
+    s = spec("net_ring0");  // no RSS at all
+    s.rss_reta = {0};
+    ep = make_ethdev_endpoint(s);
+    ASSERT_FALSE(ep.has_value());
+    EXPECT_THAT(ep.error().message, HasSubstr("the port has no RSS indirection table"));
+  });
+}
+
 // The link changes a netlink listener sees for `ifindex`: one entry per RTM_NEWLINK message,
 // true where the interface was up (IFF_UP).
 std::vector<bool> drain_link_messages(int nl, int ifindex) {

@@ -1244,6 +1244,54 @@ TEST(BackendTest, RssHashTypeListedTwice) {
                        "ports[0].backend.rss.hash_types[1]", "'ipv4' is listed twice"));
 }
 
+std::string reta_port(std::string_view reta) {
+  return "workers: [1]\nports:\n  - name: a\n    vhost_user: {socket: /run/a.sock, queue_pairs: "
+         "2}\n"
+         "    backend:\n      type: dpdk\n      device: net_null0\n      rss:\n        reta: " +
+         std::string(reta) + "\n";
+}
+
+TEST(BackendTest, RssRetaIsAListOfQueues) {
+  Config c = parse_ok(reta_port("[0, 1, 1, 0]"));
+  ASSERT_EQ(c.ports.size(), 1u);
+  EXPECT_EQ(c.ports[0].backend.rss.reta, (std::vector<uint16_t>{0, 1, 1, 0}));
+  c = parse_ok(reta_port("[1]"));
+  ASSERT_EQ(c.ports.size(), 1u);
+  EXPECT_EQ(c.ports[0].backend.rss.reta, (std::vector<uint16_t>{1}));
+  std::string big = "[0";
+  for (size_t i = 1; i < kMaxRssReta; ++i) big += i % 2 ? ", 1" : ", 0";
+  c = parse_ok(reta_port(big + "]"));
+  ASSERT_EQ(c.ports.size(), 1u);
+  EXPECT_EQ(c.ports[0].backend.rss.reta.size(), kMaxRssReta);
+  // Absent: the driver's own table.
+  c = parse_ok(rss_port("        hash_types: [ip]\n"));
+  ASSERT_EQ(c.ports.size(), 1u);
+  EXPECT_TRUE(c.ports[0].backend.rss.reta.empty());
+}
+
+TEST(BackendTest, RssRetaEntriesAreQueuesOfTheBackend) {
+  EXPECT_TRUE(OneError(reta_port("[0, 2]"), "9:19", "ports[0].backend.rss.reta[1]",
+                       "2 is out of range; expected 0..1"));
+  EXPECT_TRUE(
+      OneError(reta_port("[0, -1]"), "9:19", "ports[0].backend.rss.reta[1]", "out of range"));
+  EXPECT_TRUE(OneError(reta_port("[0, one]"), "9:19", "ports[0].backend.rss.reta[1]",
+                       "expected an integer"));
+}
+
+TEST(BackendTest, RssRetaLengthIsAPowerOfTwoUpTo512) {
+  for (std::string_view bad : {"[]", "[0, 1, 0]", "[0, 1, 0, 1, 0, 1]"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(OneError(reta_port(bad), "9:15", "ports[0].backend.rss.reta",
+                         "expected a power of two from 1 to 512"));
+  }
+  std::string too_long = "[0";
+  for (size_t i = 1; i < 2 * kMaxRssReta; ++i) too_long += ", 0";
+  EXPECT_TRUE(OneError(reta_port(too_long + "]"), "9:15", "ports[0].backend.rss.reta",
+                       "the indirection table has 1024 entries"));
+  EXPECT_TRUE(
+      OneError(reta_port("{0: 1}"), "9:15", "ports[0].backend.rss.reta", "expected a list"));
+}
+
 TEST(BackendTest, RssGroupsExpand) {
   Config c = parse_ok(rss_port("        hash_types: [sctp, ipv6_udp]\n"));
   ASSERT_EQ(c.ports.size(), 1u);
@@ -1575,7 +1623,8 @@ TEST(ExamplesTest, FullExampleRoundTrip) {
                          0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
                          0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
                          0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa},
-                 .hash_types = kRssGroupIp | kRssGroupTcp | RssHashTypes{RssHashType::kIpv4Udp}},
+                 .hash_types = kRssGroupIp | kRssGroupTcp | RssHashTypes{RssHashType::kIpv4Udp},
+                 .reta = {0, 1, 0, 1, 0, 1, 1, 1}},
       .offloads = Offloads{.checksum = true, .tso = true, .uso = false, .vlan = false, .gro = true},
       .rx_descriptors = 2048,
       .tx_descriptors = 512,

@@ -242,6 +242,24 @@ Json port_with_pair(const std::string& qp_json) {
       qp_json + "}");
 }
 
+TEST(ParseTest, RssTableIsOptionalButChecked) {
+  // port_with_pair has none: a pmdnetd that predates the field.
+  Json j = port_with_pair(R"({"index":0,"worker_lcore":1,"guest":{},"backend":{}})");
+  auto p = parse_port_page(j);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_TRUE(p->port.rss_reta.empty());
+  j["rss_reta"] = Json::parse("[1, 0, 1, 0]");  // as a reply's text parses: unsigned
+  p = parse_port_page(j);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->port.rss_reta, (std::vector<uint16_t>{1, 0, 1, 0}));
+  for (const char* bad : {"3", "[1, -1]", "[70000]", "[\"0\"]", "{}"}) {
+    j["rss_reta"] = Json::parse(bad);
+    p = parse_port_page(j);
+    ASSERT_FALSE(p) << bad;
+    EXPECT_NE(p.error().message.find("'rss_reta'"), std::string::npos) << p.error().message;
+  }
+}
+
 TEST(ParseTest, RingLayoutIsOptionalButTyped) {
   // A reply without the keys (a pmdnetd that predates them): nothing negotiated is shown.
   Json j = port_with_pair(R"({"index":0,"worker_lcore":1,"guest":{},"backend":{}})");

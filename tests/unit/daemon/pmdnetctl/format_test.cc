@@ -100,11 +100,12 @@ TEST(FormatTest, PortHasEveryCounterPerQueuePair) {
   EXPECT_EQ(lines[6], "sessions     3 started, 2 stopped, 0 restarts, 4 packed rings resumed");
   EXPECT_EQ(lines[7], "announced    7 RARP sent, 1 given up");
   EXPECT_EQ(lines[8], "refused      4 starts, 5 messages, 6 memory faults");
-  EXPECT_EQ(lines[9], "queue pairs  2 running");
-  EXPECT_EQ(lines[10], "");
-  EXPECT_EQ(lines[11], "GUEST                                 TOTAL     QP 0     QP 1");
-  EXPECT_EQ(lines[12], "worker lcore                                       1        2");
-  EXPECT_EQ(lines[13], "guest_tx_packets                       2001     1000     1001");
+  EXPECT_EQ(lines[9], "rss table    0 1 1 0 (repeated, 8 entries)");
+  EXPECT_EQ(lines[10], "queue pairs  2 running");
+  EXPECT_EQ(lines[11], "");
+  EXPECT_EQ(lines[12], "GUEST                                 TOTAL     QP 0     QP 1");
+  EXPECT_EQ(lines[13], "worker lcore                                       1        2");
+  EXPECT_EQ(lines[14], "guest_tx_packets                       2001     1000     1001");
   // Every counter of both lists has a row.
   for (const auto& c : s.ports[0].queue_pairs[0].guest) {
     EXPECT_NE(text.find("\n" + c.name + " "), std::string::npos) << c.name;
@@ -114,6 +115,25 @@ TEST(FormatTest, PortHasEveryCounterPerQueuePair) {
   }
   EXPECT_NE(text.find("\nBACKEND "), std::string::npos);
   EXPECT_NE(text.find("\ntx_sw_tso           10     5     5\n"), std::string::npos) << text;
+}
+
+TEST(FormatTest, RetaTextShowsWhatTheTableRepeats) {
+  EXPECT_EQ(reta_text({}), "-");
+  const std::vector<uint16_t> four{0, 1, 2, 3};
+  EXPECT_EQ(reta_text(four), "0 1 2 3 (4 entries)");
+  std::vector<uint16_t> spread(128);
+  for (size_t i = 0; i < spread.size(); ++i) spread[i] = static_cast<uint16_t>(i % 2);
+  EXPECT_EQ(reta_text(spread), "0 1 (repeated, 128 entries)");
+  EXPECT_EQ(reta_text(std::vector<uint16_t>(512, 3)), "3 (repeated, 512 entries)");
+  // A period that is not a power of two does not count as one: the whole table is shown.
+  const std::vector<uint16_t> three{0, 1, 2, 0, 1, 2, 0, 1};
+  EXPECT_EQ(reta_text(three), "0 1 2 0 1 2 0 1 (8 entries)");
+  // Long periods are cut at 64 entries.
+  std::vector<uint16_t> ramp(128);
+  for (size_t i = 0; i < ramp.size(); ++i) ramp[i] = static_cast<uint16_t>(i);
+  const std::string text = reta_text(ramp);
+  EXPECT_TRUE(text.starts_with("0 1 2 3 ")) << text;
+  EXPECT_TRUE(text.ends_with(" 62 63 ... (128 entries)")) << text;
 }
 
 TEST(FormatTest, PortShowsTheRingsTheGuestNegotiated) {

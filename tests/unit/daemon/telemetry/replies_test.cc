@@ -242,6 +242,11 @@ TEST(PortReplyTest, EveryFieldAndEachQueuePair) {
   EXPECT_EQ(u64_of(*d, "link_speed_bps"), 10'000'000'000u);
   EXPECT_EQ(u64_of(*d, "link_changes"), 1u);
   EXPECT_EQ(u64_of(*d, "backend_configurations"), 5u);
+  const TelDict::Entry* reta = d->find("rss_reta");
+  ASSERT_NE(reta, nullptr);
+  ASSERT_TRUE(std::holds_alternative<std::vector<uint64_t>>(reta->value));
+  EXPECT_EQ(std::get<std::vector<uint64_t>>(reta->value),
+            (std::vector<uint64_t>{0, 1, 1, 0, 0, 1, 1, 0}));
   EXPECT_EQ(u64_of(*d, "restarts"), 0u);
   EXPECT_EQ(u64_of(*d, "connections"), 2u);
   EXPECT_EQ(u64_of(*d, "refused_connections"), 1u);

@@ -80,6 +80,7 @@ inline PortSnapshot sample_port(std::string name, uint32_t queue_pairs, uint64_t
   p.link_speed_bps = 10'000'000'000;
   p.link_changes = 1;
   p.backend_configurations = 5;
+  p.rss_reta = {0, 1, 1, 0, 0, 1, 1, 0};
   p.restarts = 0;
   p.connections = 2;
   p.refused_connections = 1;
